@@ -75,8 +75,12 @@ def cmd_validate(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from .simulate import write_example
+    from .simulate import write_clinic_example, write_example
 
+    if args.clinic:
+        write_clinic_example(args.output, seed=args.seed)
+        print(f"wrote a SYNTHETIC clinic spreadsheet, its mapping and session log to {args.output}")
+        return EXIT_OK
     study = write_example(args.output, seed=args.seed, n_participants=args.participants)
     print(f"wrote a SYNTHETIC study to {args.output}: {study!r}")
     return EXIT_OK
@@ -156,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("output", nargs="?", default="data/example", help="folder to write (default: data/example)")
     p.add_argument("--seed", type=int, default=None, help="random seed (default: the example's)")
     p.add_argument("--participants", type=int, default=90, help="number of participants (default: 90)")
+    p.add_argument("--clinic", action="store_true",
+                   help="write the clinic's wide spreadsheet example instead (data/example_clinic)")
     p.set_defaults(func=cmd_simulate)
 
     p = sub.add_parser("import", help="turn a clinic's wide spreadsheet into a study folder")

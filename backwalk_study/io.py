@@ -260,6 +260,7 @@ def convert_units(values: pd.Series, from_unit: str, to_unit: str) -> pd.Series:
 _PARTICIPANT_FIELDS = ("participant_id", "arm", "age_years", "sex", "condition", "height_cm", "mass_kg",
                        "site", "enrolled_on")
 _VISIT_FIELDS = ("week", "assessed_on", "trial", "assessor")
+_RESERVED = {"participant_id", "week", "measure", "value", "assessed_on", "direction", "trial", "assessor", "notes"}
 _FIELD_UNITS = {"height_cm": "cm", "mass_kg": "kg", "age_years": None}
 
 
@@ -330,7 +331,8 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
 
     errors = []
     allowed = set(_PARTICIPANT_FIELDS) | set(_VISIT_FIELDS) | {"defaults", "values", "measures", "keep",
-                                                               "arms", "conditions", "name", "synthetic"}
+                                                               "arms", "conditions", "name", "synthetic",
+                                                               "sessions", "reference_arm", "plan"}
     for key in spec:
         if key not in allowed:
             errors.append(f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
@@ -430,7 +432,8 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
         piece["value"] = vals
         piece["direction"] = direction
         for h in keep:
-            piece[_snake(h)] = raw[h]
+            name = _snake(h)
+            piece["source_" + name if name in piece.columns or name in _RESERVED else name] = raw[h]
         piece = piece.loc[vals.notna() | raw[header].notna()]
         if per == "visit":
             visit = ["participant_id"] + (["week"] if "week" in piece else [])
@@ -451,18 +454,39 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
     source_rows = np.concatenate(rows_for) if rows_for else np.array([], dtype=int)
     assessments = assessments.reset_index(drop=True)
 
+    # an optional session log in the study's long format, named relative to the mapping file
+    sessions, session_rows, session_file = None, None, table.name
+    if spec.get("sessions"):
+        base = Path(mapping).parent if not isinstance(mapping, dict) else Path(path).parent
+        log = read_table(base / spec["sessions"])
+        from .schema import COLUMN_KINDS
+
+        kinds_s = {c: k for c, k in COLUMN_KINDS["sessions"].items() if c in log.frame.columns}
+        sessions, sp = coerce_columns(log, kinds_s)
+        problems += [dict(p, file=log.name) for p in sp]
+        session_rows, session_file = sessions.index.to_numpy(), log.name
+        problems = [p if "file" in p else dict(p, file=table.name) for p in problems]
+
+    plan = spec.get("plan", {})
     config = StudyConfig(
         name=spec.get("name", Path(path).stem),
         arms=tuple(spec.get("arms", ())) or None,
         conditions=tuple(spec.get("conditions", ())) or None,
+        reference_arm=spec.get("reference_arm"),
         synthetic=bool(spec.get("synthetic", False)),
+        planned_sessions_per_week=plan.get("sessions_per_week"),
+        planned_minutes_per_session=plan.get("minutes_per_session"),
+        planned_weeks=plan.get("weeks"),
         source=str(path),
     )
+    rows_map = {"participants": part_rows.to_numpy(), "assessments": source_rows}
+    if session_rows is not None:
+        rows_map["sessions"] = session_rows
     return validate_tables(
-        participants.reset_index(drop=True), None, assessments, config=config, catalogue=catalogue,
-        files={"participants": table.name, "assessments": table.name, "sessions": table.name},
-        source_rows={"participants": part_rows.to_numpy(), "assessments": source_rows},
-        extra_problems=[dict(p, file=table.name) for p in problems],
+        participants.reset_index(drop=True), sessions, assessments, config=config, catalogue=catalogue,
+        files={"participants": table.name, "assessments": table.name, "sessions": session_file},
+        source_rows=rows_map,
+        extra_problems=[p if "file" in p else dict(p, file=table.name) for p in problems],
         notes=unit_notes, columns_map={k: spec[k] for k in kinds if isinstance(spec.get(k), str)},
     )
 

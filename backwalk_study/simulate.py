@@ -346,3 +346,96 @@ def write_example(folder, seed: int = EXAMPLE_SEED, n_participants: int = 90) ->
     )
     (folder / "study.toml").write_text(toml, encoding="utf-8")
     return study
+
+
+#: Headers of the synthetic clinic spreadsheet, as a clinic might write them.
+CLINIC_MEASURES = {
+    "Berg": ("berg", None),
+    "Mini-BESTest": ("mini_bestest", None),
+    "TUG (s)": ("tug", None),
+    "3MBWT (s)": ("three_metre_backward_walk", None),
+    "Gait speed (m/s)": ("gait_speed", "forward"),
+    "Backward speed (m/s)": ("gait_speed", "backward"),
+    "Functional reach (in)": ("functional_reach", None),
+    "Chair stands (30 s)": ("chair_stand_30s", None),
+    "Pain NPRS": ("nprs", None),
+    "FES-I short": ("fes_i_short", None),
+}
+
+
+def write_clinic_example(folder, seed: int = EXAMPLE_SEED, n_clients: int = 6) -> None:
+    """Write a SYNTHETIC clinic spreadsheet (one row per visit, a column per
+    measure, units in headers such as inches and pounds), its column-mapping
+    file and a session log, taken from the backward arm of the example study.
+    """
+    from pathlib import Path
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    study = simulate_study(seed=seed)
+    p = study.participants
+    ids = list(p.loc[p["arm"] == "backward", "participant_id"][:n_clients])
+    a = study.assessments
+    a = a[a["participant_id"].isin(ids) & (a["trial"] == 1)]
+    visits = a[["participant_id", "week", "assessed_on"]].drop_duplicates(["participant_id", "week"])
+    wide = visits.merge(p, on="participant_id")
+    sheet = pd.DataFrame({
+        "Client": wide["participant_id"].str.replace("P", "C-", regex=False),
+        "Visit date": wide["assessed_on"].dt.strftime("%Y-%m-%d"),
+        "Week": wide["week"],
+        "Programme": wide["arm"],
+        "Age": wide["age_years"].astype(int),
+        "Sex": wide["sex"].map({"female": "F", "male": "M"}),
+        "Diagnosis": wide["condition"],
+        "Height (in)": (wide["height_cm"] / 2.54).round(1),
+        "Weight (lb)": (wide["mass_kg"] / 0.45359237).round(1),
+        "Start date": wide["enrolled_on"].dt.strftime("%Y-%m-%d"),
+    })
+    for header, (key, direction) in CLINIC_MEASURES.items():
+        sel = a[(a["measure"] == key) & ((a["direction"] == direction) if direction else a["direction"].isna())]
+        values = sel.set_index(["participant_id", "week"])["value"]
+        col = pd.Series([values.get((pid, wk), np.nan) for pid, wk in zip(wide["participant_id"], wide["week"])])
+        if header.endswith("(in)"):
+            col = (col / 2.54).round(2)
+        sheet[header] = col
+    sheet["Notes"] = ""
+    sheet = sheet.sort_values(["Client", "Week"]).reset_index(drop=True)
+    sheet.to_csv(folder / "clients.csv", index=False, float_format="%.10g", lineterminator="\n")
+    sess = study.sessions[study.sessions["participant_id"].isin(ids)].copy()
+    sess["participant_id"] = sess["participant_id"].str.replace("P", "C-", regex=False)
+    sess["session_date"] = sess["session_date"].dt.strftime("%Y-%m-%d")
+    sess.to_csv(folder / "sessions.csv", index=False, float_format="%.10g", lineterminator="\n")
+    measures = "\n".join(
+        f'"{h}" = {{ measure = "{k}", direction = "{d}" }}' if d else f'"{h}" = "{k}"'
+        for h, (k, d) in CLINIC_MEASURES.items())
+    (folder / "mapping.toml").write_text(f"""\
+# Column mapping for clients.csv, a SYNTHETIC clinic spreadsheet (one row per visit).
+# Left: the study's field; right: the spreadsheet's header. Units stated in
+# headers, such as (in) and (lb), are converted to the catalogue's units.
+name = "Synthetic clinic: backward-walking programme"
+synthetic = true
+participant_id = "Client"
+week = "Week"
+assessed_on = "Visit date"
+arm = "Programme"
+age_years = "Age"
+sex = "Sex"
+condition = "Diagnosis"
+height_cm = "Height (in)"
+mass_kg = "Weight (lb)"
+enrolled_on = "Start date"
+sessions = "sessions.csv"
+keep = ["Notes"]
+
+[plan]
+sessions_per_week = {PLAN_SESSIONS_PER_WEEK}
+minutes_per_session = {PLAN_MINUTES}
+weeks = {WEEKS}
+
+[values.sex]
+F = "female"
+M = "male"
+
+[measures]
+{measures}
+""", encoding="utf-8")

@@ -365,7 +365,8 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
     def add(table, pos_or_none, column, value, message, pid=None):
         row = None if pos_or_none is None else int(rows[table][pos_or_none])
         problems.append({"file": files[table], "row": row, "participant_id": pid,
-                         "column": columns_map.get(column, column), "value": value, "message": message})
+                         "column": columns_map.get(column, column) if table != "sessions" else column,
+                         "value": value, "message": message})
 
     typed = {}
     for name, frame in tables.items():
@@ -384,8 +385,7 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
             frame["direction"] = None
         for col, kind in COLUMN_KINDS[name].items():
             if col in frame and kind == "str":
-                frame[col] = frame[col].astype(object).where(frame[col].notna(), None)
-                frame[col] = frame[col].map(lambda v: v if v is None else str(v))
+                frame[col] = frame[col].astype(object).where(frame[col].notna(), None).astype("str")
         # pandera works on the positional index; positions map to rows afterwards
         pid = frame["participant_id"] if "participant_id" in frame else pd.Series([None] * len(frame))
         found = _pandera_problems(schemas[name], _for_pandera(frame, COLUMN_KINDS[name]), set(missing))
