@@ -142,26 +142,27 @@ class _Layout:
     sep: str
     header_line: int            # 0-based index of the header line
     data_line: int              # 0-based index of the first data line
+    data_offset: int            # byte offset of the first data line
     names: list[str]
     units_row: list[str] | None
     decimal: str
 
 
-def _sniff(path: Path, file: str, cop_columns, time_column) -> _Layout:
-    try:
-        with open(path, "r", encoding="utf-8", errors="replace", newline=None) as handle:
-            lines = []
-            for _ in range(200):
-                line = handle.readline()
-                if not line:
-                    break
-                lines.append(line.rstrip("\r\n"))
-    except OSError as exc:
-        raise ForcePlateError(file, f"could not be opened ({exc.strerror or exc})") from None
+def _sniff(handle, file: str, cop_columns) -> _Layout:
+    """Find the header line in the first lines of an open binary file."""
+    lines: list[str] = []
+    offsets: list[int] = []
+    for _ in range(200):
+        offsets.append(handle.tell())
+        raw = handle.readline()
+        if not raw:
+            break
+        if b"\x00" in raw:
+            raise ForcePlateError(file, "this is not a text export (binary content)")
+        lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+    offsets.append(handle.tell())
     if not any(line.strip() for line in lines):
         raise ForcePlateError(file, "the file is empty")
-    if "\x00" in "".join(lines):
-        raise ForcePlateError(file, "this is not a text export (binary content)")
 
     for i, line in enumerate(lines):
         for sep in ("\t", ",", ";"):
@@ -187,7 +188,7 @@ def _sniff(path: Path, file: str, cop_columns, time_column) -> _Layout:
                 first = lines[data_line].split(sep)
                 if any("," in c and "." not in c for c in first):
                     decimal = ","
-            return _Layout(sep, i, data_line, cells, units_row, decimal)
+            return _Layout(sep, i, data_line, offsets[data_line], cells, units_row, decimal)
 
     if cop_columns is not None:
         raise ForcePlateError(
@@ -230,11 +231,11 @@ def _locate_columns(layout: _Layout, file: str, cop_columns, time_column):
     return ix, iy, it, unit_of
 
 
-def _first_bad_cell(path, layout, usecols, names, file):
+def _first_bad_cell(handle, layout, usecols, names):
     """Find the first non-numeric cell (slow path, only after a failed read)."""
-    raw = pd.read_csv(path, sep=layout.sep, header=None, skiprows=layout.data_line, usecols=usecols,
-                      dtype=str, keep_default_na=False, engine="c", skip_blank_lines=True,
-                      encoding_errors="replace")
+    handle.seek(layout.data_offset)
+    raw = pd.read_csv(handle, sep=layout.sep, header=None, usecols=usecols, dtype=str,
+                      keep_default_na=False, engine="c", skip_blank_lines=True, encoding_errors="replace")
     for col in usecols:
         cells = raw[col].str.strip()
         if layout.decimal == ",":
@@ -246,6 +247,15 @@ def _first_bad_cell(path, layout, usecols, names, file):
             return (f"line {layout.data_line + 1 + row}, column {names[col]!r}: "
                     f"{raw[col].iloc[row]!r} is not a number")
     return None
+
+
+def _parser_reason(exc: Exception, layout: _Layout) -> str:
+    msg = str(exc).replace("Error tokenizing data. C error: ", "").strip()
+    m = re.match(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
+    if m:
+        line = layout.data_line + int(m.group(2))
+        return f"line {line} has {m.group(3)} fields but the lines before it have {m.group(1)}"
+    return f"malformed data ({msg})"
 
 
 def read_force_plate(
@@ -342,7 +352,16 @@ def read_force_plate(
     if not path.is_file():
         raise ForcePlateError(file, "no such file" if not path.exists() else "not a file")
 
-    layout = _sniff(path, file, cop_columns, time_column)
+    try:
+        handle = open(path, "rb")
+    except OSError as exc:
+        raise ForcePlateError(file, f"could not be opened ({exc.strerror or exc})") from None
+    with handle:
+        return _read_open(handle, file, fs_hz, units, to_units, cop_columns, time_column)
+
+
+def _read_open(handle, file, fs_hz, units, to_units, cop_columns, time_column) -> pd.DataFrame:
+    layout = _sniff(handle, file, cop_columns)
     ix, iy, it, unit_of = _locate_columns(layout, file, cop_columns, time_column)
     names = layout.names
 
@@ -374,20 +393,19 @@ def read_force_plate(
         raise ForcePlateError(file, "the file has no time column; give the sampling rate with fs_hz=")
 
     usecols = [j for j in (it, ix, iy) if j is not None]
+    handle.seek(layout.data_offset)
     try:
-        data = pd.read_csv(path, sep=layout.sep, header=None, skiprows=layout.data_line, usecols=usecols,
-                           dtype=np.float64, engine="c", decimal=layout.decimal, skip_blank_lines=True,
-                           encoding_errors="replace")
-    except ValueError as exc:
-        where = None
-        if not isinstance(exc, pd.errors.ParserError):
-            where = _first_bad_cell(path, layout, usecols, names, file)
-        if where is None:
-            msg = str(exc).replace("Error tokenizing data. C error: ", "")
-            where = f"malformed data ({msg}; line numbers count from the first data line)"
-        raise ForcePlateError(file, where) from None
+        # the C parser reading on from the header is the fast path (about 1 ms for 6,000 rows)
+        data = pd.read_csv(handle, sep=layout.sep, header=None, usecols=usecols, dtype=np.float64,
+                           engine="c", decimal=layout.decimal, skip_blank_lines=True,
+                           encoding_errors="replace", low_memory=False)
     except pd.errors.EmptyDataError:
         raise ForcePlateError(file, "the file has a header but no data") from None
+    except pd.errors.ParserError as exc:
+        raise ForcePlateError(file, _parser_reason(exc, layout)) from None
+    except ValueError as exc:
+        where = _first_bad_cell(handle, layout, usecols, names)
+        raise ForcePlateError(file, where or _parser_reason(exc, layout)) from None
 
     def column(j):
         values = data[j].to_numpy()
