@@ -58,7 +58,7 @@ DIRECTIONS_COLUMNS = [
 ARMS_COLUMNS = [
     "measure", "arm", "reference", "n", "n_reference", "estimate", "se", "ci_low", "ci_high",
     "t", "dof", "p_val", "hedges_g", "hedges_g_ci_low", "hedges_g_ci_high", "improved",
-    "n_missing_followup",
+    "n_missing_followup", "n_missing_followup_reference",
 ]
 
 #: Columns of :func:`adjusted_means`, in order.
@@ -499,6 +499,10 @@ def _trial_attrs(v: _Visits, confidence: float) -> dict:
             "n_trials_averaged": v.n_trials_averaged, "confidence": confidence}
 
 
+def _missing_in(v: _Visits, arm: str) -> int:
+    return int((v.frame.loc[v.missing_followup, "arm"] == arm).sum())
+
+
 def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
@@ -553,8 +557,9 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
           ``estimate`` scaled the same way (the SD treated as known).
         - ``improved``: whether ``estimate`` lies in the measure's better
           direction (``<NA>`` when the measure has none or is unknown).
-        - ``n_missing_followup``: participants (all arms) with a baseline
-          but no follow-up, left out of the model.
+        - ``n_missing_followup``, ``n_missing_followup_reference``:
+          participants of the arm and of the reference with a baseline but
+          no follow-up, left out of the model.
 
         ``attrs`` holds ``reference``, ``baseline``, ``followup``,
         ``n_analysed``, ``n_missing_followup`` and ``missing_followup`` (ids),
@@ -640,7 +645,8 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
             "t": float(fit.tvalues[term]), "dof": float(fit.df_resid), "p_val": float(fit.pvalues[term]),
             "hedges_g": est * g_scale, "hedges_g_ci_low": lo * g_scale, "hedges_g_ci_high": hi * g_scale,
             "improved": v.measure.improved(est) if v.measure is not None else None,
-            "n_missing_followup": len(v.missing_followup),
+            "n_missing_followup": _missing_in(v, a),
+            "n_missing_followup_reference": _missing_in(v, v.reference),
         })
     out = pd.DataFrame(rows, columns=ARMS_COLUMNS)
     out["improved"] = out["improved"].astype("boolean")
@@ -719,7 +725,7 @@ def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "partic
         sub = v.complete[v.complete["arm"] == a]
         rows.append({
             "measure": v.key, "arm": a, "n": len(sub),
-            "n_missing_followup": int(sum(v.frame.loc[pid, "arm"] == a for pid in v.missing_followup)),
+            "n_missing_followup": _missing_in(v, a),
             "baseline_mean": float(sub["baseline"].mean()), "followup_mean": float(sub["followup"].mean()),
             "followup_sd": float(sub["followup"].std(ddof=1)),
             "adjusted_mean": float(pred["mean"].iloc[i]), "se": float(pred["mean_se"].iloc[i]),
@@ -890,7 +896,7 @@ def responders(data: pd.DataFrame, dv: str = "value", subject: str = "participan
             "threshold_max": float(sub["threshold"].max()),
             "threshold_source": "; ".join(sorted(set(sub["source"].dropna()))),
             "n_no_threshold": int(((people["arm"] == a) & people["threshold"].isna()).sum()),
-            "n_missing_followup": int(sum(v.frame.loc[pid, "arm"] == a for pid in v.missing_followup)),
+            "n_missing_followup": _missing_in(v, a),
         })
     out = pd.DataFrame(rows, columns=RESPONDERS_COLUMNS)
     out.attrs.update(_trial_attrs(v, confidence))
@@ -931,7 +937,7 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
         One row per measure, walking direction and non-reference arm, in
         catalogue order: ``measure``, ``measure_name``, ``domain``,
         ``unit``, ``better``, ``direction``, then the columns of
-        :func:`compare_arms` (``arm`` ... ``n_missing_followup``), then
+        :func:`compare_arms` (``arm`` ... ``n_missing_followup_reference``), then
         ``p_holm`` and ``p_fdr_bh``. ``attrs["skipped"]`` lists the
         measures that could not be analysed, each a dict with ``measure``,
         ``direction`` and ``reason``; ``attrs["family"]`` says which tests
@@ -1067,8 +1073,11 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
         ``study.participants`` (participant_id, arm) and
         ``study.config.reference_arm``.
     reference : str, optional
-        Reference arm (default ``study.config.reference_arm``, else
-        ``"control"`` when present, else the first arm in sorted order).
+        Reference arm for the rate ratios. Default: ``study.config.reference_arm``
+        when that arm logged session minutes; otherwise (usual care without
+        walking sessions) ``"forward"`` when it did, else the first arm in
+        sorted order that did. ``attrs["reference_reason"]`` says which
+        rule applied.
     confidence : float
         Confidence level (default 0.95).
 
@@ -1093,6 +1102,9 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
           neither arm had the event; ``inf`` when only the reference had
           none).
         - ``note``: why a value is missing or unbounded.
+
+        ``attrs`` holds ``reference``, ``reference_reason``,
+        ``confidence`` and ``per_minutes`` (1000).
 
     Raises
     ------
@@ -1168,15 +1180,32 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
     event = data["adverse_event"].astype(object)
     recorded = event.notna()
     arms = sorted(set(participants["arm"].dropna().astype(str)))
-    if reference is None:
-        reference = getattr(getattr(study, "config", None), "reference_arm", None)
-    if reference is None:
-        reference = "control" if "control" in arms else arms[0]
-    if reference not in arms:
-        raise ValueError(f"{what}: reference arm {reference!r} is not among the arms ({_listing(arms)})")
+    t_arm = data.groupby("arm")["minutes"].sum()
+    walked = [a for a in arms if t_arm.get(a, 0.0) > 0]
+    if reference is not None:
+        if reference not in arms:
+            raise ValueError(f"{what}: reference arm {reference!r} is not among the arms ({_listing(arms)})")
+        reason = "given"
+    else:
+        # Usual care often logs no walking sessions; a rate ratio against an
+        # arm without exposure is undefined, so fall back to an active arm.
+        configured = getattr(getattr(study, "config", None), "reference_arm", None)
+        if configured in walked:
+            reference, reason = configured, "the study's reference arm"
+        else:
+            candidates = (["forward"] if "forward" in walked else []) + walked
+            if configured is not None and configured in arms:
+                lead = f"the study's reference arm {configured!r} logged no session minutes"
+            else:
+                lead = "no reference arm was given"
+            if candidates:
+                reference = candidates[0]
+                reason = f"{lead}; compared with {reference!r} instead"
+            else:
+                reference = configured if configured in arms else arms[0]
+                reason = f"{lead}; no arm logged session minutes"
     arms = [reference] + [a for a in arms if a != reference]
     types = sorted(set(event[recorded & (event != "none")].astype(str)))
-    t_arm = data.groupby("arm")["minutes"].sum()
     rows = []
     for ev in ["any"] + types:
         hit = (recorded & (event != "none")) if ev == "any" else (event == ev)
@@ -1218,5 +1247,6 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
                     note="no events in the reference arm: ratio unbounded" if x0 == 0 else "")
             rows.append(row)
     out = pd.DataFrame(rows, columns=SAFETY_COLUMNS)
-    out.attrs.update({"reference": reference, "confidence": confidence, "per_minutes": 1000})
+    out.attrs.update({"reference": reference, "reference_reason": reason, "confidence": confidence,
+                      "per_minutes": 1000})
     return out

@@ -176,7 +176,8 @@ def test_arms_missing_visits_are_reported():
     res = compare_arms(read("trial_b"))
     assert res.attrs["missing_followup"] == ["B05", "B20"]
     assert res.attrs["missing_baseline"] == ["B24"]
-    assert res.loc[0, "n_missing_followup"] == 2
+    assert res.loc[0, "n_missing_followup"] == 1  # B05, backward
+    assert res.loc[0, "n_missing_followup_reference"] == 1  # B20, control
     assert res.attrs["n_trials_averaged"] == res.attrs["n_analysed"] * 4
 
 
@@ -364,6 +365,18 @@ def test_safety_counts_and_bad_input():
     observed = sessions[sessions.adverse_event != "none"].groupby("arm").size()
     assert any_rows["events"].to_dict() == observed.to_dict()
     assert any_rows["session_minutes"].to_dict() == sessions.groupby("arm")["minutes"].sum().astype(float).to_dict()
+    assert res.attrs["reference"] == "control"
+    assert res.attrs["reference_reason"] == "the study's reference arm"
+    # usual care without sessions: the ratio is taken against an active arm, and said so
+    no_control = sessions[sessions.arm != "control"]
+    study_nc = stand_in_study(sessions[["participant_id", "arm"]].drop_duplicates(), no_control.drop(columns="arm"))
+    res_nc = safety(study_nc)
+    assert res_nc.attrs["reference"] == "backward"
+    assert "'control' logged no session minutes" in res_nc.attrs["reference_reason"]
+    control_rows = res_nc[res_nc.arm == "control"]
+    assert (control_rows["session_minutes"] == 0).all() and control_rows["rate_per_1000_min"].isna().all()
+    assert control_rows["note"].str.contains("no session minutes").all()
+    assert safety(study_nc, reference="control")["rate_ratio"].isna().all()
     study.sessions = sessions.drop(columns=["arm", "adverse_event"])
     with pytest.raises(ValueError, match="no adverse_event column"):
         safety(study)
@@ -400,6 +413,10 @@ def test_example_study(example_study):
     assert set(walked["direction"]) == {"forward", "backward"}
     adverse = safety(study)
     assert set(adverse["arm"]) == set(study.participants["arm"])
+    walked = adverse.groupby("arm")["session_minutes"].first()
+    if walked.get(study.config.reference_arm, 0) == 0:  # usual care logs no sessions
+        assert adverse.attrs["reference"] != study.config.reference_arm
+        assert "logged no session minutes" in adverse.attrs["reference_reason"]
     week0 = study.long("gait_speed")
     pairs = compare_directions(week0, measure="gait_speed", week=0)
     assert pairs.loc[0, "n"] > 3 and pairs.loc[0, "mean_diff"] < 0  # backward is slower
