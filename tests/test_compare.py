@@ -388,20 +388,7 @@ def test_safety_counts_and_bad_input():
 # --------------------------------------------------------------------------
 # The example study, once it exists
 # --------------------------------------------------------------------------
-EXAMPLE = Path(__file__).resolve().parents[1] / "data" / "example"
-
-
-@pytest.fixture(scope="module")
-def example_study():
-    if not (EXAMPLE / "study.toml").exists():
-        pytest.skip("data/example is not there yet")
-    try:
-        from backwalk_study import load_study
-        return load_study(EXAMPLE)
-    except (ImportError, AttributeError) as err:  # study.py not integrated yet
-        pytest.skip(f"load_study unavailable: {err}")
-
-
+# The example study: the ``example_study`` fixture is in conftest.py.
 def test_example_study(example_study):
     study = example_study
     table = compare_all(study, direction="both")
@@ -420,3 +407,56 @@ def test_example_study(example_study):
     week0 = study.long("gait_speed")
     pairs = compare_directions(week0, measure="gait_speed", week=0)
     assert pairs.loc[0, "n"] > 3 and pairs.loc[0, "mean_diff"] < 0  # backward is slower
+
+
+# --------------------------------------------------------------------------
+# Figures
+# --------------------------------------------------------------------------
+def test_plot_paired_directions_draws_one_line_per_participant():
+    import matplotlib.pyplot as plt
+
+    from backwalk_study.plots import plot_paired_directions
+
+    data = read("paired_a")  # 13 complete pairs, P14 left out
+    ax = plot_paired_directions(data)
+    lines = [line for line in ax.lines if line.get_gid() == "participant"]
+    assert len(lines) == 13
+    pairs = data.groupby(["participant_id", "direction"])["value"].mean().unstack()
+    drawn = sorted(tuple(np.round(line.get_ydata(), 9)) for line in lines)
+    expected = sorted(tuple(np.round(pairs.loc[p, ["forward", "backward"]].to_numpy(float), 9))
+                      for p in pairs.dropna().index)
+    assert drawn == expected
+    assert ax.get_ylabel() == "Cadence (steps/min)"
+    assert ax.get_xlabel() == "Walking direction"
+    assert "1 without both directions left out" in ax.get_title()
+    assert [t.get_text() for t in ax.get_xticklabels()] == ["Forward", "Backward"]
+    ax2 = plot_paired_directions(data, unit="steps per minute")
+    assert ax2.get_ylabel() == "Cadence (steps per minute)"
+    plt.close("all")
+
+
+def test_plot_forest_flips_lower_is_better_and_marks_no_direction():
+    import matplotlib.pyplot as plt
+
+    from backwalk_study.plots import plot_forest
+
+    a = read("trial_a")
+    long = pd.concat([a.assign(direction=pd.NA),
+                      read("trial_b").assign(week=lambda d: d.week.replace(8, 12), direction=pd.NA),
+                      a.assign(measure="cadence", value=a.value * 100, direction=pd.NA)], ignore_index=True)
+    table = compare_all(stand_in_study(long))
+    ax = plot_forest(table)
+    assert len([c for c in ax.collections if c.get_gid() == "ci"]) == len(table)
+    assert [t.get_text() for t in ax.get_yticklabels()] == [
+        "Timed Up and Go", "Gait speed (10-metre walk)", "Cadence"]
+    tug = table[table.measure == "tug"].iloc[0]
+    ci = [c for c in ax.collections if c.get_gid() == "ci"][0].get_segments()[0]
+    assert sorted(ci[:, 0]) == pytest.approx(sorted([-tug.hedges_g_ci_high, -tug.hedges_g_ci_low]))
+    assert "arm minus control (right of 0: arm better)" in ax.get_xlabel()
+    assert any("no better direction" in t.get_text() for t in ax.get_legend().get_texts())
+    raw = plot_forest(table, favourable=False)
+    ci_raw = [c for c in raw.collections if c.get_gid() == "ci"][0].get_segments()[0]
+    assert sorted(ci_raw[:, 0]) == pytest.approx(sorted([tug.hedges_g_ci_low, tug.hedges_g_ci_high]))
+    with pytest.raises(ValueError, match="no column"):
+        plot_forest(table.drop(columns="hedges_g"))
+    plt.close("all")
