@@ -190,39 +190,69 @@ class GroupedLMM:
 
     # --------------------------------------------------------------------- fit
     def fit(self, reml=True, start=None, gtol=1e-10, maxiter=2000):
-        """Minimise the profiled deviance over theta with bounded L-BFGS-B."""
+        """Minimise the profiled deviance over theta with bounded L-BFGS-B.
+
+        A diagonal entry of Lambda at its bound 0 is a stationary point of the
+        deviance whatever the data (the deviance depends on its square), so a
+        gradient method can stall there. When the fit ends on that boundary
+        and the deviance curves downward away from it, the optimiser is
+        restarted from the interior and the better optimum kept.
+        """
         if start is None:
             start = np.array([1.0] if self.q == 1 else [1.0, 0.0, 1.0])
         bounds = [(0.0, None) if r == c else (None, None) for r, c in self._tri]
+        diag = [k for k, (r, c) in enumerate(self._tri) if r == c]
         n_eval = [0]
 
         def fun(theta):
             n_eval[0] += 1
             return self.deviance(theta, reml, want_grad=True)
 
-        res = optimize.minimize(
-            fun,
-            np.asarray(start, dtype=float),
-            jac=True,
-            method="L-BFGS-B",
-            bounds=bounds,
-            options={"ftol": 1e-15, "gtol": gtol, "maxiter": maxiter, "maxcor": 20},
-        )
+        def run(x0):
+            return optimize.minimize(
+                fun, np.asarray(x0, dtype=float), jac=True, method="L-BFGS-B", bounds=bounds,
+                options={"ftol": 1e-15, "gtol": gtol, "maxiter": maxiter, "maxcor": 20},
+            )
+
+        res = run(start)
+        n_iter = res.nit
+        restarts = 0
+        for _ in range(2):
+            at_bound = [k for k in diag if res.x[k] < 1e-4]
+            if not at_bound:
+                break
+            # restart inside, with the boundary entries as large as their row's
+            # off-diagonal (same variance, now uncorrelated) or a quarter of the largest
+            x0 = res.x.copy()
+            for k in at_bound:
+                r = self._tri[k][0]
+                row = [abs(res.x[j]) for j, (rr, cc) in enumerate(self._tri) if rr == r and cc != r]
+                x0[k] = max([0.25 * float(np.max(res.x[diag])), 0.1, *row])
+            again = run(x0)
+            restarts += 1
+            n_iter += again.nit
+            if again.fun < res.fun - 1e-9:
+                res = again
+            else:
+                break
         theta = res.x
         dev, grad = self.deviance(theta, reml, want_grad=True)
         # a projected gradient: components pushing against a bound do not count
         proj = grad.copy()
-        for k, (r, c) in enumerate(self._tri):
-            if r == c and theta[k] <= 0.0 and grad[k] > 0:
+        for k in diag:
+            if theta[k] <= 0.0 and grad[k] > 0:
                 proj[k] = 0.0
         gmax = float(np.max(np.abs(proj)))
-        # L-BFGS-B stops on a line-search failure when it cannot improve in
+        # L-BFGS-B may stop on a line-search failure when it cannot improve in
         # floating point; that is convergence if the projected gradient is tiny
+        # (lme4's own check uses 0.002 on the deviance scale)
         converged = bool(res.success) or gmax < 2e-3
         core = self._core(theta)
         n_eff = self.n - self.p if reml else self.n
         sigma = float(np.sqrt(core["r2"] / n_eff))
-        boundary = [k for k, (r, c) in enumerate(self._tri) if r == c and theta[k] < 1e-4]
+        boundary = [k for k in diag if theta[k] < 1e-4]
+        message = str(res.message) + (f" (after {restarts} restart(s) off the boundary)"
+                                      if restarts else "")
         return LMMFit(
             theta=theta,
             beta=core["beta"],
@@ -231,10 +261,10 @@ class GroupedLMM:
             reml=reml,
             converged=converged,
             optimizer="L-BFGS-B (scipy), analytic gradient",
-            iterations=int(res.nit),
+            iterations=int(n_iter),
             n_evaluations=n_eval[0],
             gradient_max=gmax,
-            message=str(res.message),
+            message=message,
             singular=bool(boundary),
             boundary=boundary,
         )
