@@ -106,6 +106,12 @@ def _check_frame(data, columns: dict[str, str], what: str) -> pd.DataFrame:
     return data
 
 
+def _check_confidence(confidence, what: str) -> float:
+    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
+        raise ValueError(f"{what}: confidence must be a number between 0 and 1 (e.g. 0.95), not {confidence!r}")
+    return float(confidence)
+
+
 def _numeric(data: pd.DataFrame, dv: str, what: str) -> pd.DataFrame:
     """A copy whose ``dv`` is float; rows with a missing value are dropped."""
     values = pd.to_numeric(data[dv], errors="coerce")
@@ -116,10 +122,13 @@ def _numeric(data: pd.DataFrame, dv: str, what: str) -> pd.DataFrame:
     return out[out[dv].notna()]
 
 
-def _select(data: pd.DataFrame, column: str, value, what: str, role: str, hint: str) -> pd.DataFrame:
+def _select(data: pd.DataFrame, column: str, value, what: str, role: str, hint: str,
+            need_column: bool = False) -> pd.DataFrame:
     """Keep the rows where ``column == value``; without a value, the column
     must hold a single value (or be absent)."""
     if column not in data.columns:
+        if value is not None and need_column:
+            raise ValueError(f"{what}: {role}={value!r} was given but the data have no {column!r} column")
         return data
     present = data[column].dropna().unique()
     if value is not None:
@@ -176,7 +185,7 @@ def _direction_means(data, dv, subject, direction, forward, backward, measure, w
     data = _check_frame(data, {"dv": dv, "subject": subject, "direction": direction}, what)
     key = _measure_key(measure)
     data = _select(data, "measure", key, what, "measure", "pass measure= to pick one")
-    data = _select(data, "week", week, what, "week", "pass week= to pick one")
+    data = _select(data, "week", week, what, "week", "pass week= to pick one", need_column=True)
     data = _numeric(data, dv, what)
     present = set(data[direction].dropna().unique())
     for label in (forward, backward):
@@ -353,6 +362,7 @@ def compare_directions(data: pd.DataFrame, dv: str = "value", subject: str = "pa
     0  4     -0.345  0.001  0.696
     """
     what = "compare_directions"
+    confidence = _check_confidence(confidence, what)
     pairs, unpaired, n_rows, key = _direction_means(data, dv, subject, direction, forward, backward,
                                                      measure, week, what)
     from scipy import stats
@@ -362,7 +372,7 @@ def compare_directions(data: pd.DataFrame, dv: str = "value", subject: str = "pa
     diff = x_b - x_f
     n = diff.size
     sd_diff = float(np.std(diff, ddof=1))
-    if sd_diff == 0:
+    if sd_diff <= 1e-12 * max(1.0, abs(float(diff.mean()))):  # equal up to float rounding
         raise ValueError(f"{what}: every participant's backward-minus-forward difference is the same "
                          f"({diff[0]:g}); the tests and effect sizes are undefined")
     tt = stats.ttest_rel(x_b, x_f)
@@ -409,10 +419,14 @@ class _Visits:
 
 
 def _visits(data, dv, subject, arm, time, baseline, followup, reference, measure, direction,
-            catalogue, what, need_measure: bool, condition: str | None = None) -> _Visits:
+            catalogue, what, need_measure: bool, condition: str | None = None,
+            confidence: float = 0.95) -> _Visits:
+    _check_confidence(confidence, what)
     data = _check_frame(data, {"dv": dv, "subject": subject, "arm": arm, "time": time}, what)
     key = _measure_key(measure)
     data = _select(data, "measure", key, what, "measure", "pass measure= to pick one")
+    if direction is not None and "direction" not in data.columns:
+        raise ValueError(f"{what}: direction={direction!r} was given but the data have no 'direction' column")
     if "direction" in data.columns:
         if direction is not None:
             data = _select(data, "direction", direction, what, "direction", "")
@@ -625,7 +639,7 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
     """
     what = "compare_arms"
     v = _visits(data, dv, subject, arm, time, baseline, followup, reference, measure, direction,
-                catalogue, what, need_measure=False)
+                catalogue, what, need_measure=False, confidence=confidence)
     fit, frame, codes = _ancova(v)
     conf = fit.conf_int(alpha=1 - confidence)
     rows = []
@@ -714,7 +728,7 @@ def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "partic
     """
     what = "adjusted_means"
     v = _visits(data, dv, subject, arm, time, baseline, followup, reference, measure, direction,
-                catalogue, what, need_measure=False)
+                catalogue, what, need_measure=False, confidence=confidence)
     fit, frame, codes = _ancova(v)
     at = float(frame["baseline"].mean())
     grid = pd.DataFrame({"baseline": at, "arm": pd.Categorical(list(codes.values()),
@@ -833,7 +847,8 @@ def responders(data: pd.DataFrame, dv: str = "value", subject: str = "participan
     """
     what = "responders"
     v = _visits(data, dv, subject, arm, time, baseline, followup, reference, measure, direction,
-                catalogue, what, need_measure=True, condition=condition)
+                catalogue, what, need_measure=True, condition=condition,
+                confidence=confidence)
     m = v.measure
     if m.better is None:
         raise ValueError(f"{what}: measure {m.key!r} has no better direction (higher or lower), "
@@ -986,6 +1001,7 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
     from statsmodels.stats.multitest import multipletests
 
     what = "compare_all"
+    _check_confidence(confidence, what)
     if direction not in ("forward", "backward", "both"):
         raise ValueError(f"{what}: direction must be 'forward', 'backward' or 'both', not {direction!r}")
     long = study.long()
@@ -1161,6 +1177,7 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
     from scipy import stats
 
     what = "safety"
+    _check_confidence(confidence, what)
     sessions = _check_frame(study.sessions, {"participant": "participant_id", "minutes": "minutes",
                                              "adverse_event": "adverse_event"}, f"{what} (sessions table)")
     participants = _check_frame(study.participants, {"participant": "participant_id", "arm": "arm"},

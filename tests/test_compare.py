@@ -142,6 +142,19 @@ def test_directions_needs_three_pairs():
         compare_directions(keep)
 
 
+def test_directions_constant_difference_and_bad_options():
+    data = pd.DataFrame({"participant_id": list("aabbcc"), "direction": ["forward", "backward"] * 3,
+                         "value": [1.0, 0.8, 1.2, 1.0, 0.9, 0.7]})  # synthetic
+    with pytest.raises(ValueError, match="difference is the same"):
+        compare_directions(data.assign(value=[1.0, 0.9, 1.2, 1.1, 0.7, 0.6]))  # 0.1 up to rounding
+    with pytest.raises(ValueError, match="week=0 was given but the data have no 'week' column"):
+        compare_directions(data, week=0)
+    with pytest.raises(ValueError, match="confidence must be a number between 0 and 1"):
+        compare_directions(data, confidence=95)
+    with pytest.raises(ValueError, match="data must be a pandas DataFrame"):
+        compare_directions(data.to_dict())
+
+
 def test_directions_rejects_non_numbers():
     data = read("paired_a").astype({"value": object})
     data.loc[3, "value"] = "fast"
@@ -263,6 +276,11 @@ def test_arms_unknown_reference_and_measure():
         compare_arms(read("trial_a"), reference="usual_care")
     with pytest.raises(ValueError, match="measure 'berg' is absent from the data"):
         compare_arms(read("trial_a"), measure="berg")
+
+
+def test_arms_direction_without_column():
+    with pytest.raises(ValueError, match="direction='backward' was given but the data have no 'direction'"):
+        compare_arms(read("trial_a"), direction="backward")
 
 
 def test_arms_refuses_mixed_directions():
