@@ -41,6 +41,9 @@ __all__ = [
     "METRIC_UNITS",
 ]
 
+#: Lines searched for the header (metadata lines may come before it).
+_MAX_HEADER_LINES = 200
+
 #: Fewer samples than this cannot give a meaningful spectrum or ellipse.
 MIN_SAMPLES = 20
 
@@ -148,48 +151,70 @@ class _Layout:
     decimal: str
 
 
+def _header_layout(i, line, lines, offsets, load, cop_columns) -> _Layout | None:
+    """The file's layout if line i is the header line, else None."""
+    for sep in ("\t", ",", ";"):
+        cells = [c.strip().strip('"') for c in line.split(sep)]
+        if len(cells) < 2:
+            continue
+        if cop_columns is not None:
+            found = all(c in cells for c in cop_columns)
+        else:
+            bases = [_split_name(c)[0] for c in cells]
+            found = any(b in _COP_X_NAMES for b in bases) and any(b in _COP_Y_NAMES for b in bases)
+        if not found:
+            continue
+        load(i + 2)
+        units_row = None
+        data_line = i + 1
+        if i + 1 < len(lines):
+            nxt = [c.strip().strip('"') for c in lines[i + 1].split(sep)]
+            if len(nxt) == len(cells) and not any(_is_number(c) for c in nxt if c):
+                units_row = nxt
+                data_line = i + 2
+        decimal = "."
+        if sep == ";" and data_line < len(lines):
+            first = lines[data_line].split(sep)
+            if any("," in c and "." not in c for c in first):
+                decimal = ","
+        return _Layout(sep, i, data_line, offsets[data_line], cells, units_row, decimal)
+    return None
+
+
 def _sniff(handle, file: str, cop_columns) -> _Layout:
     """Find the header line in the first lines of an open binary file."""
     lines: list[str] = []
-    offsets: list[int] = []
-    for _ in range(200):
-        offsets.append(handle.tell())
-        raw = handle.readline()
-        if not raw:
-            break
-        if b"\x00" in raw:
-            raise ForcePlateError(file, "this is not a text export (binary content)")
-        lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
-    offsets.append(handle.tell())
+    offsets: list[int] = [handle.tell()]     # offsets[i]: where line i starts
+    at_end = False
+
+    def load(upto: int) -> None:
+        # lines are read only as far as needed: the header is usually line 0
+        nonlocal at_end
+        while len(lines) <= upto and not at_end:
+            raw = handle.readline()
+            if not raw:
+                at_end = True
+                break
+            if b"\x00" in raw:
+                raise ForcePlateError(file, "this is not a text export (binary content)")
+            lines.append(raw.decode("utf-8", errors="replace").rstrip("\r\n"))
+            offsets.append(handle.tell())
+
+    def scanned():
+        i = 0
+        while i < _MAX_HEADER_LINES:
+            load(i)
+            if i >= len(lines):
+                return
+            yield i, lines[i]
+            i += 1
+
+    for i, line in scanned():
+        found_layout = _header_layout(i, line, lines, offsets, load, cop_columns)
+        if found_layout is not None:
+            return found_layout
     if not any(line.strip() for line in lines):
         raise ForcePlateError(file, "the file is empty")
-
-    for i, line in enumerate(lines):
-        for sep in ("\t", ",", ";"):
-            cells = [c.strip().strip('"') for c in line.split(sep)]
-            if len(cells) < 2:
-                continue
-            if cop_columns is not None:
-                found = all(c in cells for c in cop_columns)
-            else:
-                bases = [_split_name(c)[0] for c in cells]
-                found = any(b in _COP_X_NAMES for b in bases) and any(b in _COP_Y_NAMES for b in bases)
-            if not found:
-                continue
-            units_row = None
-            data_line = i + 1
-            if i + 1 < len(lines):
-                nxt = [c.strip().strip('"') for c in lines[i + 1].split(sep)]
-                if len(nxt) == len(cells) and not any(_is_number(c) for c in nxt if c):
-                    units_row = nxt
-                    data_line = i + 2
-            decimal = "."
-            if sep == ";" and data_line < len(lines):
-                first = lines[data_line].split(sep)
-                if any("," in c and "." not in c for c in first):
-                    decimal = ","
-            return _Layout(sep, i, data_line, offsets[data_line], cells, units_row, decimal)
-
     if cop_columns is not None:
         raise ForcePlateError(
             file, f"no header line with the COP columns {list(cop_columns)} in the first {len(lines)} lines")
@@ -472,16 +497,16 @@ def _as_xy(cop, fs_hz, units):
     """One place for input checks: return (xy (n, 2) float array, fs, units)."""
     attrs = getattr(cop, "attrs", {}) or {}
     if isinstance(cop, pd.DataFrame):
-        if {"cop_x", "cop_y"} <= set(cop.columns):
-            frame = cop[["cop_x", "cop_y"]]
+        if "cop_x" in cop.columns and "cop_y" in cop.columns:
+            columns = [cop["cop_x"], cop["cop_y"]]
         elif cop.shape[1] == 2:
-            frame = cop
+            columns = [cop.iloc[:, 0], cop.iloc[:, 1]]
         else:
             raise ValueError(
                 "cop must have columns 'cop_x' and 'cop_y' (as from read_force_plate) or exactly two columns; "
                 f"got {list(cop.columns)}")
         try:
-            xy = frame.to_numpy(dtype=np.float64)
+            xy = np.column_stack([c.to_numpy(dtype=np.float64) for c in columns])
         except (TypeError, ValueError):
             raise ValueError("COP columns must be numeric") from None
     else:
@@ -782,7 +807,7 @@ def cop_metrics(
         "median_frequency_x": md_x,
         "median_frequency_y": md_y,
     }
-    out = pd.Series(values, name="cop_metrics", dtype=np.float64)
+    out = pd.Series(list(values.values()), index=list(values), name="cop_metrics", dtype=np.float64)
     length = units if units is not None else "L"
     out.attrs = {
         "fs_hz": fs,
@@ -1134,6 +1159,11 @@ def sway_to_assessments(
         row = int(np.flatnonzero((weeks.isna() | (weeks != np.round(weeks))).to_numpy())[0])
         raise ValueError(f"week must be a whole number for every recording; file {table['file'].iloc[row]!r} has "
                          f"{table[week_col].iloc[row]!r}")
+
+    missing_id = table[participant_col].isna() | (table[participant_col].astype(str).str.strip() == "")
+    if missing_id.any():
+        row = int(np.flatnonzero(missing_id.to_numpy())[0])
+        raise ValueError(f"participant id is missing for file {table['file'].iloc[row]!r}")
 
     base = pd.DataFrame({
         "participant_id": table[participant_col].astype(str).to_numpy(),

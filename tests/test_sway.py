@@ -625,3 +625,5 @@ def test_to_assessments_numbering_direction_notes_and_errors(study_folder):
         sway_to_assessments(batch, measures=["cop_path"])
     with pytest.raises(ValueError, match="whole number"):
         sway_to_assessments(batch.metrics.assign(week=0.5))
+    with pytest.raises(ValueError, match="participant id is missing for file 'p01_w0_t1.txt'"):
+        sway_to_assessments(batch.metrics.assign(participant_id=[None, "P01", "P02"]))
