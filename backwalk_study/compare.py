@@ -970,7 +970,10 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
     (all measures, directions and arm contrasts analysed):
     ``statsmodels.stats.multitest.multipletests`` with ``"holm"`` (Holm,
     1979) and ``"fdr_bh"`` (Benjamini & Hochberg, 1995). Each row is the
-    ANCOVA of :func:`compare_arms`, checked there against R.
+    ANCOVA of :func:`compare_arms`. Checked against R 4.2
+    ``p.adjust(p, "holm")`` and ``p.adjust(p, "BH")`` on the three
+    contrasts of two synthetic trials analysed as one study, to 1e-6
+    relative.
 
     References
     ----------

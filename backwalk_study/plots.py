@@ -52,6 +52,13 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
         The participants' lines have gid ``"participant"``; the means and
         intervals gid ``"mean"``.
 
+    Notes
+    -----
+    Interval around each direction's mean: :math:`\bar x \pm
+    t_{n-1, 1-\alpha/2} s / \sqrt n` over the participants' means. It
+    describes each direction; the interval for the difference is in
+    :func:`~backwalk_study.compare.compare_directions`.
+
     Examples
     --------
     >>> import matplotlib
@@ -136,6 +143,13 @@ def plot_forest(table: pd.DataFrame, estimate: str = "hedges_g", ci_low: str = "
     -------
     matplotlib.axes.Axes
         Interval lines have gid ``"ci"``.
+
+    Notes
+    -----
+    The intervals are drawn as given in the table (for ``hedges_g`` from
+    :func:`~backwalk_study.compare.compare_arms`: the interval of the
+    adjusted difference scaled by the same standardiser). Rows are in table
+    order, arms of one measure side by side.
 
     Examples
     --------
