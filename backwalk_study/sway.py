@@ -26,7 +26,7 @@ import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping, Sequence
+from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -124,12 +124,22 @@ def _split_name(name: str) -> tuple[str, str | None]:
     return base, (unit.strip() if unit is not None else None)
 
 
-def _length_unit(unit: str, column: str, file: str) -> str:
-    key = unit.strip().lower()
+def _length_unit(unit: str, file: str = "", column: str | None = None) -> str:
+    key = str(unit).strip().lower()
     if key not in _UNIT_ALIASES:
-        raise ForcePlateError(
-            file, f"unknown units {unit!r} for column {column!r}; COP positions must be in m, cm or mm")
+        where = f" for column {column!r}" if column else ""
+        raise ForcePlateError(file, f"unknown units {unit!r}{where}; COP positions must be in m, cm or mm")
     return _UNIT_ALIASES[key]
+
+
+def _positive_rate(fs_hz) -> float:
+    try:
+        fs = float(fs_hz)
+    except (TypeError, ValueError):
+        raise ValueError(f"fs_hz must be a number of Hz, got {fs_hz!r}") from None
+    if not (math.isfinite(fs) and fs > 0):
+        raise ValueError(f"fs_hz must be a positive number of Hz, got {fs_hz!r}")
+    return fs
 
 
 def _is_number(text: str) -> bool:
@@ -367,13 +377,13 @@ def read_force_plate(
     path = Path(path)
     file = path.name
     if units is not None:
-        units = _length_unit(units, "units=", file)
+        units = _length_unit(units, file)
     if to_units is not None:
-        to_units = _length_unit(to_units, "to_units=", file)
+        to_units = _length_unit(to_units, file)
     if cop_columns is not None and len(cop_columns) != 2:
         raise ValueError("cop_columns must name two columns: (x, y)")
-    if fs_hz is not None and not (np.isfinite(fs_hz) and fs_hz > 0):
-        raise ValueError(f"fs_hz must be a positive number of Hz, got {fs_hz!r}")
+    if fs_hz is not None:
+        fs_hz = _positive_rate(fs_hz)
     if not path.is_file():
         raise ForcePlateError(file, "no such file" if not path.exists() else "not a file")
 
@@ -396,7 +406,7 @@ def _read_open(handle, file, fs_hz, units, to_units, cop_columns, time_column) -
     if ux is not None or uy is not None:
         if ux is None or uy is None:
             raise ForcePlateError(file, "units are given for only one of the COP columns")
-        ux, uy = _length_unit(ux, names[ix], file), _length_unit(uy, names[iy], file)
+        ux, uy = _length_unit(ux, file, names[ix]), _length_unit(uy, file, names[iy])
         if ux != uy:
             raise ForcePlateError(file, f"COP x is in {ux} but COP y in {uy}")
         header_units = ux
@@ -415,7 +425,7 @@ def _read_open(handle, file, fs_hz, units, to_units, cop_columns, time_column) -
                 raise ForcePlateError(file, f"unknown time units {tu!r} in column {names[it]!r}; expected s or ms")
             time_scale = _TIME_UNITS[tu.strip().lower()]
     elif fs_hz is None:
-        raise ForcePlateError(file, "the file has no time column; give the sampling rate with fs_hz=")
+        raise ForcePlateError(file, "no time column to take the sampling rate from; give it with fs_hz=")
 
     usecols = [j for j in (it, ix, iy) if j is not None]
     handle.seek(layout.data_offset)
@@ -522,22 +532,17 @@ def _as_xy(cop, fs_hz, units):
         if attr_fs is None:
             raise ValueError("give the sampling rate fs_hz (or pass a DataFrame from read_force_plate)")
         fs_hz = attr_fs
-    elif attr_fs is not None and abs(float(fs_hz) / float(attr_fs) - 1) > 1e-9:
+    fs_hz = _positive_rate(fs_hz)
+    if attr_fs is not None and abs(fs_hz / float(attr_fs) - 1) > 1e-9:
         raise ValueError(f"fs_hz={fs_hz:g} disagrees with the recording's sampling rate {attr_fs:g} Hz")
-    try:
-        fs_hz = float(fs_hz)
-    except (TypeError, ValueError):
-        raise ValueError(f"fs_hz must be a number of Hz, got {fs_hz!r}") from None
-    if not (np.isfinite(fs_hz) and fs_hz > 0):
-        raise ValueError(f"fs_hz must be a positive number of Hz, got {fs_hz!r}")
 
     attr_units = attrs.get("units")
     if units is None:
         units = attr_units
-    elif attr_units is not None and _length_unit(units, "units=", "") != attr_units:
+    elif attr_units is not None and _length_unit(units) != attr_units:
         raise ValueError(f"units={units!r} disagrees with the recording's units {attr_units!r}")
     if units is not None:
-        units = _length_unit(units, "units=", "")
+        units = _length_unit(units)
 
     bad = np.flatnonzero(~np.isfinite(xy).all(axis=1))
     if bad.size:
@@ -551,7 +556,7 @@ def _preprocess(xy, fs, lowpass_hz, filter_order, detrend, drop_first_s):
     from scipy import signal
 
     if lowpass_hz is not None:
-        if not (0 < lowpass_hz < fs / 2):
+        if not isinstance(lowpass_hz, (int, float, np.number)) or not (0 < lowpass_hz < fs / 2):
             raise ValueError(f"lowpass_hz must be between 0 and half the sampling rate ({fs / 2:g} Hz), got {lowpass_hz!r}")
         if int(filter_order) != filter_order or filter_order < 1:
             raise ValueError(f"filter_order must be a positive integer, got {filter_order!r}")
@@ -560,6 +565,8 @@ def _preprocess(xy, fs, lowpass_hz, filter_order, detrend, drop_first_s):
         if xy.shape[0] <= padlen:
             raise ValueError(f"too few samples ({xy.shape[0]}) for a zero-phase order-{filter_order} filter")
         xy = signal.sosfiltfilt(sos, xy, axis=0)
+    if not isinstance(drop_first_s, (int, float, np.number)) or not math.isfinite(drop_first_s):
+        raise ValueError(f"drop_first_s must be a number of seconds, got {drop_first_s!r}")
     if drop_first_s:
         if drop_first_s < 0:
             raise ValueError(f"drop_first_s must be zero or positive, got {drop_first_s!r}")

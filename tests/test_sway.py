@@ -304,6 +304,8 @@ def test_detrend_and_drop_first_seconds():
     ({"drop_first_s": -1}, "drop_first_s"),
     ({"drop_first_s": 9.9}, "leaves"),
     ({"ellipse": "confidence"}, "ellipse"),
+    ({"lowpass_hz": "10"}, "lowpass_hz"),
+    ({"drop_first_s": "2"}, "number of seconds"),
 ])
 def test_preprocessing_bad_settings(kwargs, words):
     xy = np.cumsum(np.random.default_rng(6).normal(size=(1000, 2)), axis=0)
@@ -322,6 +324,8 @@ def test_preprocessing_bad_settings(kwargs, words):
     (np.full((100, 2), np.nan), 100.0, "missing"),
     (np.random.default_rng(0).normal(size=(100, 2)), None, "sampling rate"),
     (np.random.default_rng(0).normal(size=(100, 2)), -5, "positive"),
+    (np.random.default_rng(0).normal(size=(100, 2)), "fast", "number of Hz"),
+    (np.array([["a", "b"]] * 30), 100.0, "array of numbers"),
     (pd.DataFrame({"a": [1.0] * 30, "b": [2.0] * 30, "c": [3.0] * 30}), 100.0, "cop_x"),
 ])
 def test_cop_metrics_bad_input(cop, fs, words):
@@ -408,6 +412,8 @@ def test_read_sampling_rate_given(tmp_path):
     assert read_force_plate(timed, fs_hz=50).attrs["fs_from"] == "given"
     with pytest.raises(ForcePlateError, match="disagrees"):
         read_force_plate(timed, fs_hz=100)
+    with pytest.raises(ValueError, match="positive number of Hz"):
+        read_force_plate(timed, fs_hz=0)
 
 
 def test_read_time_in_ms_rounded(tmp_path):
