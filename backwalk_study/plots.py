@@ -54,8 +54,8 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
 
     Notes
     -----
-    Interval around each direction's mean: :math:`\bar x \pm
-    t_{n-1, 1-\alpha/2} s / \sqrt n` over the participants' means. It
+    Interval around each direction's mean: :math:`\\bar x \\pm
+    t_{n-1, 1-\\alpha/2} s / \\sqrt n` over the participants' means. It
     describes each direction; the interval for the difference is in
     :func:`~backwalk_study.compare.compare_directions`.
 
