@@ -348,6 +348,9 @@ def compare_directions(data: pd.DataFrame, dv: str = "value", subject: str = "pa
     teaching nonparametric correlation. *Comprehensive Psychology*, 3,
     11.IT.3.1. doi:10.2466/11.IT.3.1
 
+    All participants in ``data`` are pooled whatever their arm: filter the
+    rows first (e.g. baseline week, one arm) to compare a subgroup.
+
     Examples
     --------
     >>> import pandas as pd
@@ -809,8 +812,9 @@ def responders(data: pd.DataFrame, dv: str = "value", subject: str = "participan
     -----
     Change = follow-up - baseline (trials averaged). A responder has change
     :math:`\\ge` threshold when higher is better, :math:`\\le -` threshold
-    when lower is better. Proportion intervals are Wilson score intervals
-    (``statsmodels.stats.proportion.proportion_confint``, method
+    when lower is better (a change equal to the threshold counts, to 1e-9
+    relative so that float rounding does not decide). Proportion intervals
+    are Wilson score intervals (``statsmodels.stats.proportion.proportion_confint``, method
     ``"wilson"``); the risk difference interval is Newcombe's (1998) method
     10, :math:`L = D - \\sqrt{(p_1 - l_1)^2 + (u_0 - p_0)^2}`,
     :math:`U = D + \\sqrt{(u_1 - p_1)^2 + (p_0 - l_0)^2}`
