@@ -798,7 +798,7 @@ def _cohort_adherence_section(study) -> str:
             colors = _palette(len(arms))
             for i, arm in enumerate(arms):
                 vals = data.loc[data["arm"] == arm, "sessions_pct"].to_numpy()
-                ax.boxplot(vals, positions=[i], widths=0.5, vert=False, showfliers=False)
+                ax.boxplot(vals, positions=[i], widths=0.5, orientation="horizontal", showfliers=False)
                 jitter = (np.arange(len(vals)) % 7 - 3) * 0.04
                 ax.plot(vals, i + jitter, "o", ms=3.5, alpha=0.7, color=colors[i])
             ax.set_yticks(range(len(arms)), arms)
