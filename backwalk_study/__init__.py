@@ -40,6 +40,9 @@ _EXPORTS = {
     "responders": "compare",
     "compare_all": "compare",
     "safety": "compare",
+    "adjusted_means": "compare",
+    "plot_paired_directions": "plots",
+    "plot_forest": "plots",
     # dose-response (issue 4)
     "dose_response": "dose",
     "DoseResponseResult": "dose",

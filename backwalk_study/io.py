@@ -38,7 +38,7 @@ class TableFile:
     path: Path
     frame: pd.DataFrame
     decimal: str = "."
-    notes: list[str] = field(default_factory=list)
+    problems: list[dict] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -92,23 +92,24 @@ def read_table(path: str | Path) -> TableFile:
             frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_STRINGS,
                                 encoding="utf-8-sig", skip_blank_lines=False, engine="c",
                                 quoting=csv.QUOTE_MINIMAL)
-            frame.columns = [str(c).strip() for c in frame.columns]
+            problems = _tidy_headers(frame)
             frame.index = pd.RangeIndex(2, 2 + len(frame))
             blank = frame.isna().all(axis=1)
             frame = frame.loc[~blank]
             for col in frame.columns:
                 frame[col] = frame[col].str.strip()
-            return TableFile(path, frame, decimal)
+            return TableFile(path, frame, decimal, problems=problems)
         if suffix in (".xlsx", ".xlsm"):
             frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
-            frame.columns = [str(c).strip() for c in frame.columns]
+            problems = _tidy_headers(frame)
             frame.index = pd.RangeIndex(2, 2 + len(frame))
             frame = frame.loc[~frame.isna().all(axis=1)]
-            return TableFile(path, frame)
+            return TableFile(path, frame, problems=problems)
         if suffix == ".parquet":
             frame = pd.read_parquet(path)
+            problems = _tidy_headers(frame)
             frame.index = pd.RangeIndex(2, 2 + len(frame))
-            return TableFile(path, frame)
+            return TableFile(path, frame, problems=problems)
     except StudyReadError:
         raise
     except UnicodeDecodeError:
@@ -116,6 +117,27 @@ def read_table(path: str | Path) -> TableFile:
     except Exception as exc:  # any reader failure is a read error for the user
         raise StudyReadError(f"{path}: cannot be read as a table ({type(exc).__name__}: {exc})") from None
     raise StudyReadError(f"{path}: unsupported file type {suffix!r}; use CSV, XLSX or Parquet")
+
+
+def _tidy_headers(frame: pd.DataFrame) -> list[dict]:
+    """Strip spaces around headers; a header that then repeats another is
+    kept under its original text and reported (pandas' own ``.1`` suffixes
+    for repeated headers are reported the same way)."""
+    problems, seen, names = [], {}, []
+    for i, raw in enumerate(frame.columns):
+        name = str(raw).strip()
+        base = re.sub(r"\.\d+$", "", name)
+        if base != name and base in seen:
+            name = base
+        if name in seen:
+            problems.append({"row": 1, "column": name, "value": str(raw),
+                             "message": f"the header {name!r} appears in columns {seen[name] + 1} and {i + 1}; "
+                                        "keep one"})
+            name = f"{name} (column {i + 1})"
+        seen[name] = i
+        names.append(name)
+    frame.columns = names
+    return problems
 
 
 # --- typed coercion ---------------------------------------------------------------
@@ -155,6 +177,7 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
             else:
                 num = pd.to_numeric(s, errors="coerce")
             num = num.astype("float64")
+            num = num.where(np.isfinite(num))  # "inf" is not a measurement
             bad = present & num.isna()
             if kind == "int":
                 frac = present & num.notna() & (num != np.round(num))
@@ -174,7 +197,10 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
                 obj = s.map(lambda v: isinstance(v, (pd.Timestamp, np.datetime64)) or hasattr(v, "year"))
                 if obj.any():
                     dates = dates.where(~obj, pd.to_datetime(s.where(obj), errors="coerce"))
-            dates = pd.to_datetime(dates).astype("datetime64[ns]")
+            dates = pd.to_datetime(dates, errors="coerce")
+            # dates outside 1900-2199 are typing slips (and beyond what datetime64[ns] holds)
+            years = dates.dt.year
+            dates = dates.where((years >= 1900) & (years < 2200)).astype("datetime64[ns]")
             bad = present & dates.isna()
             for idx in s.index[bad.to_numpy()]:
                 problems.append({"row": idx, "column": col, "value": _show(s.at[idx]),
@@ -434,7 +460,7 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
         for h in keep:
             name = _snake(h)
             piece["source_" + name if name in piece.columns or name in _RESERVED else name] = raw[h]
-        piece = piece.loc[vals.notna() | raw[header].notna()]
+        piece = piece.loc[vals.notna()]  # empty cells are visits without this test; bad cells were reported
         if per == "visit":
             visit = ["participant_id"] + (["week"] if "week" in piece else [])
             spread = piece.groupby(visit, sort=False)["value"].nunique()

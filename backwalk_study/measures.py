@@ -414,8 +414,9 @@ def measure_catalogue(catalogue: Catalogue | None = None) -> pd.DataFrame:
     --------
     >>> from backwalk_study import measure_catalogue
     >>> table = measure_catalogue()
-    >>> table.loc[table.key == "mini_bestest", ["unit", "mdc95", "mcid"]].iloc[0].tolist()
-    ['points', 3.5, 4.0]
+    >>> row = table.set_index("key").loc["mini_bestest"]
+    >>> print(row["unit"], row["mdc95"], row["mcid"], row["mcid_source"])
+    points 3.5 4.0 Godi et al., Phys Ther 2013
     """
     return (catalogue or _DEFAULT).to_frame()
 

@@ -574,6 +574,7 @@ def load_study(path: str | Path, *, raise_errors: bool = True) -> Study:
         raw_tables[table.name] = table.frame
         present = {c: k for c, k in COLUMN_KINDS[name].items() if c in table.frame.columns}
         typed, cell_problems = coerce_columns(table, present)
+        cell_problems = table.problems + cell_problems
         extra = [c for c in table.frame.columns if c not in COLUMN_KINDS[name]]
         for col in extra:
             typed[col] = table.frame[col]
