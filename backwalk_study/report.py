@@ -81,6 +81,16 @@ def _num(value, digits: int | None = None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _sig(value, digits: int = 2) -> str:
+    """Small rates (per week) with significant figures: 0.0058, not 0.01."""
+    if value is None or pd.isna(value):
+        return "–"
+    v = float(value)
+    if v == 0 or abs(v) >= 1:
+        return _num(v)
+    return f"{v:.{digits}g}"
+
+
 def _qty(value, unit: str) -> str:
     text = _num(value)
     if unit in ("points", "repetitions") and text == "1":
@@ -241,7 +251,7 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
         xs = np.array([weeks.min(), weeks.max()])
         intercept = visits["value"].mean() - rec.slope_per_week * weeks.mean()
         ax.plot(xs, intercept + rec.slope_per_week * xs, color=colors[1], lw=1.2, ls="-.",
-                label=f"trend {_num(rec.slope_per_week)} {m.unit}/week")
+                label=f"trend {_sig(rec.slope_per_week)} {m.unit}/week")
     ax.set_xlim(lo_x, hi_x)
     ax.set_xticks(sorted(set(weeks.astype(int))))
     # a change of one point should not fill the whole height: at least a tenth of the scale's range
@@ -518,7 +528,7 @@ def _progress_table(progress: pd.DataFrame) -> str:
         risk_cell = (_flag(risk, "high" if risk == "high" else "low" if risk == "low" else "neutral")
                      if isinstance(risk, str) else "–")
         trend = "–" if pd.isna(r.slope_per_week) else (
-            f"{_num(r.slope_per_week)} [{_num(r.slope_ci_low)}, {_num(r.slope_ci_high)}]")
+            f"{_sig(r.slope_per_week)} [{_sig(r.slope_ci_low)}, {_sig(r.slope_ci_high)}]")
         rows.append([_measure_label(r), r.unit, f"{_num(r.baseline)} (wk {r.baseline_week})",
                      f"{_num(r.latest)} (wk {r.latest_week})", _num(r.change),
                      _yes_no(r.improved), _num(r.mdc95), _yes_no(r.exceeds_mdc95),
@@ -930,14 +940,15 @@ def _cohort_dose_section(study, measures) -> str:
                                             reference=study.config.reference_arm
                                             if data["arm"].nunique() > 1
                                             and study.config.reference_arm in set(data["arm"]) else None)
-                    fit.plot(ax=ax, xlabel="programme week", ylabel=f"{m.name} ({m.unit})")
-                    ax.set_title(label, loc="left", fontsize=10)
+                    fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
+                    ax.set_title("")
+                    ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
                     slopes = fit.slopes()
                     rows = [[(r.arm if "arm" in slopes else "all"),
-                             f"{_num(r.estimate)} [{_num(r.ci_low)}, {_num(r.ci_high)}]", f"{r.p_val:.3g}"]
+                             f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
                             for r in slopes.itertuples()]
                     table_html = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
-                    notes = list(dict.fromkeys(str(w.message) for w in caught))
+                    notes = ["Model note: " + msg for msg in dict.fromkeys(str(w.message) for w in caught)]
                     fitted = True
                 except ValueError as exc:
                     notes = [f"mixed model not fitted: {exc}"]
@@ -964,7 +975,7 @@ def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
         ax.errorbar(mean.index, mean.to_numpy(), yerr=half.fillna(0).to_numpy(), marker="o", capsize=3,
                     color=colors[i], label=str(a))
     ax.set_xlabel("programme week")
-    ax.set_ylabel(f"{m.name} ({m.unit})")
+    ax.set_ylabel(m.unit)
     ax.legend(frameon=False, fontsize=7)
 
 
