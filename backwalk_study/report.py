@@ -81,6 +81,20 @@ def _num(value, digits: int | None = None) -> str:
     return "0" if text in ("-0", "") else text
 
 
+def _val(value) -> str:
+    """A measured value or change: enough digits to show what was recorded."""
+    if value is None or pd.isna(value):
+        return "–"
+    v = float(value)
+    if abs(v) >= 100:
+        text = f"{v:.1f}"
+    elif abs(v) >= 1:
+        text = f"{v:.2f}"
+    else:
+        return f"{v:.3g}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def _sig(value, digits: int = 2) -> str:
     """Small rates (per week) with significant figures: 0.0058, not 0.01."""
     if value is None or pd.isna(value):
@@ -271,7 +285,7 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
 # --- plain language --------------------------------------------------------------------------
 
 def _measure_label(rec) -> str:
-    walked = f" (walked {rec.direction})" if isinstance(rec.direction, str) else ""
+    walked = f", walked {rec.direction}" if isinstance(rec.direction, str) else ""
     return f"{rec.name}{walked}"
 
 
@@ -300,7 +314,7 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
     for rec in progress.itertuples(index=False):
         label, unit = _measure_label(rec), rec.unit
         if rec.n_visits < 2:
-            out.append(f"{label}: measured once ({_qty(rec.baseline, unit)} at week {rec.baseline_week}); "
+            out.append(f"{label}: measured once ({_val(rec.baseline)} {unit} at week {rec.baseline_week}); "
                        "there is no change to judge yet.")
             continue
         if rec.change == 0:
@@ -311,12 +325,16 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
             verb = "improved" if rec.improved else "got worse"
         parts = []
         if rec.change == 0:
-            parts.append(f"{label} did not change ({_qty(rec.baseline, unit)} at weeks {rec.baseline_week} "
+            parts.append(f"{label} did not change ({_val(rec.baseline)} {unit} at weeks {rec.baseline_week} "
                          f"and {rec.latest_week}).")
         else:
-            parts.append(f"{label} {verb} by {_qty(abs(rec.change), unit)} (from {_num(rec.baseline)} at week "
-                         f"{rec.baseline_week} to {_num(rec.latest)} at week {rec.latest_week}).")
-        if pd.notna(rec.mdc95):
+            size = _val(abs(rec.change))
+            unit_text = unit[:-1] if unit in ("points", "repetitions") and size == "1" else unit
+            parts.append(f"{label} {verb} by {size} {unit_text} (from {_val(rec.baseline)} at week "
+                         f"{rec.baseline_week} to {_val(rec.latest)} at week {rec.latest_week}).")
+        if rec.change == 0:
+            pass  # nothing to judge against measurement error or the MCID
+        elif pd.notna(rec.mdc95):
             mdc = f"{_num(rec.mdc95)}-{unit[:-1] if unit in ('points', 'repetitions') else unit}"
             src = _short_source(rec.mdc95_source)
             if bool(rec.exceeds_mdc95):
@@ -327,10 +345,15 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
                              f"(MDC95, {src}), so it may not be a real change.")
         else:
             parts.append("No published minimal detectable change is available to judge it against.")
-        if pd.notna(rec.rci):
+        if pd.notna(rec.rci) and rec.change != 0:
             verdict = "a reliable change" if bool(rec.reliable_change) else "not a reliable change"
-            parts.append(f"Reliable change index {rec.rci:.2f}: {verdict} (beyond ±1.96 needed).")
-        if pd.notna(rec.mcid) and pd.notna(rec.mcid_reached):
+            basis = str(rec.rci_basis)
+            src = re.search(r"\(([^()]*\d{4}[^()]*)\)\s*$", basis)
+            src = f", {_short_source(src.group(1))}" if src else ""
+            how = ("published SEM" if basis.startswith("published") else
+                   "SEM from this study's baseline SD and the published test-retest ICC")
+            parts.append(f"Reliable change index {rec.rci:.2f}: {verdict} (beyond ±1.96 needed; {how}{src}).")
+        if pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.improved):
             src = _short_source(rec.mcid_source)
             if bool(rec.mcid_reached):
                 parts.append(f"It reaches the minimal clinically important difference of "
@@ -583,6 +606,7 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
                 sentence += f" {int(sup.fillna(False).sum())} of {len(mine)} sessions were supervised."
         parts.append(f"<p>{_e(sentence)}</p>")
         parts.append(_adherence_figure(weekly, cfg))
+        parts.append(_weekly_table(weekly))
     events = adverse_events(study, participant_id)
     parts.append("<h2>Safety</h2>")
     if mine.empty:
@@ -602,6 +626,19 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
                          str(r.adverse_event).replace("_", " "), note])
         parts.append(_table(["Date", "Week", "Direction", "Minutes", "Supervised", "Event", "Notes"], rows))
     return "".join(parts)
+
+
+def _weekly_table(weekly: pd.DataFrame) -> str:
+    """Weeks as columns: sessions, minutes and the share of the plan."""
+    headers = ["Week"] + [str(w) for w in weekly["week"]]
+    rows = [["Sessions"] + [str(n) for n in weekly["sessions"]],
+            ["Minutes walked"] + [_num(v) for v in weekly["minutes"]],
+            ["Of which backward"] + [_num(v) for v in weekly["backward_minutes"]]]
+    if weekly["planned_sessions"].notna().any():
+        rows.append(["Planned sessions done"] + [f"{_num(v, 0)} %" for v in weekly["sessions_pct"]])
+    if weekly["planned_minutes"].notna().any():
+        rows.append(["Planned minutes done"] + [f"{_num(v, 0)} %" for v in weekly["minutes_pct"]])
+    return _table(headers, rows, cls="weekly")
 
 
 def _adherence_figure(weekly: pd.DataFrame, cfg) -> _Html:
@@ -711,25 +748,30 @@ def client_report_html(study, participant_id: str) -> str:
         body.append(_progress_table(progress))
         hidden = "notes" in _hidden(warn, "sessions")
         body.append(_adherence_section(study, pid, hidden))
-    body.append(_sources_section(progress))
+    body.append(_sources_section(study, progress))
     return _page(f"Progress report: {pid}", body, bool(cfg.synthetic))
 
 
-def _sources_section(progress: pd.DataFrame) -> str:
+def _sources_section(study, progress: pd.DataFrame) -> str:
+    person = study.participant(progress["participant_id"].iloc[0])
+    condition = person.get("condition")
+    condition = None if condition is None or pd.isna(condition) else str(condition)
     sources = []
-    for col in ("mdc95_source", "mcid_source", "fall_risk_source"):
-        for s in progress[col].dropna():
-            sources += [x.strip() for x in str(s).split("; ")]
-    for basis in progress["rci_basis"].dropna():
-        m = re.search(r"\(([^()]*\d{4}[^()]*)\)\s*$", str(basis))
-        if m:
-            sources.append(m.group(1))
+    for rec in progress.itertuples(index=False):
+        m = study.catalogue[rec.measure]
+        direction = rec.direction if isinstance(rec.direction, str) else None
+        figures = [m.mdc95_for(rec.baseline, condition), m.mcid_for(rec.baseline, condition),
+                   m.published("sem", condition)]
+        if m.published("sem", condition) is None:
+            figures.append(m.published("icc", condition))
+        sources += [f.source for f in figures if f is not None and f.source]
+        sources += [c.source for c in m.fall_risk_for(condition, direction)]
     items = "".join(f"<li>{_e(s)}</li>" for s in sorted(dict.fromkeys(sources)))
     return ("<h2>Sources and methods</h2><p>Reliable change index: Jacobson NS, Truax P. Clinical significance: "
             "a statistical approach to defining meaningful change in psychotherapy research. J Consult Clin "
             "Psychol 1991;59:12-19. RCI = change / (√2 × SEM); the SEM is the published one where available, "
-            "otherwise the study’s baseline SD × √(1 − published ICC) (the table’s rci_basis column in the CSV "
-            f"export says which).</p><ul>{items}</ul>")
+            "otherwise the study’s baseline SD (one value per participant) × √(1 − published ICC); each "
+            f"measure’s paragraph says which. Published thresholds used on this page:</p><ul>{items}</ul>")
 
 
 # --- the cohort page ---------------------------------------------------------------------------
@@ -1021,8 +1063,11 @@ def cohort_report_html(study, measures=None) -> str:
 
 def _write(text: str, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(text.encode("utf-8"))
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(text.encode("utf-8"))
+    except OSError as exc:
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from None
     return path
 
 

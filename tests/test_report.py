@@ -271,6 +271,29 @@ def one_line_error(code, out, err):
     return lines[0]
 
 
+def test_cli_reads_an_xlsx_spreadsheet(capsys, tmp_path):
+    sheet = tmp_path / "clients.xlsx"
+    pd.read_csv(CLIENTS, dtype=str).to_excel(sheet, index=False)
+    mapping = tmp_path / "mapping.toml"
+    mapping.write_text(MAPPING.read_text(encoding="utf-8"), encoding="utf-8")
+    (tmp_path / "sessions.csv").write_text((EXAMPLE_CLINIC / "sessions.csv").read_text(encoding="utf-8"),
+                                           encoding="utf-8")
+    code, out, err = run_cli(capsys, sheet, "--mapping", mapping, "-p", "C-011", "-o", tmp_path / "r.html")
+    assert code == 0, err
+    page = (tmp_path / "r.html").read_text(encoding="utf-8")
+    assert "participant C-011" in page and "SYNTHETIC DATA" in page
+    # the same numbers as from the CSV
+    from_csv = client_report_html(import_wide(CLIENTS, MAPPING), "C-011")
+    assert re.sub(r"<img[^>]+>", "", page) == re.sub(r"<img[^>]+>", "", from_csv)
+
+
+def test_cli_cannot_write_output(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    line = one_line_error(*run_cli(capsys, CLIENTS, "--mapping", MAPPING, "-p", "C-003", "-o", blocker / "r.html"))
+    assert line.startswith("backwalk report: cannot write")
+
+
 def test_cli_unknown_participant(capsys, tmp_path):
     line = one_line_error(*run_cli(capsys, CLIENTS, "--mapping", MAPPING, "-p", "X-999", "-o", tmp_path / "x.html"))
     assert "'X-999' is not in this study" in line
