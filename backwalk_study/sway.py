@@ -768,7 +768,7 @@ def cop_metrics(
     path = float(np.hypot(steps[:, 0], steps[:, 1]).sum())
     radial = np.hypot(centred[:, 0], centred[:, 1])
 
-    cov = np.cov(xy, rowvar=False, ddof=1)
+    cov = centred.T @ centred / (n - 1)      # sample covariance (n - 1), as np.cov
     sqrt_det = math.sqrt(max(float(np.linalg.det(cov)), 0.0))
     if ellipse == "prediction":
         scale = stats.f.ppf(0.95, 2, n - 2) * 2 * (n + 1) * (n - 1) / (n * (n - 2))
