@@ -243,6 +243,23 @@ def test_units_follow_input():
     assert cm.dtype == np.float64
 
 
+@pytest.mark.parametrize("seed", [11, 12, 13])
+def test_resultant_metrics_invariant_to_rotation_translation_and_reversal(seed):
+    rng = np.random.default_rng(seed)
+    xy = np.cumsum(rng.normal(0, 0.05, size=(1500, 2)), axis=0)
+    angle = rng.uniform(0, 2 * np.pi)
+    rotation = np.array([[np.cos(angle), -np.sin(angle)], [np.sin(angle), np.cos(angle)]])
+    moved = xy @ rotation.T + rng.normal(0, 10, size=2)
+    base = cop_metrics(xy, 100.0)
+    for other in (cop_metrics(moved, 100.0), cop_metrics(xy[::-1], 100.0)):
+        for key in ("path_length", "mean_velocity", "ellipse_area_95", "rms_distance", "mean_distance"):
+            assert other[key] == pytest.approx(base[key], rel=1e-9), key
+    scaled = cop_metrics(3 * xy, 100.0)
+    assert scaled["path_length"] == pytest.approx(3 * base["path_length"], rel=1e-12)
+    assert scaled["ellipse_area_95"] == pytest.approx(9 * base["ellipse_area_95"], rel=1e-12)
+    assert scaled["median_frequency"] == pytest.approx(base["median_frequency"], rel=1e-12)
+
+
 def test_dataframe_input_and_attrs():
     xy = np.cumsum(np.random.default_rng(4).normal(size=(500, 2)), axis=0)
     frame = pd.DataFrame(xy, columns=["ml", "ap"])
