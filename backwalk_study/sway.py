@@ -993,8 +993,10 @@ def sway_batch(
     -----
     A recording that cannot be read or measured never stops the batch: its
     name and the reason go to ``failures`` and the others are measured.
-    Files are read one after another; on a 2-core machine 1,000 recordings
-    of 60 s at 100 Hz take about 3 s (benchmarks/sway.py).
+    Files are read one after another in one process: 1,000 recordings of
+    60 s at 100 Hz take about 4 s of CPU time, half reading and half
+    computing (benchmarks/sway.py). Worker processes were tried and did not
+    pay on a 2-core machine.
 
     Examples
     --------
