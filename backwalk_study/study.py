@@ -384,7 +384,7 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
         if name == "assessments" and "direction" not in frame:
             frame["direction"] = None
         for col, kind in COLUMN_KINDS[name].items():
-            if col in frame and kind == "str":
+            if col in frame and kind == "str" and frame[col].dtype != "str":
                 frame[col] = frame[col].astype(object).where(frame[col].notna(), None).astype("str")
         # pandera works on the positional index; positions map to rows afterwards
         pid = frame["participant_id"] if "participant_id" in frame else pd.Series([None] * len(frame))
@@ -411,8 +411,9 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
         add("assessments", pos, "measure", meas.iat[pos],
             "is not a measure in the catalogue; declare it in study.toml under [measures] or fix the key",
             ass["participant_id"].iat[pos])
-    low = meas.map({k: m.low for k, m in catalogue.items()})
-    high = meas.map({k: m.high for k, m in catalogue.items()})
+    codes = meas.astype("category")  # map the few distinct keys, not a million cells
+    low = codes.map({k: m.low for k, m in catalogue.items()}).astype("float64")
+    high = codes.map({k: m.high for k, m in catalogue.items()}).astype("float64")
     val = ass["value"]
     out = val.notna() & low.notna() & ((val < low) | (val > high))
     for pos in np.flatnonzero(out.to_numpy()):
@@ -441,7 +442,7 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
     if len(sess):
         _check_session_weeks(sess, enrolled, add)
     if "assessed_on" in ass and enrolled is not None:
-        start = ass["participant_id"].map(enrolled)
+        start = ass["participant_id"].astype("category").map(enrolled).astype("datetime64[ns]")
         days = (ass["assessed_on"] - start).dt.days
         ok = days.isna() | ass["week"].isna() | ((days - 7 * ass["week"]).abs() <= 7)
         for pos in np.flatnonzero(~ok.to_numpy()):
