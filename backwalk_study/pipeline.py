@@ -50,9 +50,56 @@ def _summary(study, out: Path) -> list[Path]:
     return written
 
 
+def _comparisons(study, out: Path) -> list[Path]:
+    """Forward vs backward within a person (baseline walking tests), the arms
+    compared on every measure (ANCOVA, adjusted p-values), responders and
+    safety, with the paired and forest figures."""
+    import pandas as pd
+
+    from .compare import compare_all, compare_directions, responders, safety
+    from .plots import plot_forest, plot_paired_directions
+
+    folder = out / "comparisons"
+    written = []
+    walked = [k for k in sorted(set(study.assessments["measure"]))
+              if study.catalogue[k].walked and study.assessments.loc[study.assessments["measure"] == k,
+                                                                      "direction"].nunique() == 2]
+    first_week = int(study.assessments["week"].min())
+    rows = []
+    for key in walked:
+        data = study.long(key)
+        rows.append(compare_directions(data, measure=key, week=first_week))
+        ax = plot_paired_directions(data, measure=key, week=first_week, catalogue=study.catalogue)
+        written.append(save_figure(ax.figure, folder / f"forward_vs_backward_{key}.png"))
+    if rows:
+        written.append(write_table(pd.concat(rows, ignore_index=True), folder / "forward_vs_backward.csv"))
+    if study.participants["arm"].nunique() > 1:
+        table = compare_all(study, baseline=first_week)
+        written.append(write_table(table, folder / "arms_ancova_all_measures.csv"))
+        skipped = table.attrs.get("skipped")
+        if skipped is not None and len(skipped):
+            written.append(write_table(pd.DataFrame(skipped), folder / "arms_ancova_skipped.csv"))
+        ax = plot_forest(table)
+        written.append(save_figure(ax.figure, folder / "forest_plot.png"))
+        resp = []
+        for key in table["measure"].unique():
+            direction = None
+            if study.catalogue[key].walked:
+                direction = "forward"
+            data = study.long(key, direction=direction)
+            try:
+                resp.append(responders(data, measure=key, baseline=first_week, catalogue=study.catalogue))
+            except ValueError as exc:  # no published threshold for this measure: say so
+                resp.append(pd.DataFrame([{"measure": key, "note": str(exc)}]))
+        written.append(write_table(pd.concat(resp, ignore_index=True), folder / "responders.csv"))
+    if len(study.sessions):
+        written.append(write_table(safety(study), folder / "safety.csv"))
+    return written
+
+
 #: The steps of the main job, in order: each takes (study, output folder)
 #: and returns the paths it wrote.
-STEPS = [_validation, _summary]
+STEPS = [_validation, _summary, _comparisons]
 
 
 def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None,
