@@ -66,7 +66,8 @@ class Browser:
         # keep draining stderr so Chromium never blocks on a full pipe
         import threading
 
-        threading.Thread(target=self.proc.stderr.read, daemon=True).start()
+        self.drain = threading.Thread(target=self.proc.stderr.read, daemon=True)
+        self.drain.start()
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=30) as resp:
             targets = json.load(resp)
         page = next(t for t in targets if t.get("type") == "page")
@@ -109,6 +110,9 @@ class Browser:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+            if getattr(self, "drain", None) is not None:
+                self.drain.join(timeout=30)
+            self.proc.stderr.close()
 
 
 @pytest.fixture(scope="module")
