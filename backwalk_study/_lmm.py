@@ -25,11 +25,14 @@ approximation: with ``M_i = Lambda' Z_i'Z_i Lambda + I`` and
 
 The gradient with respect to ``theta`` is analytic (envelope theorem for
 ``beta``; ``dP = S + S'`` with ``S = (I - P A)' dLambda K``, ``K = M^{-1}
-Lambda'``), so the bounded L-BFGS-B optimiser converges to the tolerance
-asked for. The Satterthwaite degrees of freedom follow lmerTest (Kuznetsova et
-al. 2017): the Hessian of the unprofiled deviance in ``(theta, sigma)`` and the
-Jacobian of ``cov(beta)`` in the same parameters, by central differences of
-analytic first derivatives.
+Lambda'``); a bounded Newton method with a Hessian from differences of that
+gradient converges in about ten iterations to the tolerance asked for. ``y``
+and the non-intercept columns of ``X`` are centred first (an exact
+reparametrisation) so that the sums of squares keep their precision. The
+Satterthwaite degrees of freedom follow lmerTest (Kuznetsova et al. 2017): the
+Hessian of the unprofiled deviance in ``(theta, sigma)`` and the Jacobian of
+``cov(beta)`` in the same parameters, by central differences of analytic
+first derivatives.
 
 This module is private; :mod:`backwalk_study.dose` is the public face.
 """
@@ -63,6 +66,20 @@ class LMMFit:
     message: str
     singular: bool
     boundary: list = field(default_factory=list)
+
+
+def _gram(a, b):
+    """a' b for tall a and b, in numpy's own loops rather than BLAS.
+
+    With a multi-threaded OpenBLAS, products this thin pay more in thread
+    hand-offs than they gain, badly so on a busy machine.
+    """
+    return np.einsum("ni,nj->ij", a, b)
+
+
+def _rows_times(a, b):
+    """a @ b for a tall a and a small b (vector or matrix), without BLAS."""
+    return np.einsum("ni,i->n", a, b) if b.ndim == 1 else np.einsum("ni,ij->nj", a, b)
 
 
 class GroupedLMM:
@@ -160,7 +177,7 @@ class GroupedLMM:
             K00 = l0 / m
             P00 = l0 * K00
             PC0 = P00[:, None] * C0
-            S = self.XyXy - C0.T @ PC0
+            S = self.XyXy - _gram(C0, PC0)
         else:
             l0, l1, l2 = (float(v) for v in theta)
             a00, a01, a11 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
@@ -178,7 +195,7 @@ class GroupedLMM:
             P00, P01, P11 = l0 * K00, l0 * K01, l1 * K01 + l2 * K11
             PC0 = P00[:, None] * C0 + P01[:, None] * C1
             PC1 = P01[:, None] * C0 + P11[:, None] * C1
-            S = self.XyXy - (C0.T @ PC0 + C1.T @ PC1)
+            S = self.XyXy - (_gram(C0, PC0) + _gram(C1, PC1))
         F = S[:p, :p]
         try:
             cf = linalg.cho_factor(F, lower=True)
@@ -205,8 +222,8 @@ class GroupedLMM:
             return out
         Finv = linalg.cho_solve(cf, np.eye(p))
         C0x = C0[:, :p]
-        g0 = C0[:, p] - C0x @ beta  # Z_i'(y_i - X_i beta)
-        CF0 = C0x @ Finv
+        g0 = C0[:, p] - _rows_times(C0x, beta)  # Z_i'(y_i - X_i beta)
+        CF0 = _rows_times(C0x, Finv)
         H00 = np.einsum("ni,ni->n", CF0, C0x)  # C_i F^{-1} C_i'
         if self.q == 1:
             R00 = 1.0 - a00 * P00
@@ -215,8 +232,8 @@ class GroupedLMM:
             out["d_ldF"] = np.array([-2.0 * np.sum(K00 * H00 * R00)])
             return out
         C1x = C1[:, :p]
-        g1 = C1[:, p] - C1x @ beta
-        CF1 = C1x @ Finv
+        g1 = C1[:, p] - _rows_times(C1x, beta)
+        CF1 = _rows_times(C1x, Finv)
         H01 = np.einsum("ni,ni->n", CF0, C1x)
         H11 = np.einsum("ni,ni->n", CF1, C1x)
         # R = I - A P

@@ -392,8 +392,20 @@ def dose_response(
         ``.plot()``, ``.summary()``, ``.aic``, ``.bic``, ``.loglik``,
         ``.diagnostics``.
 
+    See Also
+    --------
+    compare_shapes : linear, quadratic, spline and plateau compared by ML.
+    likelihood_ratio_test : nested models, refitted by ML.
+
     Notes
     -----
+    To use the dose actually walked as time, merge :meth:`Study.dose` (per
+    participant and week: ``cumulative_backward_minutes``,
+    ``sessions_per_week``...) into the assessments on ``participant_id`` and
+    ``week``; ``sessions_per_week`` as a covariate tests consistency. A group
+    that never walks (a control arm with zero minutes) makes dose and group
+    collinear: compare the walking arms, or use weeks.
+
     The model is lme4's: ``b_i ~ N(0, sigma^2 Lambda Lambda')`` with the
     relative Cholesky factor ``Lambda`` estimated by minimising the profiled
     REML (or ML) deviance (Bates et al. 2015). Degrees of freedom are
@@ -502,10 +514,15 @@ def dose_response(
         model = GroupedLMM(X, Z, y, codes)
         xtx = model.XyXy[:-1, :-1]
         scale = np.sqrt(np.diag(xtx))
-        if np.any(scale == 0) or np.linalg.eigvalsh(xtx / np.outer(scale, scale))[0] < 1e-10:
+        scale[scale == 0] = 1.0
+        evals, evecs = np.linalg.eigh(xtx / np.outer(scale, scale))
+        if evals[0] < 1e-10:
+            involved = [names[j] for j in np.flatnonzero(np.abs(evecs[:, 0]) > 0.1)]
             raise ValueError(
-                "the fixed effects are collinear (a covariate duplicates time or a group, "
-                "or a group has no variation in time); remove the redundant column"
+                "the fixed effects are collinear: " + ", ".join(involved) + " are linearly "
+                "dependent in these data (e.g. a group whose time or dose never varies, "
+                "such as a control arm with zero minutes; or a covariate that duplicates "
+                "another); drop a column or the group"
             )
         fit = _run_engine(model, X, Z, y, codes, fit_reml, engine, notes)
         return X, Z, names, model, fit
@@ -683,7 +700,7 @@ class DoseResponseResult:
                 "boundary (singular) fit: a random-effect SD is estimated as (near) zero; "
                 "consider a simpler random structure (random_slope=False)"
             )
-        if np.any(evals < -1e-8):
+        if np.any(evals < -1e-8) and not fit.singular:
             warn.append("the Hessian of the variance parameters has negative eigenvalues: "
                         "the fit may not be at a minimum")
         diag = {
@@ -967,6 +984,10 @@ def _label_with_unit(name):
         return f"{name} (min)"
     if lowered in ("week", "weeks"):
         return "week (weeks of practice)"
+    if lowered in ("day", "days"):
+        return f"{name} (days)"
+    if "hour" in lowered:
+        return f"{name} (h)"
     return name
 
 
