@@ -243,7 +243,7 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
     lo_x, hi_x = (weeks.min() - 0.6, weeks.max() + 0.6) if len(weeks) else (-0.6, 0.6)
     if pd.notna(rec.mdc95):
         ax.axhspan(rec.baseline - rec.mdc95, rec.baseline + rec.mdc95, color="0.85", lw=0,
-                   label=f"baseline ± MDC95 ({_qty(rec.mdc95, m.unit)}): measurement error")
+                   label=f"measurement error: baseline ± MDC95 ({_num(rec.mdc95)})")
     if pd.notna(rec.mcid) and m.better in ("higher", "lower"):
         target = rec.baseline + rec.mcid if m.better == "higher" else rec.baseline - rec.mcid
         ax.axhline(target, color=colors[2], ls=":", lw=1.6,
@@ -265,7 +265,7 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
         xs = np.array([weeks.min(), weeks.max()])
         intercept = visits["value"].mean() - rec.slope_per_week * weeks.mean()
         ax.plot(xs, intercept + rec.slope_per_week * xs, color=colors[1], lw=1.2, ls="-.",
-                label=f"trend {_sig(rec.slope_per_week)} {m.unit}/week")
+                label=f"trend {_sig(rec.slope_per_week)} per week")
     ax.set_xlim(lo_x, hi_x)
     ax.set_xticks(sorted(set(weeks.astype(int))))
     # a change of one point should not fill the whole height: at least a tenth of the scale's range

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import html
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,9 +98,8 @@ def test_client_page_is_self_contained_and_labelled_synthetic(clinic):
 
 
 def test_real_data_pages_carry_no_synthetic_banner(tmp_path):
-    shutil_copy = pytest.importorskip("shutil").copytree
     folder = tmp_path / "real"
-    shutil_copy(EXAMPLE_CLINIC, folder)
+    shutil.copytree(EXAMPLE_CLINIC, folder)
     mapping = (folder / "mapping.toml").read_text(encoding="utf-8").replace("synthetic = true", "synthetic = false")
     (folder / "mapping.toml").write_text(mapping, encoding="utf-8")
     study = import_wide(folder / "clients.csv", folder / "mapping.toml")
