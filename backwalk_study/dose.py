@@ -295,7 +295,14 @@ def _run_engine(model, X, Z, y, group, reml, engine, notes):
     if engine == "statsmodels":
         theta, converged = _fit_statsmodels(X, Z, y, group, reml, notes)
         return model.fit_at(theta, reml, optimizer="statsmodels MixedLM", converged=converged)
-    fit = model.fit(reml=reml)
+    try:
+        fit = model.fit(reml=reml)
+    except (np.linalg.LinAlgError, FloatingPointError) as err:
+        if engine != "auto":
+            raise
+        notes.append(f"the exact engine failed ({err}); statsmodels MixedLM was used instead")
+        theta, converged = _fit_statsmodels(X, Z, y, group, reml, notes)
+        return model.fit_at(theta, reml, optimizer="statsmodels MixedLM", converged=converged)
     if not fit.converged:
         notes.append(
             f"the exact engine did not converge ({fit.message}; largest gradient "
@@ -700,6 +707,9 @@ class DoseResponseResult:
                 "boundary (singular) fit: a random-effect SD is estimated as (near) zero; "
                 "consider a simpler random structure (random_slope=False)"
             )
+        if fit.optimizer.startswith("statsmodels"):
+            # its own warnings (e.g. "MLE on the boundary") are passed on
+            warn.extend(n for n in notes if n.startswith("statsmodels ("))
         if np.any(evals < -1e-8) and not fit.singular:
             warn.append("the Hessian of the variance parameters has negative eigenvalues: "
                         "the fit may not be at a minimum")
@@ -1027,6 +1037,22 @@ def likelihood_ratio_test(model_1, model_2):
     ``chisq = 2 (loglik_2 - loglik_1)`` on ``n_params_2 - n_params_1`` degrees
     of freedom; checked against ``anova(m1, m2)`` in lme4 in the tests. A
     variance parameter tested on its boundary makes the test conservative.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from backwalk_study import dose_response, likelihood_ratio_test
+    >>> rng = np.random.default_rng(2)   # synthetic: a curved trajectory
+    >>> d = pd.DataFrame({"pid": np.repeat(np.arange(30), 7),
+    ...                   "week": np.tile(np.arange(0, 13, 2), 30)})
+    >>> u = rng.normal(0, [5, 0.3], size=(30, 2))[d.pid]
+    >>> d["score"] = (50 + u[:, 0] + (2 + u[:, 1]) * d.week - 0.08 * d.week ** 2
+    ...               + rng.normal(0, 1, len(d)))
+    >>> line = dose_response(d, "score", "week", "pid")
+    >>> curve = dose_response(d, "score", "week", "pid", shape="quadratic")
+    >>> lrt = likelihood_ratio_test(line, curve)
+    >>> lrt["model"].tolist(), int(lrt["dof"].iloc[1]), bool(lrt["p_val"].iloc[1] < 0.001)
+    (['linear', 'quadratic'], 1, True)
     """
     fits = sorted([model_1.refit(False), model_2.refit(False)], key=lambda m: m.n_params)
     if fits[0]._model.n != fits[1]._model.n or not np.array_equal(fits[0]._y, fits[1]._y):
@@ -1065,6 +1091,24 @@ def compare_shapes(data, dv, time, subject, shapes=("linear", "quadratic", "spli
         chisq, dof, p_val of the likelihood-ratio test against "linear" for
         shapes that nest it (quadratic, spline); NaN otherwise (a plateau does
         not nest the line in the usual sense).
+
+    Notes
+    -----
+    An estimated plateau breakpoint counts as one parameter in AIC and BIC.
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from backwalk_study.dose import compare_shapes
+    >>> rng = np.random.default_rng(3)   # synthetic: improves until week 6, then flat
+    >>> d = pd.DataFrame({"pid": np.repeat(np.arange(40), 13),
+    ...                   "week": np.tile(np.arange(13), 40)})
+    >>> u = rng.normal(0, [4, 0.2], size=(40, 2))[d.pid]
+    >>> d["score"] = (30 + u[:, 0] + (1.5 + u[:, 1]) * np.minimum(d.week, 6)
+    ...               + rng.normal(0, 1, len(d)))
+    >>> table = compare_shapes(d, "score", "week", "pid", shapes=("linear", "plateau"))
+    >>> table.sort_values("aic")["shape"].tolist()
+    ['plateau', 'linear']
     """
     kwargs.pop("reml", None)
     fits = {s: dose_response(data, dv, time, subject, shape=s, reml=False, **kwargs)

@@ -479,3 +479,14 @@ def test_dose_from_the_session_log_as_time_on_the_example_study():
     with pytest.raises(ValueError, match="collinear.*cumulative_backward_minutes"):
         dose_response(everyone, "value", "cumulative_backward_minutes", "participant_id",
                       between="arm")
+
+
+def test_row_order_does_not_matter(sleep):
+    shuffled = sleep.sample(frac=1.0, random_state=3)
+    a, b = dose_response(sleep, **SLEEP), dose_response(shuffled, **SLEEP)
+    np.testing.assert_allclose(a.fixed["estimate"], b.fixed["estimate"], rtol=1e-9)
+    pd.testing.assert_frame_equal(a.participant_effects, b.participant_effects, rtol=1e-7)
+    pred = b.predict(shuffled, include_random=True)
+    np.testing.assert_allclose(
+        pred.sort_index()["predicted"],
+        a.predict(sleep, include_random=True).sort_index()["predicted"], rtol=1e-9)
