@@ -827,7 +827,7 @@ def _cohort_adherence_section(study) -> str:
         pct = logged["sessions_pct"]
         q1, med, q3 = (pct.quantile([0.25, 0.5, 0.75]).tolist() if pct.notna().any() else [np.nan] * 3)
         rows.append([arm, f"{len(logged)} of {len(part)}", _num(logged["sessions"].median()),
-                     f"{_num(med, 0)} % ({_num(q1, 0)}–{_num(q3, 0)})",
+                     f"{_num(med, 0)} % ({_num(q1, 0)}–{_num(q3, 0)})" if pct.notna().any() else "–",
                      _num(logged["minutes_pct"].median(), 0) + (" %" if logged["minutes_pct"].notna().any() else ""),
                      f"{int((pct >= 80).sum())}" if pct.notna().any() else "–",
                      _num(logged["supervised_pct"].median(), 0) + " %"])
@@ -1183,8 +1183,9 @@ def cmd_report(args) -> int:
         return 1
     warn = privacy_warnings(study)
     for r in warn.drop_duplicates("column").itertuples():
-        print(f"warning: column {r.column!r} looks like personal data ({r.reason}); it is not shown in the report",
-              file=sys.stderr)
+        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
+        print(f"warning: column {r.column!r} ({where}) may hold personal data: {r.reason}; it is not shown in "
+              "the report", file=sys.stderr)
     label = " (SYNTHETIC data)" if study.config.synthetic else ""
     print(f"wrote {written}{label}")
     return 0
