@@ -628,6 +628,24 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
     return "".join(parts)
 
 
+def _sessions_key_point(study, participant_id: str) -> str:
+    """One sentence: is the client doing the sessions, safely?"""
+    from .clinic import adherence, adverse_events
+
+    mine = study.sessions[study.sessions["participant_id"] == participant_id]
+    if mine.empty:
+        return "No walking sessions are recorded for this client, so adherence and safety cannot be judged."
+    weekly = adherence(study, participant_id)
+    text = f"Walked {len(mine)} sessions in {len(weekly)} weeks"
+    if weekly["planned_sessions"].notna().any():
+        text += f" ({_num(100 * weekly['sessions'].sum() / weekly['planned_sessions'].sum(), 0)} % of the plan)"
+    events = adverse_events(study, participant_id)
+    if events.empty:
+        return text + "; no adverse events recorded."
+    kinds = events["adverse_event"].astype(str).str.replace("_", " ").value_counts().sort_index()
+    return text + f"; adverse events: {', '.join(f'{n} {k}' for k, n in kinds.items())}."
+
+
 def _weekly_table(weekly: pd.DataFrame) -> str:
     """Weeks as columns: sessions, minutes and the share of the plan."""
     headers = ["Week"] + [str(w) for w in weekly["week"]]
@@ -703,24 +721,25 @@ def client_report_html(study, participant_id: str) -> str:
     real = progress[progress["improved"].fillna(False) & progress["exceeds_mdc95"].fillna(False)]
     if len(real):
         keys.append("Improved by more than measurement error (MDC95): "
-                    + ", ".join(_measure_label(r) for r in real.itertuples()) + ".")
+                    + "; ".join(_measure_label(r) for r in real.itertuples()) + ".")
     worse = progress[(progress["improved"] == False) & progress["exceeds_mdc95"].fillna(False)  # noqa: E712
                      & (progress["change"] != 0)]
     if len(worse):
-        keys.append("Worse by more than measurement error: " + ", ".join(_measure_label(r) for r in worse.itertuples())
+        keys.append("Worse by more than measurement error: " + "; ".join(_measure_label(r) for r in worse.itertuples())
                     + ".")
     mcid = progress[progress["mcid_reached"].fillna(False)]
     if len(mcid):
         keys.append("Reached the minimal clinically important difference: "
-                    + ", ".join(_measure_label(r) for r in mcid.itertuples()) + ".")
+                    + "; ".join(_measure_label(r) for r in mcid.itertuples()) + ".")
     high = progress[progress["fall_risk_latest"] == "high"]
     if len(high):
         keys.append("Still in a high fall-risk range at the latest visit: "
-                    + ", ".join(_measure_label(r) for r in high.itertuples()) + ".")
+                    + "; ".join(_measure_label(r) for r in high.itertuples()) + ".")
     elif progress["fall_risk_latest"].notna().any():
         keys.append("Not in a high fall-risk range on any test with a published cut-off at the latest visit.")
     followed = f"Assessed at weeks {', '.join(str(w) for w in sorted(visits['week'].unique()))}."
     keys.append(followed)
+    keys.append(_sessions_key_point(study, pid))
     body.append("<h2>At a glance</h2><ul class=\"keypoints\">" + "".join(f"<li>{_e(k)}</li>" for k in keys)
                 + "</ul>")
     body.append('<p class="note">How to read this: a change is <em>real</em> when it is larger than the '
