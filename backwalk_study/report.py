@@ -971,6 +971,9 @@ def _cohort_dose_section(study, measures) -> str:
     arm = study.participants.set_index("participant_id")["arm"]
     visits["arm"] = visits["participant_id"].map(arm)
     several_arms = visits["arm"].nunique() > 1
+    if visits["week"].nunique() < 2:
+        return parts[0] + ('<p class="unavailable">Every assessment is from the same week, so there is no change '
+                           "over time to show.</p>")
     if dose_response is None:
         parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.dose) is not available '
                      "in this installation; the figures are descriptive (mean and 95 % CI per arm and week).</p>")

@@ -349,3 +349,17 @@ def test_cli_subprocess_has_no_traceback(tmp_path):
     assert proc.returncode == 1
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stdout == ""
+
+
+def test_real_balance_data_set_reports(bds_dir, tmp_path):
+    """Santos & Duarte (2016), real and cross-sectional: no synthetic banner,
+    one visit per person, no trajectories to fit."""
+    study = import_wide(bds_dir / "BDSinfoCOP.txt", ROOT / "data" / "mappings" / "santos_duarte_2016.toml")
+    pid = str(study.participants["participant_id"].iloc[0])
+    page = client_report_html(study, pid)
+    assert "SYNTHETIC DATA" not in page
+    assert "measured once" in page and "No walking sessions are recorded" in page
+    cohort = cohort_report_html(study)
+    assert "SYNTHETIC DATA" not in cohort
+    assert "Every assessment is from the same week" in cohort
+    assert "All participants are in one arm" in cohort
