@@ -490,3 +490,22 @@ def test_row_order_does_not_matter(sleep):
     np.testing.assert_allclose(
         pred.sort_index()["predicted"],
         a.predict(sleep, include_random=True).sort_index()["predicted"], rtol=1e-9)
+
+
+def test_statsmodels_takes_over_when_the_exact_engine_fails(sleep, monkeypatch):
+    from backwalk_study import _lmm
+
+    def broken(self, *args, **kwargs):
+        raise np.linalg.LinAlgError("simulated failure")
+
+    monkeypatch.setattr(_lmm.GroupedLMM, "fit", broken)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        res = dose_response(sleep, **SLEEP)
+    assert res.diagnostics["optimizer"] == "statsmodels MixedLM"
+    assert any("simulated failure" in n for n in res.diagnostics["notes"])
+    r = _read("dose_response_fixed.csv")
+    r = r[r["model"] == "sleep_linear"]
+    np.testing.assert_allclose(res.fixed["estimate"], r["estimate"], rtol=1e-4)
+    with pytest.raises(np.linalg.LinAlgError):
+        dose_response(sleep, **SLEEP, engine="exact")
