@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from backwalk_study._lmm import GroupedLMM, LMMFit, satterthwaite_df
+from backwalk_study._lmm import GroupedLMM, satterthwaite_df
 
 __all__ = [
     "dose_response",
@@ -312,7 +312,8 @@ def _run_engine(model, X, Z, y, group, reml, engine, notes):
             # a second opinion from statsmodels; keep whichever optimum is better
             try:
                 theta, converged = _fit_statsmodels(X, Z, y, group, reml, notes)
-                alt = model.fit_at(theta, reml, optimizer="statsmodels MixedLM", converged=converged)
+                alt = model.fit_at(theta, reml, optimizer="statsmodels MixedLM",
+                                   converged=converged)
                 if alt.deviance < fit.deviance:
                     notes.append("statsmodels MixedLM reached a lower deviance and was used")
                     fit = alt
@@ -377,7 +378,8 @@ def dose_response(
         estimated by profile maximum likelihood when not given. The random
         slope is on ``time`` (on ``np.minimum(time, breakpoint)`` for plateau).
     knots : sequence of float, optional
-        Interior knots for ``shape="spline"`` (default: the terciles of time).
+        Interior knots for ``shape="spline"`` (default: the terciles of the
+        distinct time values).
     breakpoint : float, optional
         Fixed breakpoint for ``shape="plateau"``.
     reference : optional
@@ -484,10 +486,13 @@ def dose_response(
     spline_knots = None
     if shape == "spline":
         lo, hi = float(t.min()), float(t.max())
-        inner = np.quantile(t, [1 / 3, 2 / 3]) if knots is None else np.asarray(knots, float)
+        inner = (np.quantile(np.unique(t), [1 / 3, 2 / 3]) if knots is None
+                 else np.asarray(knots, float))
         inner = np.unique(inner)
         if np.any(inner <= lo) or np.any(inner >= hi):
-            raise ValueError(f"spline knots must lie strictly inside the range of {time} ({lo:g}-{hi:g})")
+            raise ValueError(
+                f"spline knots must lie strictly inside the range of {time} ({lo:g}-{hi:g})"
+            )
         spline_knots = (lo, *map(float, inner), hi)
     if shape == "plateau" and breakpoint is not None:
         if not t.min() < breakpoint < t.max():
@@ -1056,7 +1061,9 @@ def likelihood_ratio_test(model_1, model_2):
     """
     fits = sorted([model_1.refit(False), model_2.refit(False)], key=lambda m: m.n_params)
     if fits[0]._model.n != fits[1]._model.n or not np.array_equal(fits[0]._y, fits[1]._y):
-        raise ValueError("the two models were fitted to different rows; refit them on the same data")
+        raise ValueError(
+            "the two models were fitted to different rows; refit them on the same data"
+        )
     if fits[0].n_params == fits[1].n_params:
         raise ValueError("the two models have the same number of parameters: they are not nested")
     chisq = max(2 * (fits[1].loglik - fits[0].loglik), 0.0)
