@@ -53,6 +53,8 @@ system-deps: $(STAMP_SYS)
 
 run: $(STAMP_RUN)
 	$(BIN)/backwalk run data/example --output results
+	$(BIN)/backwalk report data/example_clinic/clients.csv --mapping data/example_clinic/mapping.toml \
+	  --participant C-003 -o results/clinic/report-C-003.html
 
 test: $(STAMP_DEV) $(STAMP_SYS)
 	$(BIN)/pytest -n 2 --dist loadfile

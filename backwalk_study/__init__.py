@@ -49,6 +49,12 @@ _EXPORTS = {
     "likelihood_ratio_test": "dose",
     # clinic (issue 5)
     "client_progress": "clinic",
+    "fall_risk_flags": "clinic",
+    "adherence": "clinic",
+    "adherence_summary": "clinic",
+    "adverse_events": "clinic",
+    "write_client_report": "report",
+    "write_cohort_report": "report",
     # force plate (issue 7)
     "read_force_plate": "sway",
     "cop_metrics": "sway",

@@ -97,9 +97,16 @@ def _comparisons(study, out: Path) -> list[Path]:
     return written
 
 
+def _reports(study, out: Path) -> list[Path]:
+    """The cohort page and one example client's page (self-contained HTML)."""
+    from .report import write_reports
+
+    return write_reports(study, out / "reports")
+
+
 #: The steps of the main job, in order: each takes (study, output folder)
 #: and returns the paths it wrote.
-STEPS = [_validation, _summary, _comparisons]
+STEPS = [_validation, _summary, _comparisons, _reports]
 
 
 def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None,

@@ -242,7 +242,8 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
     weeks = visits["week"].to_numpy(float)
     lo_x, hi_x = (weeks.min() - 0.6, weeks.max() + 0.6) if len(weeks) else (-0.6, 0.6)
     if pd.notna(rec.mdc95):
-        ax.axhspan(rec.baseline - rec.mdc95, rec.baseline + rec.mdc95, color="0.85", lw=0,
+        # the band stops at the measure's possible range (no negative seconds)
+        ax.axhspan(max(rec.baseline - rec.mdc95, m.low), min(rec.baseline + rec.mdc95, m.high), color="0.85", lw=0,
                    label=f"measurement error: baseline ± MDC95 ({_num(rec.mdc95)})")
     if pd.notna(rec.mcid) and m.better in ("higher", "lower"):
         target = rec.baseline + rec.mcid if m.better == "higher" else rec.baseline - rec.mcid
