@@ -988,7 +988,8 @@ class DoseResponseResult:
         return DoseResponseResult(
             design=self._design, frame=self._frame, X=self._X, Z=self._Z, y=self._y,
             codes=self._codes, subjects=self._subjects, names=self.names, model=self._model,
-            fit=fit, engine=self._engine, confidence=self.confidence, n_dropped=0,
+            fit=fit, engine=self._engine, confidence=self.confidence,
+            n_dropped=self.diagnostics["n_dropped"],
             fallback=self.diagnostics["fallback"], notes=notes,
             breakpoint_estimated=self._breakpoint_estimated)
 

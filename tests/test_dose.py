@@ -199,6 +199,7 @@ def test_participant_effects_match_ranef_condvar(model_id, ref):
     ("sleep_linear_vs_quadratic", "sleep_linear", "sleep_quadratic_ml"),
     ("trial_linear_vs_quadratic", "trial_linear", "trial_quadratic_ml"),
     ("trial_linear_vs_spline", "trial_linear", "trial_spline_ml"),
+    ("sleep_random_slope", "sleep_linear", "sleep_intercept"),
 ])
 def test_likelihood_ratio_test_matches_anova(comparison, a, b, ref):
     r = ref["lrt"][ref["lrt"]["comparison"] == comparison].reset_index(drop=True)

@@ -226,7 +226,9 @@ lrt <- function(id, a, b) {
 lrts <- rbind(
   lrt("sleep_linear_vs_quadratic", "sleep_linear_ml", "sleep_quadratic_ml"),
   lrt("trial_linear_vs_quadratic", "trial_linear_ml", "trial_quadratic_ml"),
-  lrt("trial_linear_vs_spline", "trial_linear_ml", "trial_spline_ml")
+  lrt("trial_linear_vs_spline", "trial_linear_ml", "trial_spline_ml"),
+  # random slope or not: anova() refits both REML fits by ML
+  lrt("sleep_random_slope", "sleep_intercept", "sleep_linear")
 )
 
 w <- function(x, file) write.csv(do.call(rbind, x), file, row.names = FALSE)
