@@ -47,6 +47,8 @@ _EXPORTS = {
     "dose_response": "dose",
     "DoseResponseResult": "dose",
     "likelihood_ratio_test": "dose",
+    "compare_shapes": "dose",
+    "ModelFitWarning": "dose",
     # clinic (issue 5)
     "client_progress": "clinic",
     "fall_risk_flags": "clinic",

@@ -97,6 +97,98 @@ def _comparisons(study, out: Path) -> list[Path]:
     return written
 
 
+def _visit_means(study, key: str):
+    """One row per participant and week for a measure (trials averaged;
+    walked tests taken walking forward), with arm and the dose walked."""
+    direction = "forward" if study.catalogue[key].walked else None
+    data = study.long(key, direction=direction)
+    visits = (data.groupby(["participant_id", "week"], as_index=False)["value"].mean()
+              .merge(study.participants[["participant_id", "arm"]], on="participant_id"))
+    if len(study.sessions):
+        visits = visits.merge(study.dose(), on=["participant_id", "week"], how="left")
+    return visits
+
+
+def _dose_response(study, out: Path) -> list[Path]:
+    """Every measure over weeks by arm (linear mixed model, random intercept
+    and slope), and against the minutes actually walked in the walking arms
+    with sessions per week (consistency) as a covariate. Fit warnings are
+    recorded in diagnostics.csv, not hidden."""
+    import warnings
+
+    import pandas as pd
+
+    from .dose import dose_response
+
+    folder = out / "dose_response"
+    tables: dict[str, list] = {k: [] for k in ("fixed", "random", "r2", "emmeans", "contrasts", "slopes",
+                                               "dose_fixed", "diagnostics")}
+    written = []
+    ref = study.config.reference_arm
+    last = int(study.assessments["week"].max())
+    at_weeks = [w for w in (4, 8, 12) if w <= last] or [last]
+    walking_arms = set(study.sessions["participant_id"].map(
+        study.participants.set_index("participant_id")["arm"])) if len(study.sessions) else set()
+
+    def record(key, model, fit, caught, error=None):
+        row = {"measure": key, "model": model}
+        if fit is not None:
+            d = fit.diagnostics
+            row.update({k: d.get(k) for k in ("converged", "optimizer", "iterations", "singular", "fallback",
+                                              "n_obs", "n_groups", "n_dropped") if k in d})
+        row["warnings"] = " | ".join(str(w.message) for w in caught) or None
+        row["error"] = error
+        tables["diagnostics"].append(pd.DataFrame([row]))
+
+    for key in sorted(set(study.assessments["measure"])):
+        visits = _visit_means(study, key)
+        if visits["arm"].nunique() < 2 or visits["week"].nunique() < 2:
+            continue
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                fit = dose_response(visits, dv="value", time="week", subject="participant_id", between="arm",
+                                    reference=ref if ref in set(visits["arm"]) else None)
+            except ValueError as exc:
+                record(key, "weeks by arm", None, caught, str(exc))
+                continue
+        record(key, "weeks by arm", fit, caught)
+        tag = {"measure": key}
+        tables["fixed"].append(fit.fixed.assign(**tag))
+        tables["random"].append(fit.random.assign(**tag))
+        tables["r2"].append(pd.DataFrame([dict(fit.r2)]).assign(**tag))
+        tables["emmeans"].append(fit.emmeans({"week": at_weeks}).assign(**tag))
+        tables["contrasts"].append(fit.contrasts({"week": at_weeks}).assign(**tag))
+        tables["slopes"].append(fit.slopes().assign(**tag))
+        m = study.catalogue[key]
+        ax = fit.plot(xlabel="programme week", ylabel=f"{m.name} ({m.unit})")
+        written.append(save_figure(ax.figure, folder / f"trajectory_{key}.png"))
+
+        walkers = visits[visits["arm"].isin(walking_arms)]
+        if "cumulative_minutes" in walkers and walkers["arm"].nunique() >= 1 and len(walkers):
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    dfit = dose_response(walkers, dv="value", time="cumulative_minutes", subject="participant_id",
+                                         between="arm" if walkers["arm"].nunique() > 1 else None,
+                                         covariates=["sessions_per_week"])
+                except ValueError as exc:
+                    record(key, "minutes walked + sessions per week", None, caught, str(exc))
+                    continue
+            record(key, "minutes walked + sessions per week", dfit, caught)
+            tables["dose_fixed"].append(dfit.fixed.assign(**tag))
+
+    names = {"fixed": "weeks_fixed_effects", "random": "weeks_variance_components", "r2": "weeks_r2",
+             "emmeans": "weeks_emmeans", "contrasts": "weeks_contrasts", "slopes": "weeks_slopes",
+             "dose_fixed": "minutes_walked_fixed_effects", "diagnostics": "diagnostics"}
+    for name, parts in tables.items():
+        if parts:
+            frame = pd.concat(parts, ignore_index=True)
+            cols = ["measure"] + [c for c in frame.columns if c != "measure"]
+            written.append(write_table(frame[cols], folder / f"{names[name]}.csv"))
+    return written
+
+
 def _reports(study, out: Path) -> list[Path]:
     """The cohort page and one example client's page (self-contained HTML)."""
     from .report import write_reports
@@ -106,7 +198,7 @@ def _reports(study, out: Path) -> list[Path]:
 
 #: The steps of the main job, in order: each takes (study, output folder)
 #: and returns the paths it wrote.
-STEPS = [_validation, _summary, _comparisons, _reports]
+STEPS = [_validation, _summary, _comparisons, _dose_response, _reports]
 
 
 def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None,
