@@ -113,3 +113,21 @@ def test_run_writes_results(tmp_path):
     assert "SYNTHETIC" in (out / "validation.txt").read_text()
     summary = pd.read_csv(out / "study_summary.csv")
     assert summary["participants"].sum() == 90
+
+
+def _tree_digest(folder):
+    import hashlib
+
+    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_main_job_reruns_are_byte_identical(tmp_path):
+    from backwalk_study.pipeline import run_main_job
+
+    first = run_main_job("data/example", tmp_path / "a", notebooks=False)
+    run_main_job("data/example", tmp_path / "b", notebooks=False)
+    a, b = _tree_digest(tmp_path / "a"), _tree_digest(tmp_path / "b")
+    assert a == b and len(a) == len(first)
+    assert {"comparisons/arms_ancova_all_measures.csv", "dose_response/weeks_fixed_effects.csv",
+            "dose_response/diagnostics.csv", "reports/cohort.html"} <= set(a)
