@@ -70,6 +70,7 @@ class NotebookError(RuntimeError):
 
 
 _VOLATILE_CELL_METADATA = ("execution", "papermill", "collapsed", "scrolled")
+_KERNEL_FILE = re.compile(r"\S*ipykernel_\d+[/\\]\d+\.py")
 
 
 def _strip_volatile(nb) -> None:
@@ -88,6 +89,9 @@ def _strip_volatile(nb) -> None:
         if cell.cell_type == "code":
             for out in cell.get("outputs", []):
                 out.get("metadata", {}).pop("execution", None)
+                if out.get("output_type") == "stream":
+                    # warnings name the kernel's temporary file for the cell, different on every run
+                    out["text"] = _KERNEL_FILE.sub("<cell>", out.get("text", ""))
 
 
 def _parameters_for(name: str, declared: Iterable[str], parameters: Mapping[str, Any] | None) -> dict:
