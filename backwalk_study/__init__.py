@@ -61,6 +61,9 @@ _EXPORTS = {
     "read_force_plate": "sway",
     "cop_metrics": "sway",
     "sway_batch": "sway",
+    "sway_to_assessments": "sway",
+    "SwayBatch": "sway",
+    "ForcePlateError": "sway",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
