@@ -58,15 +58,18 @@ class NotebookError(RuntimeError):
         The notebook's file name.
     cell : int or None
         The 1-based position of the failing cell in the notebook (counting
-        every cell, markdown included), when known.
+        every cell, markdown included), when known; the message also quotes
+        the cell's first line.
     ename, evalue : str
         The exception's name and message inside the kernel.
     """
 
-    def __init__(self, notebook: str, cell: int | None, ename: str, evalue: str):
+    def __init__(self, notebook: str, cell: int | None, ename: str, evalue: str, source: str = ""):
         self.notebook, self.cell, self.ename, self.evalue = notebook, cell, ename, evalue
         where = f"cell {cell}" if cell is not None else "before any cell ran"
-        super().__init__(f"notebook {notebook} failed at {where}: {ename}: {evalue}")
+        first = source.strip().splitlines()[0][:80] if source.strip() else ""
+        code = f" ({first})" if first else ""
+        super().__init__(f"notebook {notebook} failed at {where}{code}: {ename}: {evalue}")
 
 
 _VOLATILE_CELL_METADATA = ("execution", "papermill", "collapsed", "scrolled")
@@ -198,8 +201,10 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
                                            cwd=str(notebooks_dir), progress_bar=False, log_output=False,
                                            execution_timeout=timeout)
             except papermill.PapermillExecutionError as exc:
-                raise NotebookError(src.name, _failed_cell(executed, exc.exec_count), exc.ename,
-                                    _plain_text(exc.evalue)) from None
+                pos = _failed_cell(executed, exc.exec_count)
+                cells = nbformat.read(src, as_version=4).cells
+                source = cells[pos - 1].source if pos is not None and pos <= len(cells) else ""
+                raise NotebookError(src.name, pos, exc.ename, _plain_text(exc.evalue), source) from None
             nb = nbformat.read(executed, as_version=4)
             _strip_volatile(nb)
             body, _ = exporter.from_notebook_node(nb)

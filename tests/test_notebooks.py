@@ -135,6 +135,23 @@ def test_runs_top_to_bottom_in_a_fresh_kernel(path, tmp_path):
         assert _images(nb) >= 1, f"{path.name} draws no figure"
 
 
+def test_05_for_a_client_without_sessions(tmp_path, example_study):
+    arms = example_study.participants.set_index("participant_id")["arm"]
+    client = sorted(arms[arms == example_study.config.reference_arm].index)[0]
+    nb = _execute(NOTEBOOK_DIR / "05-client-report.ipynb", tmp_path, {"participant_id": client})
+    out = _streams(nb, "stdout")
+    assert f"No walking session is logged for client {client}" in out
+    assert not [o for c in nb.cells for o in c.get("outputs", []) if o.output_type == "error"]
+
+
+def test_run_notebooks_html_is_identical_on_re_runs(tmp_path):
+    # 01 draws a jittered strip plot and names a temporary folder
+    first = bwn.run_notebooks(tmp_path / "a", NOTEBOOK_DIR, notebooks=["01-the-data"])
+    second = bwn.run_notebooks(tmp_path / "b", NOTEBOOK_DIR, notebooks=["01-the-data.ipynb"])
+    assert first[0].read_bytes() == second[0].read_bytes()
+    assert "SYNTHETIC DATA" in first[0].read_text(encoding="utf-8")
+
+
 def test_07_with_the_real_data(tmp_path):
     if not BDS_FILE.is_file():
         pytest.skip(f"the public balance data set is not at {BDS_FILE}")
@@ -163,7 +180,8 @@ def _tiny_notebooks(folder: Path, fail: bool = False) -> Path:
     params = new_code_cell('greeting = "hello"')
     params.metadata["tags"] = ["parameters"]
     cells = [new_markdown_cell("# Tiny\n\n**Who this is for:** tests."), params,
-             new_code_cell("import time\nprint(greeting, time.time() > 0)")]
+             new_code_cell("import time\nprint(greeting, time.time() > 0)"),
+             new_code_cell("import warnings\nwarnings.warn('careful')")]
     if fail:
         cells.append(new_code_cell("raise ValueError('broken on purpose')"))
     nb = new_notebook(cells=cells)
@@ -180,6 +198,7 @@ def test_run_notebooks_writes_deterministic_html_and_leaves_notebooks_alone(tmp_
     assert [p.name for p in first] == ["01-tiny.html"]
     html = first[0].read_text(encoding="utf-8")
     assert "bonjour True" in html and "papermill" not in html and "iopub" not in html
+    assert "&lt;cell&gt;:2: UserWarning: careful" in html and "ipykernel_" not in html
     assert first[0].read_bytes() == second[0].read_bytes()
     assert (src / "01-tiny.ipynb").read_bytes() == before
     assert sorted(p.name for p in src.iterdir()) == ["01-tiny.ipynb"]
@@ -187,7 +206,8 @@ def test_run_notebooks_writes_deterministic_html_and_leaves_notebooks_alone(tmp_
 
 def test_run_notebooks_names_the_notebook_and_cell_that_failed(tmp_path):
     src = _tiny_notebooks(tmp_path / "nb", fail=True)
-    with pytest.raises(bwn.NotebookError, match=r"01-tiny\.ipynb failed at cell 4: ValueError: broken on purpose"):
+    with pytest.raises(bwn.NotebookError, match=r"01-tiny\.ipynb failed at cell 5 \(raise ValueError\('broken on purpose'\)\): "
+                       r"ValueError: broken on purpose"):
         bwn.run_notebooks(tmp_path / "out", src)
 
 
