@@ -217,4 +217,19 @@ def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: s
     written: list[Path] = []
     for step in STEPS:
         written += step(study, out)
+    notebooks_dir = Path(__file__).resolve().parents[1] / "notebooks"
+    if notebooks and not mapping and notebooks_dir.is_dir():
+        written += _notebooks(study, Path(path), out, notebooks_dir)
     return written
+
+
+def _notebooks(study, path: Path, out: Path, notebooks_dir: Path) -> list[Path]:
+    """Execute the teaching notebooks on this study, written as HTML into
+    ``out/notebooks`` (a source checkout only: installed packages have no
+    notebooks)."""
+    from .notebooks import run_notebooks
+    from .report import example_participant
+
+    parameters = {"data_path": str(path.resolve()),
+                  "05-client-report": {"participant_id": example_participant(study)}}
+    return run_notebooks(out / "notebooks", notebooks_dir, parameters=parameters)
