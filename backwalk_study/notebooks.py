@@ -197,9 +197,7 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
             declared = papermill.inspect_notebook(str(copy)).keys()
             params = _parameters_for(src.stem, declared, parameters)
             try:
-                papermill.execute_notebook(str(copy), str(executed), parameters=params, kernel_name=kernel,
-                                           cwd=str(notebooks_dir), progress_bar=False, log_output=False,
-                                           execution_timeout=timeout)
+                _execute_with_retry(papermill, copy, executed, params, kernel, notebooks_dir, timeout)
             except papermill.PapermillExecutionError as exc:
                 pos = _failed_cell(executed, exc.exec_count)
                 cells = nbformat.read(src, as_version=4).cells
@@ -212,6 +210,22 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
             html_path.write_text(body, encoding="utf-8")
             written.append(html_path)
     return written
+
+
+def _execute_with_retry(papermill, source: Path, executed: Path, params: dict, kernel: str, cwd: Path,
+                        timeout: float | None, attempts: int = 2):
+    """papermill.execute_notebook, started again once when the kernel dies (a
+    kernel can lose the race for its TCP ports when several start at once);
+    an error raised by a cell is never retried."""
+    for attempt in range(1, attempts + 1):
+        try:
+            return papermill.execute_notebook(str(source), str(executed), parameters=params, kernel_name=kernel,
+                                              cwd=str(cwd), progress_bar=False, log_output=False,
+                                              execution_timeout=timeout)
+        except RuntimeError as exc:  # nbclient's DeadKernelError and kernel start-up failures
+            if attempt == attempts:
+                raise RuntimeError(f"notebook {source.name}: the Jupyter kernel {kernel!r} died or did not "
+                                   f"start ({exc})") from exc
 
 
 def _plain_text(text: str) -> str:
