@@ -78,6 +78,7 @@ def test_the_seven_notebooks_are_there():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_stored_without_outputs(path):
     nb = _read(path)
+    nbformat.validate(nb)
     dirty = [i for i, c in enumerate(nb.cells, 1) if c.cell_type == "code"
              and (c.get("outputs") or c.get("execution_count") is not None)]
     assert not dirty, f"{path.name}: cells {dirty} have outputs or execution counts; clear them before committing"
