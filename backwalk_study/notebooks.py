@@ -31,6 +31,7 @@ import pandas as pd
 
 __all__ = [
     "NotebookError",
+    "NotebookWarning",
     "run_notebooks",
     "Claim",
     "CLAIMS",
@@ -70,6 +71,11 @@ class NotebookError(RuntimeError):
         first = source.strip().splitlines()[0][:80] if source.strip() else ""
         code = f" ({first})" if first else ""
         super().__init__(f"notebook {notebook} failed at {where}{code}: {ename}: {evalue}")
+
+
+class NotebookWarning(UserWarning):
+    """A notebook failed and ``run_notebooks(..., errors="warn")`` went on
+    with the others; the message names the notebook, the cell and the error."""
 
 
 _VOLATILE_CELL_METADATA = ("execution", "papermill", "collapsed", "scrolled")
@@ -113,7 +119,8 @@ def _parameters_for(name: str, declared: Iterable[str], parameters: Mapping[str,
 
 def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks",
                   parameters: Mapping[str, Any] | None = None, kernel: str = "python3",
-                  *, notebooks: Iterable[str] | None = None, timeout: float | None = 600) -> list[Path]:
+                  *, notebooks: Iterable[str] | None = None, timeout: float | None = 600,
+                  errors: str = "raise") -> list[Path]:
     """Execute the notebooks in a fresh kernel and write each one as HTML.
 
     Each notebook is run by papermill from a temporary copy (nothing in
@@ -144,6 +151,12 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
         Run only these notebooks (file names, with or without ``.ipynb``).
     timeout : float, optional
         Seconds a single cell may run (default 600; ``None``: no limit).
+    errors : {"raise", "warn"}
+        What a failing cell does: ``"raise"`` (default) stops with a
+        :class:`NotebookError`; ``"warn"`` writes that notebook's HTML up to
+        and including the error (papermill marks it at the top), issues a
+        :class:`NotebookWarning` with the same message and runs the next
+        notebook.
 
     Returns
     -------
@@ -153,7 +166,8 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
     Raises
     ------
     NotebookError
-        A cell raised: the message names the notebook, the cell and the error.
+        A cell raised (with ``errors="raise"``): the message names the
+        notebook, the cell (its position and first line) and the error.
     FileNotFoundError
         ``notebooks_dir`` holds no notebook, or a requested one is missing.
     RuntimeError
@@ -170,6 +184,8 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
     from nbconvert import HTMLExporter
 
+    if errors not in ("raise", "warn"):
+        raise ValueError(f"errors must be 'raise' or 'warn', not {errors!r}")
     notebooks_dir = Path(notebooks_dir).resolve()
     output_dir = Path(output_dir)
     found = sorted(p for p in notebooks_dir.glob("*.ipynb") if not p.name.startswith("."))
@@ -202,7 +218,10 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
                 pos = _failed_cell(executed, exc.exec_count)
                 cells = nbformat.read(src, as_version=4).cells
                 source = cells[pos - 1].source if pos is not None and pos <= len(cells) else ""
-                raise NotebookError(src.name, pos, exc.ename, _plain_text(exc.evalue), source) from None
+                error = NotebookError(src.name, pos, exc.ename, _plain_text(exc.evalue), source)
+                if errors == "raise" or not executed.is_file():
+                    raise error from None
+                warnings.warn(str(error), NotebookWarning, stacklevel=2)
             nb = nbformat.read(executed, as_version=4)
             _strip_volatile(nb)
             body, _ = exporter.from_notebook_node(nb)

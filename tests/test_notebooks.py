@@ -217,6 +217,17 @@ def test_run_notebooks_names_the_notebook_and_cell_that_failed(tmp_path):
         bwn.run_notebooks(tmp_path / "out", src)
 
 
+def test_run_notebooks_can_warn_and_go_on(tmp_path):
+    src = _tiny_notebooks(tmp_path / "nb", fail=True)
+    shutil.copyfile(_tiny_notebooks(tmp_path / "ok") / "01-tiny.ipynb", src / "02-fine.ipynb")
+    with pytest.warns(bwn.NotebookWarning, match=r"01-tiny\.ipynb failed at cell 5"):
+        written = bwn.run_notebooks(tmp_path / "out", src, errors="warn")
+    assert [p.name for p in written] == ["01-tiny.html", "02-fine.html"]
+    assert "broken on purpose" in written[0].read_text(encoding="utf-8")
+    with pytest.raises(ValueError, match="errors must be"):
+        bwn.run_notebooks(tmp_path / "out", src, errors="ignore")
+
+
 def test_run_notebooks_input_errors(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="holds no notebooks"):
