@@ -761,6 +761,23 @@ def balance_person_table(study, by: Iterable[str] = ("vision", "surface"),
     ------
     ValueError
         When a ``by`` column or every sway measure is missing.
+
+    Examples
+    --------
+    >>> from types import SimpleNamespace
+    >>> import pandas as pd
+    >>> from backwalk_study.notebooks import balance_person_table
+    >>> assessments = pd.DataFrame({                 # synthetic
+    ...     "participant_id": ["a"] * 5, "measure": ["cop_velocity"] * 4 + ["mini_bestest"],
+    ...     "value": [1.0, 1.2, 2.0, 2.4, 25.0], "vision": ["Open"] * 5,
+    ...     "surface": ["Firm", "Firm", "Foam", "Foam", "Firm"], "falls12m": "1"})
+    >>> participants = pd.DataFrame({"participant_id": ["a"], "age_years": [70.0], "sex": ["female"],
+    ...                              "condition": ["older_adult"]})
+    >>> study = SimpleNamespace(assessments=assessments, participants=participants)
+    >>> balance_person_table(study)[["surface", "cop_velocity", "n_trials", "faller", "mini_bestest"]]
+      surface  cop_velocity  n_trials  faller  mini_bestest
+    0    Firm           1.1         2    True          25.0
+    1    Foam           2.2         2    True          25.0
     """
     by = list(by)
     a = study.assessments
