@@ -312,7 +312,7 @@ class Claim:
     covariates: tuple[str, ...] = ()
 
 
-_ANCOVA = "ANCOVA of the week-12 value on baseline and arm: backward arm minus usual care, Holm-adjusted"
+_ANCOVA = "ANCOVA of the follow-up value on baseline and arm: backward arm minus usual care, Holm-adjusted"
 
 #: The claims, in the order they are usually listed.
 CLAIMS: tuple[Claim, ...] = (
