@@ -64,6 +64,17 @@ _EXPORTS = {
     "sway_to_assessments": "sway",
     "SwayBatch": "sway",
     "ForcePlateError": "sway",
+    # notebooks (issue 6)
+    "run_notebooks": "notebooks",
+    "NotebookError": "notebooks",
+    "NotebookWarning": "notebooks",
+    "CLAIMS": "notebooks",
+    "claims_table": "notebooks",
+    "claim_results": "notebooks",
+    "practice_features": "notebooks",
+    "balance_person_table": "notebooks",
+    "compare_groups": "notebooks",
+    "correlate": "notebooks",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

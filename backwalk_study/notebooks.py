@@ -527,8 +527,9 @@ def _safety_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
         r["p_holm"] = ph
     for r in rows:
         r.setdefault("p_holm", r["p_val"])
-        # 'safe' is contradicted by a rate ratio reliably above 1; an undefined ratio contradicts nothing
-        r["favourable"] = not (r["p_holm"] < alpha and r["estimate"] > 1)
+        # as for every claim, favourable means evidence for it: reliably fewer events than the comparison
+        # arm. Too few events to show a difference is not evidence of safety.
+        r["favourable"] = bool(r["p_holm"] < alpha and r["estimate"] < 1)
     return rows
 
 
@@ -605,8 +606,8 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
         claim), ``effect_size`` and ``effect_size_kind`` (Hedges'
         g, g_av, the rate per 1,000 minutes, or the estimate per unit of the
         covariate), ``favourable`` (the result goes the claimed way with
-        ``p_holm < alpha``; for safety: events were *not* reliably more
-        frequent) and ``note`` (what was analysed, and any model warning).
+        ``p_holm < alpha``; for safety: events were reliably *less*
+        frequent, a rate ratio below 1) and ``note`` (what was analysed, and any model warning).
         Empty when the study lacks every measure of the claim.
 
     Notes

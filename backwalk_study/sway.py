@@ -1042,7 +1042,7 @@ def sway_batch(
     else:
         jobs = [(None, p) for p in files]
 
-    from tqdm.auto import tqdm
+    from tqdm import tqdm  # a text bar on stderr; tqdm.auto would want ipywidgets inside Jupyter
 
     rows = []
     for row, path in tqdm(jobs, desc="sway", unit="file", disable=not _want_progress(progress, len(jobs)),
