@@ -41,6 +41,8 @@ _EXPORTS = {
     "compare_all": "compare",
     "safety": "compare",
     "adjusted_means": "compare",
+    "compare_groups": "compare",
+    "correlate": "compare",
     "plot_paired_directions": "plots",
     "plot_forest": "plots",
     # dose-response (issue 4)
@@ -73,8 +75,6 @@ _EXPORTS = {
     "claim_results": "notebooks",
     "practice_features": "notebooks",
     "balance_person_table": "notebooks",
-    "compare_groups": "notebooks",
-    "correlate": "notebooks",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -12,7 +12,7 @@ A study may declare measures of its own in ``study.toml`` (see
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
 import pandas as pd

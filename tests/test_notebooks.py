@@ -14,6 +14,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+import backwalk_study as bws
 from backwalk_study import notebooks as bwn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -264,7 +265,7 @@ def test_compare_groups_against_scipy_and_statsmodels(seed, n1, n2, ties):
     from statsmodels.stats.weightstats import CompareMeans, DescrStatsW
 
     data = _groups_data(seed, n1, n2, ties)
-    res = bwn.compare_groups(data, "value", "group", first="a", second="b").iloc[0]
+    res = bws.compare_groups(data, "value", "group", first="a", second="b").iloc[0]
     a = data.loc[data.group == "a", "value"].to_numpy()
     b = data.loc[data.group == "b", "value"].to_numpy()
     welch = stats.ttest_ind(b, a, equal_var=False)
@@ -300,20 +301,20 @@ def test_compare_groups_averages_per_participant_and_checks_input():
     data = pd.DataFrame({"pid": ["p1", "p1", "p2", "p3", "p3", "p4", "p5"],
                          "grp": ["x", "x", "x", "y", "y", "y", "y"],
                          "v": [1.0, 3.0, 2.5, 4.0, 6.0, 5.5, 4.5]})
-    res = bwn.compare_groups(data, "v", "grp", subject="pid").iloc[0]
+    res = bws.compare_groups(data, "v", "grp", subject="pid").iloc[0]
     assert (res["n_first"], res["n_second"]) == (2, 3)
     assert res["mean_first"] == pytest.approx(2.25)
     with pytest.raises(ValueError, match="no column 'nope'"):
-        bwn.compare_groups(data, "nope", "grp")
+        bws.compare_groups(data, "nope", "grp")
     with pytest.raises(ValueError, match="first group 'z' is not in 'grp'"):
-        bwn.compare_groups(data, "v", "grp", first="z", second="x")
+        bws.compare_groups(data, "v", "grp", first="z", second="x")
     with pytest.raises(ValueError, match="are in both groups"):
-        bwn.compare_groups(data.assign(grp=["x", "y", "x", "y", "y", "y", "x"]), "v", "grp", subject="pid")
+        bws.compare_groups(data.assign(grp=["x", "y", "x", "y", "y", "y", "x"]), "v", "grp", subject="pid")
     three = data.assign(grp=["x", "x", "y", "y", "z", "z", "z"])
     with pytest.raises(ValueError, match="has 3 groups"):
-        bwn.compare_groups(three, "v", "grp")
+        bws.compare_groups(three, "v", "grp")
     with pytest.raises(ValueError, match="at least 2 are needed"):
-        bwn.compare_groups(data[data.pid.isin(["p1", "p3", "p4"])], "v", "grp", subject="pid")
+        bws.compare_groups(data[data.pid.isin(["p1", "p3", "p4"])], "v", "grp", subject="pid")
 
 
 # --------------------------------------------------------------------------
@@ -324,13 +325,13 @@ def test_correlate_against_scipy(seed, n):
     rng = np.random.default_rng(seed)
     x = rng.normal(size=n)
     data = pd.DataFrame({"x": x, "y": 0.5 * x + rng.normal(size=n)})
-    pear = bwn.correlate(data, "x", "y", method="pearson").iloc[0]
+    pear = bws.correlate(data, "x", "y", method="pearson").iloc[0]
     ref = stats.pearsonr(data.x, data.y)
     ci = ref.confidence_interval(0.95)
     assert pear["r"] == pytest.approx(ref.statistic, rel=1e-10)
     assert pear["p_val"] == pytest.approx(ref.pvalue, rel=1e-8)
     assert (pear["ci_low"], pear["ci_high"]) == pytest.approx((ci.low, ci.high), rel=1e-8)
-    spear = bwn.correlate(data, "x", "y").iloc[0]
+    spear = bws.correlate(data, "x", "y").iloc[0]
     sref = stats.spearmanr(data.x, data.y)
     assert spear["r"] == pytest.approx(sref.statistic, rel=1e-10)
     assert spear["p_val"] == pytest.approx(sref.pvalue, rel=1e-8)
@@ -342,11 +343,11 @@ def test_correlate_against_scipy(seed, n):
 def test_correlate_checks_input():
     data = pd.DataFrame({"x": [1, 2, 3, 4, 5], "y": [2, 2, 2, 2, 2], "z": [1, 3, 2, 5, 4]})
     with pytest.raises(ValueError, match="'y' does not vary"):
-        bwn.correlate(data, "x", "y")
+        bws.correlate(data, "x", "y")
     with pytest.raises(ValueError, match="method must be"):
-        bwn.correlate(data, "x", "z", method="kendall")
+        bws.correlate(data, "x", "z", method="kendall")
     with pytest.raises(ValueError, match="at least 4"):
-        bwn.correlate(data.head(3), "x", "z")
+        bws.correlate(data.head(3), "x", "z")
 
 
 # --------------------------------------------------------------------------
