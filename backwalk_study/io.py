@@ -195,7 +195,7 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
         s = raw[col]
         present = s.notna()
         if kind == "str":
-            out[col] = s.astype("string").str.strip().astype(object).where(present, None)
+            out[col] = s.astype("str").str.strip()
             continue
         if kind in ("float", "int"):
             if s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
@@ -481,8 +481,6 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
     for fname, value in defaults.items():
         if fname not in typed:
             typed[fname] = value
-    if "assessed_on" in typed and "week" not in typed and "enrolled_on" not in typed:
-        pass  # week must then come from defaults; validated below
     if spec.get("trial") == "auto":
         keys = ["participant_id"] + (["week"] if "week" in typed else [])
         typed["trial"] = typed.groupby(keys, dropna=False, sort=False).cumcount() + 1

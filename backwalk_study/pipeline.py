@@ -83,10 +83,7 @@ def _comparisons(study, out: Path) -> list[Path]:
         written.append(save_figure(ax.figure, folder / "forest_plot.png"))
         resp = []
         for key in table["measure"].unique():
-            direction = None
-            if study.catalogue[key].walked:
-                direction = "forward"
-            data = study.long(key, direction=direction)
+            data = study.long(key, direction="forward" if study.catalogue[key].walked else None)
             try:
                 resp.append(responders(data, measure=key, baseline=first_week, catalogue=study.catalogue))
             except ValueError as exc:  # no published threshold for this measure: say so
@@ -97,16 +94,19 @@ def _comparisons(study, out: Path) -> list[Path]:
     return written
 
 
-def _visit_means(study, key: str):
-    """One row per participant and week for a measure (trials averaged;
-    walked tests taken walking forward), with arm and the dose walked."""
-    direction = "forward" if study.catalogue[key].walked else None
-    data = study.long(key, direction=direction)
-    visits = (data.groupby(["participant_id", "week"], as_index=False)["value"].mean()
-              .merge(study.participants[["participant_id", "arm"]], on="participant_id"))
+def _visits_by_measure(study):
+    """For each measure, one row per participant and week (trials averaged by
+    :func:`~backwalk_study.clinic.visit_means`; walked tests taken walking
+    forward), with the participant's arm and the dose walked by then."""
+    from .clinic import visit_means
+
+    visits = visit_means(study).merge(study.participants[["participant_id", "arm"]], on="participant_id")
     if len(study.sessions):
         visits = visits.merge(study.dose(), on=["participant_id", "week"], how="left")
-    return visits
+    for key, rows in visits.groupby("measure", sort=True):
+        if study.catalogue[key].walked:
+            rows = rows[rows["direction"] == "forward"]
+        yield key, rows.reset_index(drop=True)
 
 
 def _dose_response(study, out: Path) -> list[Path]:
@@ -140,8 +140,7 @@ def _dose_response(study, out: Path) -> list[Path]:
         row["error"] = error
         tables["diagnostics"].append(pd.DataFrame([row]))
 
-    for key in sorted(set(study.assessments["measure"])):
-        visits = _visit_means(study, key)
+    for key, visits in _visits_by_measure(study):
         if visits["arm"].nunique() < 2 or visits["week"].nunique() < 2:
             continue
         with warnings.catch_warnings(record=True) as caught:
