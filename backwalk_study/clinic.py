@@ -46,15 +46,9 @@ _PROGRESS_COLUMNS = [
 
 
 def _check_participant(study, participant_id) -> pd.Series:
-    if not hasattr(study, "participants") or not hasattr(study, "assessments"):
+    if not hasattr(study, "participant") or not hasattr(study, "assessments"):
         raise TypeError("study must be a Study (from backwalk_study.load_study or import_wide)")
-    pid = str(participant_id)
-    hit = study.participants[study.participants["participant_id"] == pid]
-    if hit.empty:
-        known = study.participants["participant_id"].astype(str).tolist()
-        shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
-        raise ValueError(f"participant {pid!r} is not in this study; its participants are {shown}")
-    return hit.iloc[0]
+    return study.participant(participant_id)
 
 
 def visit_means(study, participant_id: str | None = None) -> pd.DataFrame:

@@ -236,11 +236,14 @@ class Study:
         return pd.DataFrame(rows)
 
     def participant(self, participant_id: str) -> pd.Series:
-        """One participant's row (raises ValueError naming the ID if unknown)."""
-        hit = self.participants[self.participants["participant_id"] == str(participant_id)]
+        """One participant's row (raises ValueError naming the ID, and the
+        study's first IDs, if unknown)."""
+        pid = str(participant_id)
+        hit = self.participants[self.participants["participant_id"] == pid]
         if hit.empty:
-            raise ValueError(f"participant {participant_id!r} is not in this study "
-                             f"({len(self.participants)} participants)")
+            known = self.participants["participant_id"].astype(str).tolist()
+            shown = ", ".join(known[:8]) + (", ..." if len(known) > 8 else "")
+            raise ValueError(f"participant {pid!r} is not in this study; its participants are {shown}")
         return hit.iloc[0]
 
     def to_folder(self, folder: str | Path, fmt: str = "csv") -> None:
