@@ -8,7 +8,7 @@ PY     := $(BIN)/python
 STAMP_RUN := $(VENV)/.stamp-install
 STAMP_DEV := $(VENV)/.stamp-dev
 STAMP_SYS := $(VENV)/.stamp-system
-R_PACKAGES := r-base-core r-cran-lme4 r-cran-lmertest r-cran-emmeans
+R_PACKAGES := r-base-core r-cran-lme4 r-cran-lmertest r-cran-emmeans r-cran-pbkrtest r-cran-metafor r-cran-nlme r-cran-mass
 BROWSER_PACKAGES := chromium
 
 .PHONY: run test lab reference bench system-deps clean help
@@ -36,7 +36,7 @@ $(STAMP_DEV): $(STAMP_RUN)
 # R (for the reference values) and Chromium (for the browser test) come from
 # Debian's packages. Installed when missing and we can: root with apt-get.
 $(STAMP_SYS): | $(PY)
-	@if command -v Rscript >/dev/null && Rscript -e 'library(lmerTest); library(emmeans)' >/dev/null 2>&1 \
+	@if command -v Rscript >/dev/null && Rscript -e 'library(lmerTest); library(emmeans); library(pbkrtest); library(metafor)' >/dev/null 2>&1 \
 	   && command -v chromium >/dev/null; then \
 	  echo "R and Chromium present"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
