@@ -976,8 +976,8 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
     -----
     The family for the multiplicity adjustment is every row of the table
     (all measures, directions and arm contrasts analysed):
-    ``statsmodels.stats.multitest.multipletests`` with ``"holm"`` (Holm,
-    1979) and ``"fdr_bh"`` (Benjamini & Hochberg, 1995). Each row is the
+    :func:`~backwalk_study.stats.multiplicity.adjust_pvalues` with ``"holm"`` (Holm,
+    1979) and ``"bh"`` (Benjamini & Hochberg, 1995). Each row is the
     ANCOVA of :func:`compare_arms`. Checked against R 4.2
     ``p.adjust(p, "holm")`` and ``p.adjust(p, "BH")`` on the three
     contrasts of two synthetic trials analysed as one study, to 1e-6
@@ -1009,7 +1009,7 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
           measure direction       arm  p_holm
     0  gait_speed   forward  backward   0.0...
     """
-    from statsmodels.stats.multitest import multipletests
+    from .stats.multiplicity import adjust_pvalues
 
     what = "compare_all"
     _check_confidence(confidence, what)
@@ -1067,8 +1067,8 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
     out = pd.concat(tables, ignore_index=True)
     out["direction"] = out["direction"].astype(object)
     out["improved"] = out["improved"].astype("boolean")
-    out["p_holm"] = multipletests(out["p_val"].to_numpy(float), method="holm")[1]
-    out["p_fdr_bh"] = multipletests(out["p_val"].to_numpy(float), method="fdr_bh")[1]
+    out["p_holm"] = adjust_pvalues(out["p_val"].to_numpy(float), "holm")
+    out["p_fdr_bh"] = adjust_pvalues(out["p_val"].to_numpy(float), "bh")
     out.attrs.update({
         "skipped": skipped, "baseline": _plain(baseline), "followup": _plain(followup),
         "reference": str(out["reference"].iloc[0]), "confidence": confidence,
