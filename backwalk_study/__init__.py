@@ -35,6 +35,7 @@ _EXPORTS = {
     # the synthetic example
     "simulate_study": "simulate",
     # comparisons (issue 3)
+    "compare_paired": "compare",
     "compare_directions": "compare",
     "compare_arms": "compare",
     "responders": "compare",

@@ -23,7 +23,7 @@ def _axis_label(key, unit, dv, catalogue=None) -> str:
 
 
 def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id",
-                           direction: str = "direction", forward: str = "forward", backward: str = "backward",
+                           within: str = "direction", forward: str = "forward", backward: str = "backward",
                            *, measure=None, week=None, ax=None, unit: str | None = None,
                            confidence: float = 0.95, catalogue=None):
     """Forward against backward walking, one line per participant.
@@ -35,7 +35,7 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
 
     Parameters
     ----------
-    data, dv, subject, direction, forward, backward, measure, week
+    data, dv, subject, within, forward, backward, measure, week
         As in :func:`~backwalk_study.compare.compare_directions`.
     ax : matplotlib.axes.Axes, optional
         Where to draw (default: a new figure).
@@ -81,7 +81,7 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
 
     from .compare import _direction_means
 
-    pairs, unpaired, _, key = _direction_means(data, dv, subject, direction, forward, backward, measure, week,
+    pairs, unpaired, _, key = _direction_means(data, dv, subject, within, forward, backward, measure, week,
                                                "plot_paired_directions")
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 5))
