@@ -738,6 +738,10 @@ class DoseResponseResult:
             "engine": self._engine,
             "criterion": self.criterion,
             "hessian_eigenvalues": evals.tolist(),
+            "optimality": fit.certificate,
+            "best_start": fit.best_start,
+            "starts": [dict(r, loglik=-r["deviance"] / 2) for r in fit.starts],
+            "time_centre": fit.centre,
         }
         if self.shape == "plateau":
             diag["breakpoint"] = self._design.breakpoint
