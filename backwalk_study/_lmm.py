@@ -520,6 +520,9 @@ class GroupedLMM:
         free = ~at_bound
         if np.any(np.abs(g[free]) > gtol):
             return False, f"gradient {np.max(np.abs(g[free])):.2g} is not zero"
+        # a boundary parameter with zero gradient (the deviance is even in the
+        # last diagonal of Lambda) is checked to second order like a free one
+        free = free | (at_bound & (np.abs(g) <= gtol))
         if free.any():
             H = np.empty((k, k))
             for j in range(k):
@@ -554,14 +557,23 @@ class GroupedLMM:
             held = (x <= lower) & (g > 0)
             free = ~held
             Hf, gf = H[np.ix_(free, free)], g[free]
-            evals, evecs = np.linalg.eigh(Hf)
+            raw, evecs = np.linalg.eigh(Hf)
             # a Newton step where the curvature is positive; elsewhere a
             # curvature-scaled step downhill
-            floor = 1e-8 * max(1.0, float(np.max(np.abs(evals))))
-            evals = np.maximum(np.abs(evals), floor)
+            floor = 1e-8 * max(1.0, float(np.max(np.abs(raw))))
+            evals = np.maximum(np.abs(raw), floor)
             step_f = -(evecs / evals) @ (evecs.T @ gf)
             decrement = float(-gf @ step_f)
             if decrement < tol:
+                if raw[0] < -floor:
+                    # a saddle: the decrement is small only because the
+                    # gradient is (e.g. a diagonal of Lambda at 0, where the
+                    # deviance is even in it). Leave along negative curvature.
+                    escaped = GroupedLMM._escape(fun, x, f, free, evecs[:, 0], lower)
+                    if escaped is not None:
+                        x, f = escaped
+                        f, g = fun(x)
+                        continue
                 message, converged = "converged: Newton decrement below tolerance", True
                 break
             step = np.zeros(k)
@@ -586,6 +598,20 @@ class GroupedLMM:
         return {"x": x, "fun": float(f), "nit": it, "converged": converged,
                 "message": message, "gradient_max": float(np.max(np.abs(projected))),
                 "decrement": decrement}
+
+    @staticmethod
+    def _escape(fun, x, f, free, direction, lower):
+        """A point of lower deviance along a direction of negative curvature, or None."""
+        d = np.zeros(len(x))
+        d[free] = direction
+        size = max(1.0, float(np.max(np.abs(x))))
+        for sign in (1.0, -1.0):
+            for t in (1e-3, 1e-2, 1e-1, 0.5):
+                x_new = np.maximum(x + sign * t * size * d, lower)
+                f_new = fun(x_new, grad=False)
+                if f_new < f - 1e-10 * max(1.0, abs(f)):
+                    return x_new, f_new
+        return None
 
     def fit_at(self, theta, reml=True, optimizer="given", converged=True, message=""):
         """An LMMFit at a theta found elsewhere (e.g. statsmodels MixedLM)."""
