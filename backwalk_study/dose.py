@@ -23,6 +23,7 @@ import pandas as pd
 from scipy import stats
 
 from backwalk_study._lmm import GroupedLMM, satterthwaite_df
+from backwalk_study.stats._splines import ns_basis, ns_knots
 
 __all__ = [
     "dose_response",
@@ -42,27 +43,6 @@ class ModelFitWarning(UserWarning):
 # --------------------------------------------------------------------------
 # design: how the columns of X and Z are made from time, arm and covariates
 # --------------------------------------------------------------------------
-def _natural_spline(x, knots):
-    """Natural cubic spline basis without intercept (Hastie et al. 2009, eq. 5.4-5.5).
-
-    ``knots`` includes both boundary knots; the basis has ``len(knots) - 1``
-    columns (``x`` and ``len(knots) - 2`` cubic pieces, linear beyond the
-    boundary knots). It spans the same space as R's
-    ``splines::ns(x, knots = interior, Boundary.knots = range)``.
-    """
-    x = np.asarray(x, dtype=float)
-    xi = np.asarray(knots, dtype=float)
-    K = len(xi)
-
-    def d(k):
-        return (np.clip(x - xi[k], 0, None) ** 3 - np.clip(x - xi[K - 1], 0, None) ** 3) / (
-            xi[K - 1] - xi[k]
-        )
-
-    cols = [x] + [d(k) - d(K - 2) for k in range(K - 2)]
-    return np.column_stack(cols)
-
-
 @dataclass
 class _Design:
     dv: str
@@ -87,7 +67,8 @@ class _Design:
         if self.shape == "quadratic":
             return np.column_stack([t, t * t]), [name, f"I({name} ** 2)"]
         if self.shape == "spline":
-            basis = _natural_spline(t, self.knots)
+            basis = ns_basis(t, knots=self.knots[1:-1],
+                             boundary_knots=(self.knots[0], self.knots[-1]))
             return basis, [f"ns({name})[{j + 1}]" for j in range(basis.shape[1])]
         if self.shape == "plateau":
             return np.minimum(t, self.breakpoint)[:, None], [
@@ -334,6 +315,7 @@ def dose_response(
     shape="linear",
     *,
     knots=None,
+    df=3,
     breakpoint=None,
     reference=None,
     engine="auto",
@@ -372,14 +354,18 @@ def dose_response(
         REML (as ``lme4::lmer`` by default) or maximum likelihood.
     shape : {"linear", "quadratic", "spline", "plateau"}
         Fixed-effect trajectory. ``"quadratic"`` adds ``I(time ** 2)``;
-        ``"spline"`` is a natural cubic spline with interior ``knots`` and
-        boundary knots at the observed range; ``"plateau"`` is
+        ``"spline"`` is a natural cubic spline (R's ``ns()`` basis) with
+        interior ``knots`` (or ``df``) and boundary knots at the observed range; ``"plateau"`` is
         ``np.minimum(time, breakpoint)`` (linear, then flat), the breakpoint
         estimated by profile maximum likelihood when not given. The random
         slope is on ``time`` (on ``np.minimum(time, breakpoint)`` for plateau).
     knots : sequence of float, optional
-        Interior knots for ``shape="spline"`` (default: the terciles of the
-        distinct time values).
+        Interior knots for ``shape="spline"``.
+    df : int, default 3
+        Without ``knots``: the spline's degrees of freedom, with ``df - 1``
+        interior knots at quantiles of the observed times, as R's
+        ``splines::ns(time, df)``. The basis is R's own, column for column, so
+        coefficients and REML likelihoods equal ``lmer(y ~ ns(time, df) ...)``.
     breakpoint : float, optional
         Fixed breakpoint for ``shape="plateau"``.
     reference : optional
@@ -486,8 +472,12 @@ def dose_response(
     spline_knots = None
     if shape == "spline":
         lo, hi = float(t.min()), float(t.max())
-        inner = (np.quantile(np.unique(t), [1 / 3, 2 / 3]) if knots is None
-                 else np.asarray(knots, float))
+        if knots is None:
+            if int(df) != df or df < 1:
+                raise ValueError(f"dose_response: df must be a whole number >= 1; got {df!r}")
+            inner = ns_knots(t, df=int(df))[0]
+        else:
+            inner = np.asarray(knots, float)
         inner = np.unique(inner)
         if np.any(inner <= lo) or np.any(inner >= hi):
             raise ValueError(
