@@ -218,17 +218,22 @@ def _check_and_prepare(data, dv, time, subject, between, covariates, reference):
 
 
 def _random_slope_problem(frame, time, subject, slope_values):
-    """Why a random slope cannot be estimated here, or None."""
+    """Why a random slope cannot be estimated here, or None.
+
+    lme4's own checks: a slope needs at least two distinct times, and more
+    observations than random effects (``check.nobs.vs.nRE``). Two distinct
+    times are enough when people have more than one observation at them (a
+    repeated trial, say), so such a slope is fitted, as lme4 fits it.
+    """
     n_subj = frame[subject].nunique()
     n_times = len(np.unique(slope_values))
-    if n_subj < 3:
-        return f"only {n_subj} participants (a random slope needs at least 3)"
-    if n_times < 3:
-        return f"only {n_times} distinct time points (a random slope needs at least 3)"
+    if n_times < 2:
+        return f"only {n_times} distinct time point (a random slope needs at least 2)"
     if len(frame) <= 2 * n_subj:
         return (
             f"{len(frame)} observations for {n_subj} participants: a random intercept and "
-            "slope need more observations than random effects (2 per participant)"
+            "slope need more observations than random effects (2 per participant), "
+            "as lme4 requires"
         )
     return None
 
@@ -346,10 +351,10 @@ def dose_response(
         Extra fixed effects: numeric columns enter linearly, others as
         treatment-coded factors (e.g. ``backward_sessions`` for consistency).
     random_slope : bool, default True
-        Random slope on time. If the data cannot support one (fewer than 3
-        participants or distinct times, or no more observations than random
-        effects), a random intercept model is fitted instead, with a
-        :class:`ModelFitWarning` and ``diagnostics["fallback"]`` saying why.
+        Random slope on time. If the data cannot support one (fewer than 2
+        distinct times, or no more observations than random effects: lme4's
+        rules), a random intercept model is fitted instead, with a
+        :class:`ModelFitWarning` and ``diagnostics.fallback`` saying why.
     reml : bool, default True
         REML (as ``lme4::lmer`` by default) or maximum likelihood.
     shape : {"linear", "quadratic", "spline", "plateau"}
