@@ -220,13 +220,16 @@ def _check_and_prepare(data, dv, time, subject, between, covariates, reference):
 def _random_slope_problem(frame, time, subject, slope_values):
     """Why a random slope cannot be estimated here, or None.
 
-    lme4's own checks: a slope needs at least two distinct times, and more
+    At least three participants, then lme4's own checks: a slope needs at
+    least two distinct times, and more
     observations than random effects (``check.nobs.vs.nRE``). Two distinct
     times are enough when people have more than one observation at them (a
     repeated trial, say), so such a slope is fitted, as lme4 fits it.
     """
     n_subj = frame[subject].nunique()
     n_times = len(np.unique(slope_values))
+    if n_subj < 3:
+        return f"only {n_subj} participants (a random slope needs at least 3)"
     if n_times < 2:
         return f"only {n_times} distinct time point (a random slope needs at least 2)"
     if len(frame) <= 2 * n_subj:
@@ -351,8 +354,8 @@ def dose_response(
         Extra fixed effects: numeric columns enter linearly, others as
         treatment-coded factors (e.g. ``backward_sessions`` for consistency).
     random_slope : bool, default True
-        Random slope on time. If the data cannot support one (fewer than 2
-        distinct times, or no more observations than random effects: lme4's
+        Random slope on time. If the data cannot support one (fewer than 3
+        participants or 2 distinct times, or no more observations than random effects: lme4's
         rules), a random intercept model is fitted instead, with a
         :class:`ModelFitWarning` and ``diagnostics.fallback`` saying why.
     reml : bool, default True

@@ -245,6 +245,11 @@ def test_random_slope_falls_back_when_too_few_time_points():
     assert res.diagnostics["random_structure"] == "intercept"
     # one observation per time: no more observations than random effects
     assert "more observations than random effects" in res.diagnostics["fallback"]
+    assert list(res.random["component"]) == ["sd_intercept", "sd_residual"]
+    assert "FALL-BACK" in res.summary()
+    # the simpler model is what lme4 fits with (1 | Subject)
+    ref_int = dose_response(d, **SLEEP, random_slope=False)
+    np.testing.assert_allclose(res.fixed["estimate"], ref_int.fixed["estimate"])
 
 
 def test_random_slope_with_two_times_and_repeats_is_fitted_as_lme4_does():
@@ -265,11 +270,6 @@ def test_random_slope_with_two_times_and_repeats_is_fitted_as_lme4_does():
     rnd = res.random.set_index("component")["estimate"]
     for comp in ("sd_intercept", "sd_slope", "corr_intercept_slope", "sd_residual"):
         assert rnd[comp] == pytest.approx(val[("sd", comp)], rel=1e-5)
-    assert list(res.random["component"]) == ["sd_intercept", "sd_residual"]
-    assert "FALL-BACK" in res.summary()
-    # the simpler model is what lme4 fits with (1 | Subject)
-    ref_int = dose_response(d, **SLEEP, random_slope=False)
-    np.testing.assert_allclose(res.fixed["estimate"], ref_int.fixed["estimate"])
 
 
 def test_random_slope_falls_back_with_too_few_participants():
