@@ -1,4 +1,4 @@
-"""Tests for backwalk_study.dose (issue 4).
+"""Tests for backwalk_study.stats.mixed (issue 4).
 
 Reference values come from R (lme4 1.1-31, lmerTest 3.1-3, emmeans 1.8.4):
 ``cd tests/reference && Rscript dose_response.R`` writes the datasets and the
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backwalk_study.dose import (
+from backwalk_study.stats.mixed import (
     DoseResponseResult,
     ModelFitWarning,
     compare_shapes,
@@ -518,7 +518,7 @@ def test_row_order_does_not_matter(sleep):
 
 
 def test_statsmodels_takes_over_when_the_exact_engine_fails(sleep, monkeypatch):
-    from backwalk_study import _lmm
+    from backwalk_study.stats import _lmm
 
     def broken(self, *args, **kwargs):
         raise np.linalg.LinAlgError("simulated failure")

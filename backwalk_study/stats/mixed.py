@@ -7,7 +7,7 @@ means and contrasts, R², participant effects, predictions and a plot.
 :func:`compare_shapes` and :func:`likelihood_ratio_test` compare trajectory
 shapes by maximum likelihood.
 
-The fit itself is done by :mod:`backwalk_study._lmm`, an exact REML/ML engine
+The fit itself is done by :mod:`backwalk_study.stats._lmm`, an exact REML/ML engine
 on per-participant sufficient statistics; statsmodels' ``MixedLM`` is the
 fall-back (``engine="statsmodels"``) and the cross-check in the tests.
 """
@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from backwalk_study._lmm import GroupedLMM, satterthwaite_df
+from backwalk_study.stats._lmm import GroupedLMM, satterthwaite_df
 from backwalk_study.stats._splines import ns_basis, ns_knots
 
 __all__ = [
@@ -1109,7 +1109,7 @@ def compare_shapes(data, dv, time, subject, shapes=("linear", "quadratic", "spli
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from backwalk_study.dose import compare_shapes
+    >>> from backwalk_study.stats.mixed import compare_shapes
     >>> rng = np.random.default_rng(3)   # synthetic: improves until week 6, then flat
     >>> d = pd.DataFrame({"pid": np.repeat(np.arange(40), 13),
     ...                   "week": np.tile(np.arange(13), 40)})

@@ -37,7 +37,7 @@ Hessian of the unprofiled deviance in ``(theta, sigma)`` and the Jacobian of
 ``cov(beta)`` in the same parameters, by central differences of analytic
 first derivatives.
 
-This module is private; :mod:`backwalk_study.dose` is the public face.
+This module is private; :mod:`backwalk_study.stats.mixed` is the public face.
 """
 
 from __future__ import annotations
