@@ -1,2 +1,4 @@
-"""Statistics: pure functions of ``data`` plus role columns, and model/result
-objects. No Study, no files."""
+"""Statistics layer: pure functions of ``data`` plus role columns, and model/result objects.
+
+Nothing here reads files or takes a Study.
+"""
