@@ -1,31 +1,57 @@
-"""Comparisons: backward against forward walking within a person, and the arms
-of a trial against each other.
+"""Comparisons: two conditions within a person, two groups, and the arms of
+a trial against each other.
 
 One function per analysis, pingouin-style: a long DataFrame plus column
-names in, a tidy DataFrame with stable snake_case columns out.
+names in (roles ``data, dv, subject, time, between, within, covariates``), a
+tidy DataFrame with stable snake_case columns out.
 
-- :func:`compare_directions`: paired backward-minus-forward comparison
-  (t-test, Wilcoxon signed-rank, effect sizes, ratio).
-- :func:`compare_arms`: ANCOVA of the follow-up on baseline and arm, one row
-  per non-reference arm; :func:`adjusted_means` gives the adjusted (estimated
-  marginal) means per arm from the same model.
+- :func:`compare_paired`: two conditions within each participant (paired
+  t-test, Wilcoxon signed-rank, d_z and g_av with intervals, ratio).
+- :func:`compare_directions`: the walking layer over it: backward minus
+  forward for one measure and week.
+- :func:`compare_groups`: two independent groups (Welch, Hedges' g,
+  Mann-Whitney); :func:`correlate`: Pearson or Spearman with an interval.
+- :func:`compare_arms`: ANCOVA of the follow-up on baseline, covariates and
+  arm; each arm against the reference, or every pair of arms with Tukey,
+  Holm, Bonferroni or BH adjustment. :func:`adjusted_means` gives the
+  adjusted (estimated marginal) means per arm from the same model.
 - :func:`responders`: share of participants whose change reaches the
-  measure's MCID (or MDC95), and the risk difference against the reference.
+  measure's MCID (or MDC95, or a given threshold), and the risk difference
+  against the reference.
 - :func:`compare_all`: :func:`compare_arms` over every measure of a study,
   with Holm and Benjamini-Hochberg adjusted p-values.
 - :func:`safety`: adverse-event rates per 1,000 session-minutes by arm with
   exact Poisson intervals and rate ratios.
 
+Column names follow one rule. The effect is ``estimate`` with ``se``,
+``dof``, ``t``, ``p_val``, ``ci_low``, ``ci_high``. A row has one main test,
+whose p-value is ``p_val``; a second test in the same row is named after
+itself, ``<test>_<statistic>`` and ``<test>_p_val`` (``wilcoxon_w``,
+``wilcoxon_p_val``; ``mwu_u``, ``mwu_p_val``). Adjusted p-values are
+``p_<method>`` (``p_holm``, ``p_bh``, ``p_tukey``, ``p_bonferroni``) and a
+simultaneous interval ``ci_low_<method>``, ``ci_high_<method>``. An effect
+size or other estimate with an interval is ``<name>``, ``<name>_ci_low``,
+``<name>_ci_high`` (``hedges_g``, ``cohen_dz``, ``risk_difference``,
+``rate_ratio``, ``rate_per_1000_min``).
+
+Factors take their level order from a pandas Categorical (as R's factor
+levels), otherwise sorted; the first level is the reference unless
+``reference=`` (or ``first=``) says otherwise.
+
 Every statistic is checked in ``tests/test_compare.py`` against R
-(``tests/reference/compare.R``) on at least two synthetic datasets.
-Problems with the input raise ``ValueError`` naming what is missing.
-Counts of what was averaged or left out are reported in the tables and in
-``DataFrame.attrs`` (plain Python values only), never dropped silently.
+(``tests/reference/compare.R``) on R's own data sets (datasets::sleep,
+MASS::shoes, MASS::anorexia, MASS::immer) and synthetic ones. Problems with
+the input raise ``ValueError`` naming the function and what is missing
+(:mod:`backwalk_study.stats.checks`). Counts of what was averaged or left out
+are reported in the tables and in ``DataFrame.attrs`` (plain Python values
+only), never dropped silently.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -102,6 +128,24 @@ _MIN_PAIRS = 3
 # --------------------------------------------------------------------------
 # Input checks: stats.checks, the package's one input-check helper
 # --------------------------------------------------------------------------
+def _renamed(**old_to_new):
+    """Accept a keyword's old name (before the role names of issue 11) with a
+    DeprecationWarning."""
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise ValueError(f"{func.__name__}: pass {new}= only ({old}= is its old name)")
+                    warnings.warn(f"{func.__name__}: {old}= is now called {new}=", DeprecationWarning,
+                                  stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+        return wrapper
+    return decorate
+
+
 def _numeric(data: pd.DataFrame, dv: str, what: str) -> pd.DataFrame:
     """A copy whose ``dv`` is float; rows with a missing value are dropped."""
     out = check_input(what, data, numeric=[dv])
@@ -424,6 +468,7 @@ def compare_paired(data: pd.DataFrame, dv: str, subject: str, within: str, first
     return out
 
 
+@_renamed(direction="within")
 def compare_directions(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id",
                        within: str = "direction", forward: str = "forward", backward: str = "backward",
                        *, measure=None, week=None, alternative: str = "two-sided",
@@ -786,6 +831,7 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
+@_renamed(arm="between")
 def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id", time: str = "week",
                  between: str = "arm", covariates=None, *, baseline=0, followup=None, reference=None,
                  pairs: str = "reference", adjust: str | None = None, measure=None, direction: str | None = None,
@@ -991,6 +1037,7 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
     return out
 
 
+@_renamed(arm="between")
 def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id", time: str = "week",
                    between: str = "arm", covariates=None, *, baseline=0, followup=None, reference=None,
                    measure=None, direction: str | None = None, catalogue=None,
@@ -1082,6 +1129,7 @@ def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "partic
 # --------------------------------------------------------------------------
 # Responders
 # --------------------------------------------------------------------------
+@_renamed(arm="between")
 def responders(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id", time: str = "week",
                between: str = "arm", *, baseline=0, followup=None, reference=None, measure=None,
                threshold="mcid", better: str | None = None, condition: str = "condition",
@@ -1664,6 +1712,7 @@ def _two_groups(data, dv, group, first, second, subject, what):
     return x1, x2, first, second
 
 
+@_renamed(group="between")
 def compare_groups(data: pd.DataFrame, dv: str, between: str, first=None, second=None, *,
                    subject: str | None = None, alternative: str = "two-sided",
                    confidence: float = 0.95) -> pd.DataFrame:

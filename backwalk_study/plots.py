@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .compare import _renamed
+
 __all__ = ["plot_paired_directions", "plot_forest"]
 
 
@@ -22,6 +24,7 @@ def _axis_label(key, unit, dv, catalogue=None) -> str:
     return f"{name} ({unit})" if unit else name
 
 
+@_renamed(direction="within")
 def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id",
                            within: str = "direction", forward: str = "forward", backward: str = "backward",
                            *, measure=None, week=None, ax=None, unit: str | None = None,

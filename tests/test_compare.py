@@ -757,3 +757,14 @@ def test_multiplicity_bad_input():
     from scipy import stats
 
     assert one.interval == "none" and one.p_adjusted[0] == pytest.approx(2 * stats.t.sf(2.0, 10), rel=1e-12)
+
+
+def test_old_keyword_names_warn_and_still_work():
+    data = read("trial_a")
+    with pytest.warns(DeprecationWarning, match="arm= is now called between="):
+        old = compare_arms(data, arm="arm")
+    pd.testing.assert_frame_equal(old, compare_arms(data))
+    with pytest.warns(DeprecationWarning, match="direction= is now called within="):
+        compare_directions(read("paired_a"), direction="direction")
+    with pytest.raises(ValueError, match="compare_arms: pass between= only"):
+        compare_arms(data, arm="arm", between="arm")
