@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backwalk_study.dose import (
+from backwalk_study.stats.mixed import (
     DoseResponseResult,
     ModelFitWarning,
     compare_shapes,
@@ -497,7 +497,7 @@ def test_row_order_does_not_matter(sleep):
 
 
 def test_statsmodels_takes_over_when_the_exact_engine_fails(sleep, monkeypatch):
-    from backwalk_study import _lmm
+    from backwalk_study.stats import _lmm
 
     def broken(self, *args, **kwargs):
         raise np.linalg.LinAlgError("simulated failure")

@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from backwalk_study._lmm import GroupedLMM, satterthwaite_df
+from backwalk_study.stats._lmm import GroupedLMM, satterthwaite_df
 
 __all__ = [
     "dose_response",
@@ -1107,7 +1107,7 @@ def compare_shapes(data, dv, time, subject, shapes=("linear", "quadratic", "spli
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from backwalk_study.dose import compare_shapes
+    >>> from backwalk_study.stats.mixed import compare_shapes
     >>> rng = np.random.default_rng(3)   # synthetic: improves until week 6, then flat
     >>> d = pd.DataFrame({"pid": np.repeat(np.arange(40), 13),
     ...                   "week": np.tile(np.arange(13), 40)})
