@@ -49,16 +49,14 @@ only), never dropped silently.
 
 from __future__ import annotations
 
-import functools
 import math
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from .stats.checks import check_confidence, check_input, listing, numeric_column
+from .checks import check_confidence, check_input, listing, numeric_column, renamed
 
 __all__ = [
     "compare_paired",
@@ -128,24 +126,6 @@ _MIN_PAIRS = 3
 # --------------------------------------------------------------------------
 # Input checks: stats.checks, the package's one input-check helper
 # --------------------------------------------------------------------------
-def _renamed(**old_to_new):
-    """Accept a keyword's old name (before the role names of issue 11) with a
-    DeprecationWarning."""
-    def decorate(func):
-        @functools.wraps(func)
-        def wrapper(*args, **kwargs):
-            for old, new in old_to_new.items():
-                if old in kwargs:
-                    if new in kwargs:
-                        raise ValueError(f"{func.__name__}: pass {new}= only ({old}= is its old name)")
-                    warnings.warn(f"{func.__name__}: {old}= is now called {new}=", DeprecationWarning,
-                                  stacklevel=2)
-                    kwargs[new] = kwargs.pop(old)
-            return func(*args, **kwargs)
-        return wrapper
-    return decorate
-
-
 def _numeric(data: pd.DataFrame, dv: str, what: str) -> pd.DataFrame:
     """A copy whose ``dv`` is float; rows with a missing value are dropped."""
     out = check_input(what, data, numeric=[dv])
@@ -174,7 +154,7 @@ def _select(data: pd.DataFrame, column: str, value, what: str, role: str, hint: 
 
 
 def _measure_key(measure) -> str | None:
-    from .measures import Measure
+    from ..data.measures import Measure
 
     if isinstance(measure, Measure):
         return measure.key
@@ -183,7 +163,7 @@ def _measure_key(measure) -> str | None:
 
 def _resolve_measure(measure, data: pd.DataFrame, catalogue, what: str, required: bool):
     """The :class:`~backwalk_study.measures.Measure` analysed, or ``None``."""
-    from .measures import Measure, default_catalogue
+    from ..data.measures import Measure, default_catalogue
 
     if isinstance(measure, Measure):
         return measure
@@ -468,7 +448,7 @@ def compare_paired(data: pd.DataFrame, dv: str, subject: str, within: str, first
     return out
 
 
-@_renamed(direction="within")
+@renamed(direction="within")
 def compare_directions(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id",
                        within: str = "direction", forward: str = "forward", backward: str = "backward",
                        *, measure=None, week=None, alternative: str = "two-sided",
@@ -831,7 +811,7 @@ def _plain(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-@_renamed(arm="between")
+@renamed(arm="between")
 def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id", time: str = "week",
                  between: str = "arm", covariates=None, *, baseline=0, followup=None, reference=None,
                  pairs: str = "reference", adjust: str | None = None, measure=None, direction: str | None = None,
@@ -980,7 +960,7 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
             arm reference  n  estimate  improved
     0  backward   control  4     0.099      True
     """
-    from .stats.multiplicity import adjust_contrasts
+    from .multiplicity import adjust_contrasts
 
     what = "compare_arms"
     check_input(what, choices={"pairs": (pairs, ("reference", "all"))})
@@ -1037,7 +1017,7 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
     return out
 
 
-@_renamed(arm="between")
+@renamed(arm="between")
 def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id", time: str = "week",
                    between: str = "arm", covariates=None, *, baseline=0, followup=None, reference=None,
                    measure=None, direction: str | None = None, catalogue=None,
@@ -1087,7 +1067,7 @@ def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "partic
     Examples
     --------
     >>> import pandas as pd
-    >>> from backwalk_study.compare import adjusted_means
+    >>> from backwalk_study.stats.compare import adjusted_means
     >>> data = pd.DataFrame({                       # synthetic
     ...     "participant_id": [f"p{i}" for i in range(8) for _ in (0, 1)],
     ...     "arm": ["control"] * 8 + ["backward"] * 8,
@@ -1129,7 +1109,7 @@ def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "partic
 # --------------------------------------------------------------------------
 # Responders
 # --------------------------------------------------------------------------
-@_renamed(arm="between")
+@renamed(arm="between")
 def responders(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id", time: str = "week",
                between: str = "arm", *, baseline=0, followup=None, reference=None, measure=None,
                threshold="mcid", better: str | None = None, condition: str = "condition",
@@ -1396,7 +1376,7 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
           measure direction       arm  p_holm
     0  gait_speed   forward  backward   0.0...
     """
-    from .stats.multiplicity import adjust_pvalues
+    from .multiplicity import adjust_pvalues
 
     what = "compare_all"
     check_confidence(confidence, what)
@@ -1712,7 +1692,7 @@ def _two_groups(data, dv, group, first, second, subject, what):
     return x1, x2, first, second
 
 
-@_renamed(group="between")
+@renamed(group="between")
 def compare_groups(data: pd.DataFrame, dv: str, between: str, first=None, second=None, *,
                    subject: str | None = None, alternative: str = "two-sided",
                    confidence: float = 0.95) -> pd.DataFrame:
