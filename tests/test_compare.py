@@ -1,4 +1,4 @@
-"""Tests of backwalk_study.compare against R.
+"""Tests of backwalk_study.stats.compare and backwalk_study.workflows.trial against R.
 
 Reference values come from tests/reference/compare.R (R 4.2, emmeans 1.8),
 which also writes the synthetic datasets read here. Regenerate with
@@ -26,12 +26,12 @@ import pytest
 from backwalk_study import default_catalogue
 from backwalk_study.stats.compare import (
     ADJUSTED_MEANS_COLUMNS, ARMS_COLUMNS, DIRECTIONS_COLUMNS, PAIRED_COLUMNS, RESPONDERS_COLUMNS,
-    SAFETY_COLUMNS, adjusted_means, compare_all, compare_arms, compare_directions, compare_groups,
-    compare_paired, responders, safety,
+    adjusted_means, compare_arms, compare_directions, compare_groups, compare_paired, responders,
 )
 from backwalk_study.stats.multiplicity import (
     adjust_contrasts, adjust_pvalues, tukey_critical, tukey_pvalues,
 )
+from backwalk_study.workflows.trial import SAFETY_COLUMNS, compare_all, safety
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 RTOL = 1e-6

@@ -12,8 +12,8 @@ other modules. This module holds
   week (consistency, session length, speed, distance);
 - :func:`balance_person_table`: the per-person view of the public Santos &
   Duarte (2016) balance data (notebook 07, which compares groups and
-  correlates measures with :func:`~backwalk_study.compare.compare_groups` and
-  :func:`~backwalk_study.compare.correlate`).
+  correlates measures with :func:`~backwalk_study.stats.compare.compare_groups` and
+  :func:`~backwalk_study.stats.compare.correlate`).
 """
 
 from __future__ import annotations
@@ -283,11 +283,11 @@ class Claim:
         Catalogue keys of the measures that would show the benefit.
     analysis : {"arms", "directions", "safety", "dose"}
         ``"arms"``: the backward arm against the reference arm at follow-up
-        (ANCOVA, :func:`~backwalk_study.compare.compare_all`);
+        (ANCOVA, :func:`~backwalk_study.workflows.trial.compare_all`);
         ``"directions"``: backward against forward walking within a person
-        (:func:`~backwalk_study.compare.compare_directions`); ``"safety"``:
+        (:func:`~backwalk_study.stats.compare.compare_directions`); ``"safety"``:
         adverse-event rates per session-minute
-        (:func:`~backwalk_study.compare.safety`); ``"dose"``: a growth-curve
+        (:func:`~backwalk_study.workflows.trial.safety`); ``"dose"``: a growth-curve
         mixed model with practice covariates
         (:func:`~backwalk_study.stats.mixed.dose_response`).
     covariates : tuple of str
@@ -495,7 +495,7 @@ def _directions_rows(claim: Claim, study, alpha: float) -> list[dict]:
 
 
 def _safety_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
-    from ..stats.compare import safety
+    from ..workflows.trial import safety
 
     sessions = study.sessions
     arms = study.participants.set_index("participant_id")["arm"]
@@ -584,7 +584,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     alpha : float
         Level below which an adjusted p-value counts (default 0.05).
     comparisons : DataFrame, optional
-        A result of :func:`~backwalk_study.compare.compare_all` to reuse
+        A result of :func:`~backwalk_study.workflows.trial.compare_all` to reuse
         (default: computed with ``direction="both"``).
 
     Returns
@@ -596,7 +596,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
         ``"backward - forward"``, ``"any: backward / forward"``, a practice
         covariate), ``estimate``, ``ci_low``, ``ci_high``, ``unit``,
         ``p_val``, ``p_holm`` (for ``"arms"``: adjusted over every test of
-        :func:`~backwalk_study.compare.compare_all`; for ``"safety"``: the
+        :func:`~backwalk_study.workflows.trial.compare_all`; for ``"safety"``: the
         "any event" row unadjusted, as the primary comparison, and the event
         types adjusted among themselves; otherwise over the rows of this
         claim), ``effect_size`` and ``effect_size_kind`` (Hedges'
@@ -609,9 +609,9 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     Notes
     -----
     Each row comes from a tested function of the package:
-    :func:`~backwalk_study.compare.compare_all`,
-    :func:`~backwalk_study.compare.compare_directions`,
-    :func:`~backwalk_study.compare.safety` or
+    :func:`~backwalk_study.workflows.trial.compare_all`,
+    :func:`~backwalk_study.stats.compare.compare_directions`,
+    :func:`~backwalk_study.workflows.trial.safety` or
     :func:`~backwalk_study.stats.mixed.dose_response`; this function only selects,
     labels and adjusts. Warnings of the mixed model (singular fit,
     convergence) are caught here and reported in ``note``, not hidden.
@@ -629,7 +629,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     c = _claim(claim)
     if c.analysis == "arms":
         if comparisons is None:
-            from ..stats.compare import compare_all
+            from ..workflows.trial import compare_all
 
             comparisons = compare_all(study, direction="both")
         rows = _arms_rows(c, comparisons, arm, alpha)
@@ -698,7 +698,7 @@ def claims_table(study=None, *, arm: str = "backward", alpha: float = 0.05) -> p
     catalogue = study.catalogue if study is not None else default_catalogue()
     comparisons = None
     if study is not None and any(c.analysis == "arms" for c in CLAIMS):
-        from ..stats.compare import compare_all
+        from ..workflows.trial import compare_all
 
         comparisons = compare_all(study, direction="both")
     rows = []

@@ -56,7 +56,8 @@ def _comparisons(study, out: Path) -> list[Path]:
     safety, with the paired and forest figures."""
     import pandas as pd
 
-    from ..stats.compare import compare_all, compare_directions, responders, safety
+    from ..stats.compare import compare_directions, responders
+    from ..workflows.trial import compare_all, safety
     from .plots import plot_forest, plot_paired_directions
 
     folder = out / "comparisons"

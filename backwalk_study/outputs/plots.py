@@ -124,7 +124,7 @@ def plot_forest(table: pd.DataFrame, estimate: str = "hedges_g", ci_low: str = "
     Parameters
     ----------
     table : pandas.DataFrame
-        A result of :func:`~backwalk_study.stats.compare.compare_all` (or
+        A result of :func:`~backwalk_study.workflows.trial.compare_all` (or
         :func:`~backwalk_study.stats.compare.compare_arms`): one row per effect.
     estimate, ci_low, ci_high : str
         Columns of the effect and its interval (default: Hedges' g).

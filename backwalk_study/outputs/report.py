@@ -887,14 +887,14 @@ def _cohort_safety_section(study) -> str:
     if len(study.sessions) == 0:
         return parts[0] + '<p class="unavailable">No session log: adverse events cannot be reported.</p>'
     try:
-        from ..stats.compare import safety
+        from ..workflows.trial import safety
     except ImportError:
         safety = None
     if safety is None:
         from ..workflows.clinic import adherence_summary
 
         s = adherence_summary(study).groupby("arm")[["adverse_events", "falls"]].sum().reset_index()
-        parts.append('<p class="unavailable">Rates and rate ratios (backwalk_study.compare.safety) are not '
+        parts.append('<p class="unavailable">Rates and rate ratios (backwalk_study.workflows.trial.safety) are not '
                      "available in this installation; counts only.</p>")
         parts.append(_table(["Arm", "Sessions with an adverse event", "Falls"],
                             s.itertuples(index=False, name=None)))
@@ -924,9 +924,9 @@ def _cohort_safety_section(study) -> str:
 def _cohort_comparisons_section(study) -> str:
     parts = ["<h2>Main comparisons</h2>"]
     try:
-        from ..stats.compare import compare_all
+        from ..workflows.trial import compare_all
     except ImportError:
-        return parts[0] + ('<p class="unavailable">Between-arm comparisons (backwalk_study.compare) are not '
+        return parts[0] + ('<p class="unavailable">Between-arm comparisons (backwalk_study.stats.compare) are not '
                            "available in this installation.</p>")
     if study.participants["arm"].nunique() < 2:
         return parts[0] + ("<p class=\"unavailable\">All participants are in one arm "
@@ -1060,7 +1060,7 @@ def cohort_report_html(study, measures=None) -> str:
     -------
     str
         The HTML page: enrolment, adherence, safety, the main between-arm
-        comparisons (:func:`~backwalk_study.compare.compare_all`) and the
+        comparisons (:func:`~backwalk_study.workflows.trial.compare_all`) and the
         dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
     cfg = study.config
