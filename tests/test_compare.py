@@ -768,3 +768,15 @@ def test_old_keyword_names_warn_and_still_work():
         compare_directions(read("paired_a"), direction="direction")
     with pytest.raises(ValueError, match="compare_arms: pass between= only"):
         compare_arms(data, arm="arm", between="arm")
+
+
+def test_compare_all_with_covariates_is_compare_arms_per_measure(example_study):
+    table = compare_all(example_study, measures=["berg"], covariates=["age_years", "sex"],
+                        reference={"sex": "male"})
+    direct = compare_arms(example_study.long("berg"), covariates=["age_years", "sex"],
+                          reference={"arm": example_study.config.reference_arm, "sex": "male"}, measure="berg")
+    assert direct.attrs["levels"]["sex"] == ["male", "female"]
+    pd.testing.assert_series_equal(table["estimate"], direct["estimate"])
+    pd.testing.assert_series_equal(table["se"], direct["se"])
+    plain = compare_all(example_study, measures=["berg"])
+    assert not np.allclose(plain["se"], table["se"])  # the covariates did enter the model

@@ -555,7 +555,7 @@ def factor_levels(values: pd.Series, reference=None, *, what: str, role: str, co
         reference = default if (default is not None and default in present and not categorical) else order[0]
     elif str(reference) not in present:
         raise ValueError(f"{what}: reference {role} {reference!r} is absent from column {column!r} "
-                         f"({role}s present: {listing(order)})")
+                         f"(present: {listing(order)})")
     reference = str(reference)
     return [reference] + [level for level in order if level != reference]
 

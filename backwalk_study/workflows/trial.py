@@ -34,7 +34,7 @@ SAFETY_COLUMNS = [
 # A whole study
 # --------------------------------------------------------------------------
 def compare_all(study, baseline=0, followup=None, *, direction: str = "forward", measures=None,
-                reference: str | None = None, confidence: float = 0.95) -> pd.DataFrame:
+                covariates=None, reference=None, confidence: float = 0.95) -> pd.DataFrame:
     """:func:`~backwalk_study.stats.compare.compare_arms` for every measure of
     a study, with adjusted p-values.
 
@@ -54,8 +54,13 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
         are analysed once, with ``direction`` missing.
     measures : list of str, optional
         Only these measures (default: every measure in the assessments).
-    reference : str, optional
-        Reference arm (default ``study.config.reference_arm``).
+    covariates : str or list of str, optional
+        Participant columns adjusted for in every ANCOVA, from
+        ``study.long()`` (e.g. ``["age_years", "sex"]``).
+    reference : str or dict, optional
+        Reference arm (default ``study.config.reference_arm``), or
+        ``{column: level}`` for the arm and factor covariates, as in
+        :func:`~backwalk_study.stats.compare.compare_arms`.
     confidence : float
         Confidence level (default 0.95).
 
@@ -120,8 +125,11 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
     check_input(what, choices={"direction": (direction, ("forward", "backward", "both"))})
     long = study.long()
     catalogue = study.catalogue
+    configured = getattr(getattr(study, "config", None), "reference_arm", None)
     if reference is None:
-        reference = getattr(getattr(study, "config", None), "reference_arm", None)
+        reference = configured
+    elif isinstance(reference, dict) and "arm" not in reference and configured is not None:
+        reference = {"arm": configured, **reference}
     check_input(what, long, columns={"measure": "measure", "value": "value", "participant": "participant_id",
                                      "arm": "arm", "week": "week"})
     present = list(dict.fromkeys(long["measure"].dropna().astype(str)))
@@ -150,8 +158,9 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
                 skipped.append({"measure": key, "direction": d, "reason": f"no tests walked {d}"})
                 continue
             try:
-                table = compare_arms(sub, "value", "participant_id", "week", "arm", baseline=baseline,
-                                     followup=followup, reference=reference, measure=m, confidence=confidence)
+                table = compare_arms(sub, "value", "participant_id", "week", "arm", covariates,
+                                     baseline=baseline, followup=followup, reference=reference, measure=m,
+                                     confidence=confidence)
             except ValueError as err:
                 skipped.append({"measure": key, "direction": d,
                                 "reason": str(err).removeprefix("compare_arms: ")})
