@@ -780,3 +780,12 @@ def test_compare_all_with_covariates_is_compare_arms_per_measure(example_study):
     pd.testing.assert_series_equal(table["se"], direct["se"])
     plain = compare_all(example_study, measures=["berg"])
     assert not np.allclose(plain["se"], table["se"])  # the covariates did enter the model
+
+
+@pytest.mark.parametrize("name", ["anorexia", "sleep"])
+def test_datasets_are_the_r_exports(name):
+    from backwalk_study.data import datasets
+
+    packaged = getattr(datasets, name)()
+    pd.testing.assert_frame_equal(packaged, pd.read_csv(REF_DIR / f"compare_real_{name}.csv",
+                                                        dtype={"participant_id": str, "patient": str}))

@@ -8,9 +8,17 @@ example fakes its input.
   curve of ``lmer``'s documentation.
 - :func:`orthodont`: nlme's ``Orthodont`` (Potthoff & Roy 1964): a jaw
   distance measured at ages 8, 10, 12 and 14 in 16 boys and 11 girls.
+- :func:`anorexia`: MASS's ``anorexia`` (Hand et al. 1994): weight of 72
+  young women before and after cognitive behavioural therapy, family
+  therapy or control, a three-arm trial with baseline and follow-up.
+- :func:`sleep`: R's ``sleep`` (Cushny & Peebles 1905): extra hours of sleep
+  of 10 patients on each of two drugs, a paired comparison.
 
-Both were exported from R with ``tests/reference/mixed_real.R``
-(``write.csv(..., row.names = FALSE)``), subject IDs kept as text.
+``sleepstudy`` and ``orthodont`` were exported from R with
+``tests/reference/mixed_real.R``, ``anorexia`` and ``sleep`` (long, as
+``compare_real_anorexia.csv`` and ``compare_real_sleep.csv``) with
+``tests/reference/compare.R`` (``write.csv(..., row.names = FALSE)``),
+subject IDs kept as text.
 """
 
 from __future__ import annotations
@@ -19,13 +27,13 @@ from importlib import resources
 
 import pandas as pd
 
-__all__ = ["sleepstudy", "orthodont"]
+__all__ = ["sleepstudy", "orthodont", "anorexia", "sleep"]
 
 
 def _read(name: str) -> pd.DataFrame:
     path = resources.files("backwalk_study.data").joinpath("_datasets", name)
     with resources.as_file(path) as file:
-        return pd.read_csv(file, dtype={"Subject": str})
+        return pd.read_csv(file, dtype={"Subject": str, "participant_id": str, "patient": str})
 
 
 def sleepstudy() -> pd.DataFrame:
@@ -63,3 +71,39 @@ def orthodont() -> pd.DataFrame:
     {'Female': 11, 'Male': 16}
     """
     return _read("orthodont.csv")
+
+
+def anorexia() -> pd.DataFrame:
+    """MASS's ``anorexia``, long: participant_id, arm (``CBT``, ``Cont``,
+    ``FT``), visit (0 before, 1 after treatment), weight_lb (pounds).
+
+    References
+    ----------
+    Hand, D. J., Daly, F., McConway, K., Lunn, D., & Ostrowski, E. (1994).
+    *A Handbook of Small Data Sets*. Chapman & Hall, data set 285.
+
+    Examples
+    --------
+    >>> from backwalk_study.data.datasets import anorexia
+    >>> anorexia().groupby("arm")["participant_id"].nunique().to_dict()
+    {'CBT': 29, 'Cont': 26, 'FT': 17}
+    """
+    return _read("anorexia.csv")
+
+
+def sleep() -> pd.DataFrame:
+    """R's ``sleep``, long: patient (``S01``-``S10``), drug (``drug1``,
+    ``drug2``), extra_hours (increase in hours of sleep).
+
+    References
+    ----------
+    Cushny, A. R., & Peebles, A. R. (1905). The action of optical isomers:
+    II. Hyoscines. *The Journal of Physiology*, 32, 501-510.
+
+    Examples
+    --------
+    >>> from backwalk_study.data.datasets import sleep
+    >>> sleep().groupby("drug")["extra_hours"].mean().round(2).to_dict()
+    {'drug1': 0.75, 'drug2': 2.33}
+    """
+    return _read("sleep.csv")

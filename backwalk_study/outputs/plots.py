@@ -66,15 +66,12 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> import pandas as pd
+    >>> from backwalk_study import simulate_study
     >>> from backwalk_study.outputs.plots import plot_paired_directions
-    >>> data = pd.DataFrame({                       # synthetic
-    ...     "participant_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
-    ...     "direction": ["forward", "backward"] * 4, "measure": "gait_speed",
-    ...     "value": [1.20, 0.80, 1.05, 0.71, 1.31, 0.95, 0.98, 0.70]})
-    >>> ax = plot_paired_directions(data)
+    >>> study = simulate_study(n_participants=30, seed=1)            # synthetic
+    >>> ax = plot_paired_directions(study.long("gait_speed"), measure="gait_speed", week=0)
     >>> sum(line.get_gid() == "participant" for line in ax.lines)
-    4
+    30
     >>> ax.get_ylabel()
     'Gait speed (10-metre walk) (m/s)'
     """
@@ -158,13 +155,10 @@ def plot_forest(table: pd.DataFrame, estimate: str = "hedges_g", ci_low: str = "
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> import pandas as pd
+    >>> from backwalk_study import compare_all, simulate_study
     >>> from backwalk_study.outputs.plots import plot_forest
-    >>> table = pd.DataFrame({                       # synthetic
-    ...     "measure": ["berg", "tug"], "measure_name": ["Berg Balance Scale", "Timed Up and Go"],
-    ...     "better": ["higher", "lower"], "arm": "backward", "reference": "control",
-    ...     "hedges_g": [0.4, -0.3], "hedges_g_ci_low": [0.1, -0.6], "hedges_g_ci_high": [0.7, 0.0]})
-    >>> ax = plot_forest(table)
+    >>> study = simulate_study(n_participants=30, seed=1)            # synthetic
+    >>> ax = plot_forest(compare_all(study, measures=["berg", "tug"]))
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['Berg Balance Scale', 'Timed Up and Go']
     >>> ax.get_xlabel()

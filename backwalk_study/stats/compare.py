@@ -413,13 +413,9 @@ def compare_paired(data: pd.DataFrame, dv: str, subject: str, within: str, first
     Extra hours of sleep of the same patients on two drugs (R's
     ``datasets::sleep``, Cushny & Peebles 1905):
 
-    >>> import pandas as pd
     >>> from backwalk_study import compare_paired
-    >>> sleep = pd.DataFrame({
-    ...     "patient": list(range(1, 11)) * 2, "drug": ["drug1"] * 10 + ["drug2"] * 10,
-    ...     "extra_hours": [0.7, -1.6, -0.2, -1.2, -0.1, 3.4, 3.7, 0.8, 0.0, 2.0,
-    ...                     1.9, 0.8, 1.1, 0.1, -0.1, 4.4, 5.5, 1.6, 4.6, 3.4]})
-    >>> res = compare_paired(sleep, "extra_hours", "patient", "drug")
+    >>> from backwalk_study.data.datasets import sleep
+    >>> res = compare_paired(sleep(), "extra_hours", "patient", "drug")
     >>> res[["n", "estimate", "p_val", "cohen_dz", "cohen_dz_ci_low", "cohen_dz_ci_high"]].round(3)
         n  estimate  p_val  cohen_dz  cohen_dz_ci_low  cohen_dz_ci_high
     0  10      1.58  0.003     1.285            0.415             2.118
@@ -494,16 +490,14 @@ def compare_directions(data: pd.DataFrame, dv: str = "value", subject: str = "pa
 
     Examples
     --------
-    >>> import pandas as pd
-    >>> from backwalk_study import compare_directions
-    >>> data = pd.DataFrame({                       # synthetic
-    ...     "participant_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
-    ...     "direction": ["forward", "backward"] * 4,
-    ...     "value": [1.20, 0.80, 1.05, 0.71, 1.31, 0.95, 0.98, 0.70]})
-    >>> res = compare_directions(data, dv="value", subject="participant_id")
-    >>> res[["n", "estimate", "p_val", "ratio"]].round(3)
-       n  estimate  p_val  ratio
-    0  4    -0.345  0.001  0.696
+    On the synthetic example trial, at baseline:
+
+    >>> from backwalk_study import compare_directions, simulate_study
+    >>> study = simulate_study(n_participants=30, seed=1)            # synthetic
+    >>> res = compare_directions(study.long("gait_speed"), measure="gait_speed", week=0)
+    >>> res[["measure", "n", "mean_forward", "mean_backward", "estimate"]].round(3)
+          measure   n  mean_forward  mean_backward  estimate
+    0  gait_speed  30          1.05          0.626    -0.425
     """
     what = "compare_directions"
     check_input(what, confidence=confidence, alternative=alternative)
@@ -936,18 +930,17 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
 
     Examples
     --------
-    >>> import pandas as pd
+    Weight (lb) after treatment for anorexia, adjusted for the weight before
+    (MASS::anorexia), every pair of arms with Tukey's adjustment:
+
     >>> from backwalk_study import compare_arms
-    >>> data = pd.DataFrame({                       # synthetic
-    ...     "participant_id": [f"p{i}" for i in range(8) for _ in (0, 1)],
-    ...     "arm": ["control"] * 8 + ["backward"] * 8,
-    ...     "week": [0, 12] * 8,
-    ...     "value": [0.90, 0.92, 1.10, 1.09, 0.80, 0.84, 1.00, 1.00,
-    ...               0.95, 1.05, 1.05, 1.18, 0.85, 0.97, 0.92, 1.02]})
-    >>> res = compare_arms(data, measure="gait_speed")
-    >>> res[["arm", "reference", "n", "estimate", "improved"]].round(3)
-            arm reference  n  estimate  improved
-    0  backward   control  4     0.099      True
+    >>> from backwalk_study.data.datasets import anorexia
+    >>> res = compare_arms(anorexia(), "weight_lb", time="visit", reference="Cont", pairs="all")
+    >>> res[["arm", "reference", "estimate", "p_val", "p_tukey"]].round(3)
+       arm reference  estimate  p_val  p_tukey
+    0  CBT      Cont     4.097  0.034    0.085
+    1   FT      Cont     8.660  0.000    0.001
+    2   FT       CBT     4.563  0.036    0.090
     """
     from .multiplicity import adjust_contrasts
 
@@ -1055,18 +1048,14 @@ def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "partic
 
     Examples
     --------
-    >>> import pandas as pd
+    >>> from backwalk_study.data.datasets import anorexia
     >>> from backwalk_study.stats.compare import adjusted_means
-    >>> data = pd.DataFrame({                       # synthetic
-    ...     "participant_id": [f"p{i}" for i in range(8) for _ in (0, 1)],
-    ...     "arm": ["control"] * 8 + ["backward"] * 8,
-    ...     "week": [0, 12] * 8,
-    ...     "value": [0.90, 0.92, 1.10, 1.09, 0.80, 0.84, 1.00, 1.00,
-    ...               0.95, 1.05, 1.05, 1.18, 0.85, 0.97, 0.92, 1.02]})
-    >>> adjusted_means(data)[["arm", "n", "estimate"]].round(3)
-            arm  n  estimate
-    0   control  4     0.959
-    1  backward  4     1.058
+    >>> res = adjusted_means(anorexia(), "weight_lb", time="visit", reference="Cont")
+    >>> res[["arm", "n", "estimate", "ci_low", "ci_high"]].round(2)
+        arm   n  estimate  ci_low  ci_high
+    0  Cont  26     81.48   78.73    84.22
+    1   CBT  29     85.57   82.99    88.16
+    2    FT  17     90.14   86.75    93.52
     """
     from scipy import stats
 
@@ -1183,19 +1172,18 @@ def responders(data: pd.DataFrame, dv: str = "value", subject: str = "participan
 
     Examples
     --------
-    >>> import pandas as pd
+    A gain of at least 2 lb after treatment for anorexia (MASS::anorexia;
+    no catalogue measure, so the threshold and its direction are given):
+
     >>> from backwalk_study import responders
-    >>> data = pd.DataFrame({                       # synthetic
-    ...     "participant_id": [f"p{i}" for i in range(8) for _ in (0, 1)],
-    ...     "arm": ["control"] * 8 + ["backward"] * 8,
-    ...     "week": [0, 12] * 8,
-    ...     "value": [0.90, 0.92, 1.10, 1.09, 0.80, 0.84, 1.00, 1.00,
-    ...               0.95, 1.05, 1.05, 1.18, 0.85, 0.97, 0.92, 1.02]})
-    >>> res = responders(data, measure="gait_speed")
-    >>> res[["arm", "n", "responders", "risk_difference", "threshold_min"]]
-            arm  n  responders  risk_difference  threshold_min
-    0   control  4           0              NaN           0.05
-    1  backward  4           4              1.0           0.05
+    >>> from backwalk_study.data.datasets import anorexia
+    >>> res = responders(anorexia(), "weight_lb", time="visit", reference="Cont", threshold=2,
+    ...                  better="higher")
+    >>> res[["arm", "n", "responders", "proportion", "risk_difference"]].round(3)
+        arm   n  responders  proportion  risk_difference
+    0  Cont  26           9       0.346              NaN
+    1   CBT  29          11       0.379            0.033
+    2    FT  17          13       0.765            0.419
     """
     what = "responders"
     fixed = not isinstance(threshold, str)
@@ -1405,15 +1393,15 @@ def compare_groups(data: pd.DataFrame, dv: str, between: str, first=None, second
 
     Examples
     --------
-    >>> import pandas as pd
+    Weight (lb) after family therapy against control (MASS::anorexia):
+
     >>> from backwalk_study import compare_groups
-    >>> data = pd.DataFrame({                       # synthetic
-    ...     "group": ["young"] * 5 + ["old"] * 5,
-    ...     "sway": [0.9, 1.1, 1.0, 1.2, 0.8, 1.3, 1.5, 1.2, 1.6, 1.4]})
-    >>> res = compare_groups(data, "sway", "group", first="young", second="old")
-    >>> res[["n_first", "n_second", "estimate", "p_val", "rank_biserial"]].round(3)
-       n_first  n_second  estimate  p_val  rank_biserial
-    0        5         5        0.4  0.004           0.96
+    >>> from backwalk_study.data.datasets import anorexia
+    >>> after = anorexia().query("visit == 1")
+    >>> res = compare_groups(after, "weight_lb", "arm", first="Cont", second="FT")
+    >>> res[["n_first", "n_second", "estimate", "p_val", "hedges_g"]].round(3)
+       n_first  n_second  estimate  p_val  hedges_g
+    0       26        17     9.386    0.0     1.426
     """
     from scipy import stats
 
@@ -1504,13 +1492,13 @@ def correlate(data: pd.DataFrame, x: str, y: str, *, method: str = "spearman", s
 
     Examples
     --------
-    >>> import pandas as pd
+    Reaction time against days of sleep restriction (lme4's sleepstudy):
+
     >>> from backwalk_study import correlate
-    >>> data = pd.DataFrame({"score": [28, 25, 22, 20, 18, 15],   # synthetic
-    ...                      "sway": [0.8, 0.9, 1.1, 1.0, 1.3, 1.6]})
-    >>> correlate(data, "score", "sway")[["n", "r", "p_val"]].round(3)
-       n      r  p_val
-    0  6 -0.943  0.005
+    >>> from backwalk_study.data.datasets import sleepstudy
+    >>> correlate(sleepstudy(), "Days", "Reaction", method="pearson")[["n", "r", "ci_low", "ci_high"]].round(3)
+         n      r  ci_low  ci_high
+    0  180  0.535   0.422    0.632
     """
     from scipy import stats
 
