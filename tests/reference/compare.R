@@ -252,6 +252,19 @@ paired_reference("paired_c", paired_c)
 # --------------------------------------------------------------------------
 # Trials: ANCOVA, adjusted means, responders
 # --------------------------------------------------------------------------
+# summary(emmeans(fit, "arm")): the adjusted mean of each arm
+put_emmeans <- function(name, em) {
+  s <- summary(em, level = 0.95)
+  for (k in seq_len(nrow(s))) {
+    a <- as.character(s$arm[k])
+    put(name, "adjusted_means", a, "estimate", s$emmean[k])
+    put(name, "adjusted_means", a, "se", s$SE[k])
+    put(name, "adjusted_means", a, "dof", s$df[k])
+    put(name, "adjusted_means", a, "ci_low", s$lower.CL[k])
+    put(name, "adjusted_means", a, "ci_high", s$upper.CL[k])
+  }
+}
+
 trial_reference <- function(name, data, reference, baseline_week, followup_week, better, threshold) {
   visit <- aggregate(value ~ participant_id + arm + week, data = data, FUN = mean)
   base <- visit[visit$week == baseline_week, c("participant_id", "arm", "value")]
@@ -291,15 +304,7 @@ trial_reference <- function(name, data, reference, baseline_week, followup_week,
     put(name, "arms", a, "hedges_g_ci_high", ci[term, 2] / sp * omega)
   }
   # emmeans(fit, "arm"): adjusted means at the mean baseline
-  em <- summary(emmeans(fit, "arm"), level = 0.95)
-  for (k in seq_len(nrow(em))) {
-    a <- as.character(em$arm[k])
-    put(name, "adjusted_means", a, "estimate", em$emmean[k])
-    put(name, "adjusted_means", a, "se", em$SE[k])
-    put(name, "adjusted_means", a, "dof", em$df[k])
-    put(name, "adjusted_means", a, "ci_low", em$lower.CL[k])
-    put(name, "adjusted_means", a, "ci_high", em$upper.CL[k])
-  }
+  put_emmeans(name, emmeans(fit, "arm"))
   put(name, "adjusted_means", "", "baseline_mean", mean(both$baseline))
 
   # Responders: change in the better direction of at least `threshold`.
@@ -419,15 +424,7 @@ pairwise_reference <- function(name, both, covariates = character(0)) {
     put(name, "coefficients", term, "ci_high", ci[term, 2])
   }
   em <- emmeans(fit, "arm")
-  s <- summary(em, level = 0.95)
-  for (k in seq_len(nrow(s))) {
-    a <- as.character(s$arm[k])
-    put(name, "adjusted_means", a, "estimate", s$emmean[k])
-    put(name, "adjusted_means", a, "se", s$SE[k])
-    put(name, "adjusted_means", a, "dof", s$df[k])
-    put(name, "adjusted_means", a, "ci_low", s$lower.CL[k])
-    put(name, "adjusted_means", a, "ci_high", s$upper.CL[k])
-  }
+  put_emmeans(name, em)
   for (adj in c("none", "tukey", "holm")) {
     cs <- summary(contrast(em, "revpairwise", adjust = adj), infer = c(TRUE, TRUE), level = 0.95)
     for (k in seq_len(nrow(cs))) {
