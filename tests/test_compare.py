@@ -789,3 +789,15 @@ def test_datasets_are_the_r_exports(name):
     packaged = getattr(datasets, name)()
     pd.testing.assert_frame_equal(packaged, pd.read_csv(REF_DIR / f"compare_real_{name}.csv",
                                                         dtype={"participant_id": str, "patient": str}))
+
+
+def test_safety_takes_the_arm_order_of_a_categorical():
+    sessions = read("safety_a")
+    people = sessions[["participant_id", "arm"]].drop_duplicates()
+    plain = safety(stand_in_study(people, sessions.drop(columns="arm")))
+    assert list(dict.fromkeys(plain["arm"])) == ["control", "backward", "forward"]  # reference, then sorted
+    ordered = people.assign(arm=pd.Categorical(people.arm, ["control", "forward", "backward"]))
+    res = safety(stand_in_study(ordered, sessions.drop(columns="arm")))
+    assert list(dict.fromkeys(res["arm"])) == ["control", "forward", "backward"]
+    pd.testing.assert_frame_equal(res.sort_values(["event", "arm"]).reset_index(drop=True),
+                                  plain.sort_values(["event", "arm"]).reset_index(drop=True))

@@ -258,7 +258,8 @@ def adjust_contrasts(t, dof, method: str = "tukey", *, n_means: int | None = Non
     Examples
     --------
     >>> from backwalk_study.stats.multiplicity import adjust_contrasts
-    >>> res = adjust_contrasts([2.5, 1.0, -1.5], dof=68, method="tukey", n_means=3)  # R: ptukey(sqrt(2) * abs(t), 3, 68, lower = FALSE)
+    >>> # R: ptukey(sqrt(2) * abs(t), 3, 68, lower = FALSE)
+    >>> res = adjust_contrasts([2.5, 1.0, -1.5], dof=68, method="tukey", n_means=3)
     >>> res.p_column, res.p_adjusted.round(4).tolist(), round(float(res.critical[0]), 4)
     ('p_tukey', [0.0389, 0.5794, 0.2973], 2.3961)
     """

@@ -315,7 +315,11 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
     data = data.assign(minutes=minutes.astype(float), arm=data["arm"].astype(str))
     event = data["adverse_event"].astype(object)
     recorded = event.notna()
-    arms = sorted(set(participants["arm"].dropna().astype(str)))
+    arm_column = participants["arm"]
+    if isinstance(arm_column.dtype, pd.CategoricalDtype):  # the categories' order, as R's factor levels
+        arms = [str(c) for c in arm_column.cat.categories if c in set(arm_column.dropna())]
+    else:
+        arms = sorted(set(arm_column.dropna().astype(str)))
     t_arm = data.groupby("arm")["minutes"].sum()
     walked = [a for a in arms if t_arm.get(a, 0.0) > 0]
     if reference is not None:
