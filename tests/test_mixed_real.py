@@ -137,6 +137,24 @@ def test_emmeans_match_emmeans(case_id):
 
 
 @pytest.mark.parametrize("case_id", IDS)
+def test_variance_components_match_lme4(case_id):
+    """SDs to 1e-4 relative (of the residual SD when an SD is near 0), the
+    correlation to 1e-4 absolute, where lme4's fit is regular."""
+    _need_lme4_converged(case_id)
+    c = _case(case_id)
+    if c["singular"]:
+        pytest.skip(f"{case_id}: lme4's fit is singular; components on the boundary are "
+                    "compared through the log-likelihood and the fixed effects")
+    fit, _ = _fit(case_id)
+    ours = fit.random.set_index("component")["estimate"]
+    names = ["sd_intercept", "sd_slope", "sd_residual"]
+    scale = np.maximum([abs(c[n]) for n in names], c["sd_residual"])
+    _assert_close(ours[names], [c[n] for n in names], scale, "SDs", case_id)
+    _assert_close([ours["corr_intercept_slope"]], [c["corr_intercept_slope"]], [1.0],
+                  "correlation", case_id)
+
+
+@pytest.mark.parametrize("case_id", IDS)
 def test_singular_as_lme4(case_id):
     """A boundary fit where lme4's is regular is a wrong optimum, and its advice
     to drop the random slope is wrong too."""
