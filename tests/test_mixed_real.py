@@ -15,7 +15,9 @@ For each case :func:`dose_response` must
 * reach an optimum at least as good as lme4's: log-likelihood >= lme4's - 1e-6;
 * where lme4 converged, give the same fixed effects, SEs, Satterthwaite dof and
   estimated marginal means: |ours - R| <= 1e-4 * max(|value|, se) (dof:
-  1e-4 relative), and agree with lme4 on whether the fit is singular.
+  1e-4 relative), the same variance components where lme4's fit is regular
+  (SDs to 1e-4 relative, the correlation to 1e-4), and agree with lme4 on
+  whether the fit is singular.
 
 Where lme4 stopped short (lmerTest's "Model failed to converge" at a singular
 fit, column ``r_warnings``), only the log-likelihoods are compared and the
