@@ -50,8 +50,15 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from scipy import stats
 
-__all__ = ["KenwardRoger", "kenward_roger", "kenward_roger_parts", "kenward_roger_dof"]
+__all__ = [
+    "KenwardRoger",
+    "kenward_roger",
+    "kenward_roger_parts",
+    "kenward_roger_dof",
+    "kenward_roger_ftest",
+]
 
 
 @dataclass
@@ -234,8 +241,9 @@ def kenward_roger_parts(X, Z, group, fit):
                         P=Pm, W=W, information_condition=condition)
 
 
-def _lb_ddf(L, parts):
-    """pbkrtest's ``Lb_ddf``: KR denominator dof of the joint test of the rows of L."""
+def _lb_ddf(L, parts, with_a2=False):
+    """pbkrtest's ``Lb_ddf``: KR denominator dof of the joint test of the rows of L
+    (and, on request, its A2 term, which the F scaling needs)."""
     V0, P, W = parts.vcov, parts.P, parts.W
     q = L.shape[0]
     Theta = L.T @ np.linalg.solve(L @ V0 @ L.T, L)
@@ -247,8 +255,8 @@ def _lb_ddf(L, parts):
             e = 1.0 if i == j else 2.0
             A1 += e * W[i, j] * np.trace(u[i]) * np.trace(u[j])
             A2 += e * W[i, j] * np.sum(u[i] * u[j].T)
-    if A2 <= 0:
-        return np.inf  # the contrast does not depend on the variance parameters
+    if A2 <= 0:  # the contrast does not depend on the variance parameters
+        return (np.inf, 0.0) if with_a2 else np.inf
     B = (A1 + 6 * A2) / (2 * q)
     g = ((q + 1) * A1 - (q + 4) * A2) / ((q + 2) * A2)
     denom = 3 * q + 2 * (1 - g)
@@ -260,7 +268,8 @@ def _lb_ddf(L, parts):
     x = 1 - A2 / q
     ratio = 1.0 if abs(x) < 1e-14 and abs(v1) < 1e-14 else x / v1
     rho = ratio**2 * v0 / (q * v2)
-    return 4 + (q + 2) / (q * rho - 1)
+    dof = 4 + (q + 2) / (q * rho - 1)
+    return (dof, A2) if with_a2 else dof
 
 
 def kenward_roger_dof(L, parts):
@@ -271,6 +280,47 @@ def kenward_roger_dof(L, parts):
     """
     L = np.atleast_2d(np.asarray(L, dtype=float))
     return np.array([_lb_ddf(row[None, :], parts) for row in L])
+
+
+def kenward_roger_ftest(L, beta, parts, rhs=0.0):
+    """Kenward-Roger F-test of ``L beta = rhs`` (all rows jointly).
+
+    As ``pbkrtest::KRmodcomp`` and ``lmerTest::contest(m, L, ddf =
+    "Kenward-Roger", joint = TRUE)``: the Wald statistic on the adjusted
+    covariance, ``F = scaling * (L b - rhs)' (L Phi_A L')^-1 (L b - rhs) / q``,
+    on ``q`` and the KR denominator dof, with Kenward and Roger's scaling
+    ``ddf (1 - A2 / q) / (ddf - 2)`` (1 when ddf is within 0.01 of 2).
+
+    Parameters
+    ----------
+    L : array_like (q, p)
+        Rows of full rank.
+    beta : array_like (p,)
+        Fixed-effect estimates of the fit that ``parts`` belongs to.
+    parts : KenwardRoger
+        From :func:`kenward_roger_parts`.
+    rhs : float or array_like (q,), default 0
+
+    Returns
+    -------
+    dict
+        ``F``, ``ndf``, ``ddf``, ``p_val`` and ``f_scaling``.
+    """
+    L = np.atleast_2d(np.asarray(L, dtype=float))
+    beta = np.asarray(beta, dtype=float)
+    if L.shape[1] != len(beta) or L.shape[1] != parts.vcov.shape[0]:
+        raise ValueError(f"kenward_roger_ftest: L must have {len(beta)} columns")
+    q = L.shape[0]
+    if np.linalg.matrix_rank(L) < q:
+        raise ValueError("kenward_roger_ftest: the rows of L are linearly dependent; "
+                         "drop the redundant ones")
+    ddf, a2 = _lb_ddf(L, parts, with_a2=True)
+    scaling = 1.0 if abs(ddf - 2) < 0.01 else ddf * (1 - a2 / q) / (ddf - 2)
+    diff = L @ beta - np.broadcast_to(np.asarray(rhs, dtype=float), (q,))
+    wald = float(diff @ np.linalg.solve(L @ parts.vcov_adjusted @ L.T, diff))
+    F = scaling * wald / q
+    return {"F": F, "ndf": q, "ddf": ddf, "p_val": float(stats.f.sf(F, q, ddf)),
+            "f_scaling": scaling}
 
 
 def kenward_roger(X, Z, group, fit, L=None):
