@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backwalk_study._lmm import GroupedLMM
+from backwalk_study.stats._lmm import GroupedLMM
 from backwalk_study.stats._kenward_roger import (
     kenward_roger,
     kenward_roger_dof,

@@ -117,7 +117,7 @@ def kenward_roger_parts(X, Z, group, fit):
     Parameters
     ----------
     X : ndarray (n, p)
-        Fixed-effects design, as passed to :class:`~backwalk_study._lmm.GroupedLMM`.
+        Fixed-effects design, as passed to :class:`~backwalk_study.stats._lmm.GroupedLMM`.
     Z : ndarray (n, q)
         Random-effects design, q = 1 or 2.
     group : ndarray (n,)
@@ -330,7 +330,7 @@ def kenward_roger(X, Z, group, fit, L=None):
     ----------
     X, Z, group, fit
         The model's designs, participant codes and a REML
-        :class:`~backwalk_study._lmm.LMMFit` of it (see
+        :class:`~backwalk_study.stats._lmm.LMMFit` of it (see
         :func:`kenward_roger_parts`).
     L : array_like (m, p), optional
         Contrast rows; default the identity (one row per coefficient).
@@ -358,7 +358,7 @@ def kenward_roger(X, Z, group, fit, L=None):
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from backwalk_study._lmm import GroupedLMM
+    >>> from backwalk_study.stats._lmm import GroupedLMM
     >>> rng = np.random.default_rng(5)   # synthetic: 12 people, 6 visits
     >>> pid = np.repeat(np.arange(12), 6)
     >>> week = np.tile(np.arange(6.0), 12)
