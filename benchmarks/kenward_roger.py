@@ -33,7 +33,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from backwalk_study._lmm import GroupedLMM
+from backwalk_study.stats._lmm import GroupedLMM
 from backwalk_study.stats._kenward_roger import kenward_roger
 
 WEEKS = np.arange(13)

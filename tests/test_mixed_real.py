@@ -23,11 +23,9 @@ Where lme4 stopped short (lmerTest's "Model failed to converge" at a singular
 fit, column ``r_warnings``), only the log-likelihoods are compared and the
 other tests are skipped with that reason.
 
-Spline cases compare coefficients on R's ``ns()`` basis: until
-``dose_response`` builds that basis (``backwalk_study.stats._splines.ns_basis``,
-issue 10 item 5) their coefficients differ from R's and so do their REML
-log-likelihoods (log|X'V^-1 X| depends on the basis), though the fitted
-values, marginal means and ML log-likelihoods are already the same.
+Spline cases compare coefficients on R's ``ns()`` basis (its REML
+log-likelihood too depends on the basis, through log|X'V^-1 X|), with the
+knots R used passed explicitly.
 """
 
 from __future__ import annotations

@@ -102,7 +102,7 @@ def test_ns_basis_gives_lmers_spline_coefficients_and_reml(case_id):
     (mixed_real.R): log-likelihood (REML depends on the basis) and coefficients.
     (Orthodont girls are left out: the engine's optimum is wrong there today,
     test_mixed_real.py covers it.)"""
-    from backwalk_study._lmm import GroupedLMM
+    from backwalk_study.stats._lmm import GroupedLMM
 
     c = MIXED_CASES.set_index("case").loc[case_id]
     data = pd.read_csv(REF / c["data"])
