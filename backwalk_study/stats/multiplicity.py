@@ -281,11 +281,8 @@ def adjust_contrasts(t, dof, method: str = "tukey", *, n_means: int | None = Non
         k = _family_size(n_means, what)
         if m > k * (k - 1) // 2:
             raise ValueError(f"{what}: {m} contrasts cannot all be pairwise among {k} means")
-    if m <= 1 or method == "none":
-        interval = "none"
-        p = p_raw if method != "none" else p_raw
-        crit = stats.t.ppf(0.5 + confidence / 2, dof)
-        return AdjustedContrasts(method, column, p, interval, crit)
+    if m <= 1 or method == "none":  # nothing to adjust for
+        return AdjustedContrasts(method, column, p_raw, "none", stats.t.ppf(0.5 + confidence / 2, dof))
     if method == "tukey":
         p = tukey_pvalues(t, k, dof)
         crit = np.asarray(tukey_critical(k, dof, confidence), dtype=float) * np.ones_like(t)
