@@ -801,3 +801,17 @@ def test_safety_takes_the_arm_order_of_a_categorical():
     assert list(dict.fromkeys(res["arm"])) == ["control", "forward", "backward"]
     pd.testing.assert_frame_equal(res.sort_values(["event", "arm"]).reset_index(drop=True),
                                   plain.sort_values(["event", "arm"]).reset_index(drop=True))
+
+
+def test_an_empty_categorical_level_is_an_error_not_a_smaller_model():
+    data = read_real("anorexia")
+    yoga = data.assign(arm=pd.Categorical(data.arm, ["Cont", "CBT", "FT", "Yoga"]))
+    with pytest.raises(ValueError, match="compare_arms: column 'arm' has categories with no participants "
+                                         "analysed: 'Yoga'"):
+        compare_arms(yoga, "weight_lb", time="visit")
+    trial = read("covariates")
+    sites = trial.assign(site=pd.Categorical(trial.site, ["Leeds", "Oslo", "Porto", "Rome"]))
+    with pytest.raises(ValueError, match="column 'site' has categories with no participants analysed: 'Rome'"):
+        compare_arms(sites, covariates=["site"])
+    ordered = trial.assign(site=pd.Categorical(trial.site, ["Porto", "Oslo", "Leeds"]))
+    assert compare_arms(ordered, covariates=["site"]).attrs["levels"]["site"] == ["Porto", "Oslo", "Leeds"]

@@ -535,7 +535,8 @@ def factor_levels(values: pd.Series, reference=None, *, what: str, role: str, co
     """Levels of a factor present in ``values``, the reference level first.
 
     The order is a pandas Categorical's category order (as R's factor order),
-    otherwise sorted. The reference is ``reference`` when given, else
+    otherwise sorted; a Categorical's category without any value is an
+    error, not a level silently dropped. The reference is ``reference`` when given, else
     ``default`` when present and the column is not a Categorical, else the
     first level (R's default).
     """
@@ -543,6 +544,11 @@ def factor_levels(values: pd.Series, reference=None, *, what: str, role: str, co
     categorical = isinstance(values.dtype, pd.CategoricalDtype)
     if categorical:
         order = [str(c) for c in values.cat.categories if str(c) in present]
+        empty = [str(c) for c in values.cat.categories if str(c) not in present]
+        if empty:  # a level the data cannot estimate: say so rather than fit a smaller model
+            raise ValueError(f"{what}: column {column!r} has categories with no participants analysed: "
+                             f"{listing(map(repr, empty))}; drop them (.cat.remove_unused_categories()) or "
+                             f"add their data")
     else:
         order = sorted(present)
     if reference is None:
