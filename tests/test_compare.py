@@ -815,3 +815,16 @@ def test_an_empty_categorical_level_is_an_error_not_a_smaller_model():
         compare_arms(sites, covariates=["site"])
     ordered = trial.assign(site=pd.Categorical(trial.site, ["Porto", "Oslo", "Leeds"]))
     assert compare_arms(ordered, covariates=["site"]).attrs["levels"]["site"] == ["Porto", "Oslo", "Leeds"]
+
+
+def test_one_sided_pairs_match_emmeans_side(ref):
+    # R: summary(contrast(em, "revpairwise", adjust = "none" | "holm"), infer = c(TRUE, TRUE), side = ">")
+    res = compare_arms(read_real("anorexia"), "weight_lb", time="visit", reference="Cont", pairs="all",
+                       adjust="holm", alternative="greater")
+    assert res.attrs["alternative"] == "greater"
+    assert np.isinf(res["ci_high"]).all() and np.isinf(res["ci_high_bonferroni"]).all()
+    for row in res.itertuples():
+        for stat, value in values(ref, "anorexia_greater", "pairs", r_contrast_name(row.arm, row.reference)).items():
+            close(getattr(row, stat), value, f"{row.arm} - {row.reference} {stat}")
+    with pytest.raises(ValueError, match="compare_arms: Tukey's adjustment is two-sided"):
+        compare_arms(read_real("anorexia"), "weight_lb", time="visit", pairs="all", alternative="less")

@@ -792,6 +792,17 @@ def _trial_attrs(v: _Visits, confidence: float) -> dict:
             "n_trials_averaged": v.n_trials_averaged, "confidence": confidence}
 
 
+def _limits(table: pd.DataFrame, critical, alternative: str):
+    """Interval limits estimate -/+ critical x se; one-sided: one infinite."""
+    est, se = table["estimate"].to_numpy(float), table["se"].to_numpy(float)
+    low, high = est - critical * se, est + critical * se
+    if alternative == "greater":
+        high = np.full_like(est, np.inf)
+    elif alternative == "less":
+        low = np.full_like(est, -np.inf)
+    return low, high
+
+
 def _missing_in(v: _Visits, arm: str) -> int:
     return int((v.frame.loc[v.missing_followup, "arm"] == arm).sum())
 
@@ -804,7 +815,7 @@ def _plain(value):
 def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id", time: str = "week",
                  between: str = "arm", covariates=None, *, baseline=0, followup=None, reference=None,
                  pairs: str = "reference", adjust: str | None = None, measure=None, direction: str | None = None,
-                 catalogue=None, confidence: float = 0.95) -> pd.DataFrame:
+                 catalogue=None, alternative: str = "two-sided", confidence: float = 0.95) -> pd.DataFrame:
     """Did an arm do better than another? ANCOVA of the follow-up value on
     the baseline value, covariates and arm.
 
@@ -846,6 +857,10 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
         the data hold both forward and backward tests.
     catalogue : Catalogue, optional
         Where to look up ``measure`` (default: the built-in catalogue).
+    alternative : {"two-sided", "less", "greater"}
+        Sides of the tests and intervals (emmeans' ``side``; ``"greater"``:
+        arm above reference). Tukey's adjustment is two-sided only; the
+        one-sided interval has an infinite limit.
     confidence : float
         Confidence level (default 0.95).
 
@@ -915,8 +930,8 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
 
     Checked against R 4.2 ``lm(followup ~ baseline + arm)`` with
     ``summary`` and ``confint`` on two synthetic trials, and with
-    ``emmeans(fit, revpairwise ~ arm, adjust = "tukey" | "holm")`` on
-    MASS::anorexia (three arms), MASS::immer (five varieties, location as a
+    ``emmeans(fit, revpairwise ~ arm, adjust = "tukey" | "holm")`` (and
+    ``side = ">"``) on MASS::anorexia (three arms), MASS::immer (five varieties, location as a
     factor covariate, two reference levels) and a synthetic trial with age,
     sex and site (``lm(post ~ pre + age + sex + site + arm)``), to 1e-6
     relative.
@@ -951,24 +966,24 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
     from .multiplicity import adjust_contrasts
 
     what = "compare_arms"
-    check_input(what, choices={"pairs": (pairs, ("reference", "all"))})
+    check_input(what, alternative=alternative, choices={"pairs": (pairs, ("reference", "all"))})
     if adjust is None:
         adjust = "tukey" if pairs == "all" else "none"
     check_input(what, choices={"adjust": (adjust, ("tukey", "holm", "bonferroni", "bh", "none"))})
     if adjust == "tukey" and pairs != "all":
         raise ValueError(f"{what}: adjust='tukey' is for all pairwise comparisons: pass pairs='all', or "
                          f"adjust='holm' for the comparisons with the reference arm")
+    if adjust == "tukey" and alternative != "two-sided":
+        raise ValueError(f"{what}: Tukey's adjustment is two-sided; with alternative={alternative!r} pass "
+                         f"adjust='holm' or 'bonferroni'")
     v = _visits(data, dv, subject, time, between, covariates, baseline, followup, reference, measure,
                 direction, catalogue, what, need_measure=False, confidence=confidence)
     fit = _ancova(v, what)
-    from scipy import stats
-
     if pairs == "all":
         contrasts = [(v.arms[j], v.arms[i]) for i in range(len(v.arms)) for j in range(i + 1, len(v.arms))]
     else:
         contrasts = [(a, v.reference) for a in v.arms[1:]]
-    crit = stats.t.ppf(0.5 + confidence / 2, fit.dof)
-    rows = []
+    rows, g_scale = [], []
     for a, b in contrasts:
         weights = fit.grid[v.arms.index(a)] - fit.grid[v.arms.index(b)]
         est = float(weights @ fit.beta)
@@ -978,30 +993,35 @@ def compare_arms(data: pd.DataFrame, dv: str = "value", subject: str = "particip
         n_a, n_b = y_a.size, y_b.size
         sp = math.sqrt(((n_a - 1) * y_a.var(ddof=1) + (n_b - 1) * y_b.var(ddof=1)) / (n_a + n_b - 2))
         omega = 1 - 3 / (4 * (n_a + n_b) - 9)
-        g_scale = omega / sp if sp > 0 else float("nan")
-        lo, hi = est - crit * se, est + crit * se
-        t = est / se
+        g_scale.append(omega / sp if sp > 0 else float("nan"))
         rows.append({
             "measure": v.key, "arm": a, "reference": b, "n": n_a, "n_reference": n_b,
-            "estimate": est, "se": se, "dof": float(fit.dof), "t": t,
-            "p_val": float(2 * stats.t.sf(abs(t), fit.dof)), "ci_low": lo, "ci_high": hi,
-            "hedges_g": est * g_scale, "hedges_g_ci_low": lo * g_scale, "hedges_g_ci_high": hi * g_scale,
+            "estimate": est, "se": se, "dof": float(fit.dof), "t": est / se,
             "improved": v.measure.improved(est) if v.measure is not None else None,
             "n_missing_followup": _missing_in(v, a),
             "n_missing_followup_reference": _missing_in(v, b),
         })
     out = pd.DataFrame(rows, columns=ARMS_COLUMNS)
     out["improved"] = out["improved"].astype("boolean")
+    t = out["t"].to_numpy(float)
+    plain = adjust_contrasts(t, float(fit.dof), "none", alternative=alternative, confidence=confidence)
+    out["p_val"] = plain.p_adjusted
+    out["ci_low"], out["ci_high"] = _limits(out, plain.critical, alternative)
+    scale = np.asarray(g_scale)
+    out["hedges_g"] = out["estimate"] * scale
+    out["hedges_g_ci_low"], out["hedges_g_ci_high"] = out["ci_low"] * scale, out["ci_high"] * scale
     if adjust != "none":
-        adj = adjust_contrasts(out["t"].to_numpy(float), float(fit.dof), adjust, n_means=len(v.arms),
+        adj = adjust_contrasts(t, float(fit.dof), adjust, n_means=len(v.arms), alternative=alternative,
                                confidence=confidence)
         at = ARMS_COLUMNS.index("ci_high") + 1
         ci_method = adj.interval if adj.interval != "none" else adjust
+        low, high = _limits(out, adj.critical, alternative)
         out.insert(at, adj.p_column, adj.p_adjusted)
-        out.insert(at + 1, f"ci_low_{ci_method}", out["estimate"] - adj.critical * out["se"])
-        out.insert(at + 2, f"ci_high_{ci_method}", out["estimate"] + adj.critical * out["se"])
+        out.insert(at + 1, f"ci_low_{ci_method}", low)
+        out.insert(at + 2, f"ci_high_{ci_method}", high)
     out.attrs.update(_trial_attrs(v, confidence))
-    out.attrs.update({"coefficients": _coefficients(fit, confidence), "adjust": adjust, "pairs": pairs})
+    out.attrs.update({"coefficients": _coefficients(fit, confidence), "adjust": adjust, "pairs": pairs,
+                      "alternative": alternative})
     return out
 
 

@@ -461,6 +461,24 @@ anorexia_both <- data.frame(arm = as.character(anorexia$Treat), baseline = anore
 pairwise_reference("anorexia", transform(anorexia_both, arm = relevel(factor(arm), ref = "Cont")))
 pairwise_reference("anorexia_cbt", transform(anorexia_both, arm = relevel(factor(arm), ref = "CBT")))
 pairwise_reference("anorexia_ft", transform(anorexia_both, arm = factor(arm, levels = c("FT", "CBT", "Cont"))))
+# One-sided (arm above the earlier arm): the same contrasts with side = ">"
+#   summary(contrast(em, "revpairwise", adjust = "none" | "holm"), infer = c(TRUE, TRUE), side = ">")
+em_cont <- emmeans(lm(followup ~ baseline + arm,
+                      data = transform(anorexia_both, arm = relevel(factor(arm), ref = "Cont"))), "arm")
+for (adj in c("none", "holm")) {
+  cs <- summary(contrast(em_cont, "revpairwise", adjust = adj), infer = c(TRUE, TRUE), level = 0.95, side = ">")
+  for (k in seq_len(nrow(cs))) {
+    g <- as.character(cs$contrast[k])
+    if (adj == "none") {
+      put("anorexia_greater", "pairs", g, "p_val", cs$p.value[k])
+      put("anorexia_greater", "pairs", g, "ci_low", cs$lower.CL[k])
+    } else {
+      put("anorexia_greater", "pairs", g, "p_holm", cs$p.value[k])
+      put("anorexia_greater", "pairs", g, "ci_low_bonferroni", cs$lower.CL[k])
+    }
+    stopifnot(is.infinite(cs$upper.CL[k]))
+  }
+}
 # Responders without a catalogue measure: a gain of at least 2 lb (higher is better).
 invisible(trial_reference("anorexia", data.frame(participant_id = anorexia_long$participant_id,
                                                  arm = anorexia_long$arm, week = anorexia_long$visit,
