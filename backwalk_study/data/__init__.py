@@ -1,0 +1,1 @@
+"""Data: catalogue, schemas, readers and the study."""

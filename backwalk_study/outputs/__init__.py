@@ -1,0 +1,1 @@
+"""Outputs: results bundle, tables, figures and templates."""

@@ -1,0 +1,1 @@
+"""Statistics: pure functions of data and role columns, model and results objects."""
