@@ -530,7 +530,11 @@ def meta_analysis(data: pd.DataFrame, estimate: str = "estimate", se: str | None
         vt = fit.vt
     else:
         lo = hi = vt = np.nan
-    i2, h2 = _i2(fit.tau2, vt)
+    if method == "FE" and k > 1:
+        # no tau2 to compare with: I2 and H2 from Q itself, as metafor reports them for a common effect
+        i2, h2 = max(0.0, 100 * (fit.qe - (k - 1)) / fit.qe), fit.qe / (k - 1)
+    else:
+        i2, h2 = _i2(fit.tau2, vt)
     i2_lo, h2_lo = _i2(lo, vt)
     i2_hi, h2_hi = _i2(hi, vt)
     het = pd.DataFrame({
