@@ -39,6 +39,7 @@ __all__ = [
     "log_risk_ratio",
     "log_odds_ratio",
     "risk_difference",
+    "effect_sizes_from_table",
 ]
 
 
@@ -436,3 +437,72 @@ def risk_difference(events1, n1, events2, n2) -> pd.DataFrame:
     0   -0.0466  0.0279    0.0008
     """
     return _events("risk_difference", events1, n1, events2, n2, "diff")
+
+
+def effect_sizes_from_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Effect sizes of a checked extracted-results table, row by row.
+
+    Parameters
+    ----------
+    table : pandas.DataFrame
+        As :func:`backwalk_study.data.meta_table.read_meta_table` returns it
+        (the format is described there): one measure, and per row one
+        complete route (estimate and se or CI, arm summaries, pre/post
+        summaries with ``r``, or events).
+
+    Returns
+    -------
+    pandas.DataFrame
+        The table's index and all its columns, plus ``estimate, se,
+        variance`` on the analysis scale (log for RR and OR) and ``route``
+        (which numbers each row's effect came from). The table's own
+        ``estimate`` and ``se`` columns, when present, are replaced.
+
+    Examples
+    --------
+    >>> table = pd.DataFrame({"study": ["A", "B"], "measure": ["MD", "MD"],
+    ...                       "estimate": [2.0, np.nan], "ci_low": [0.04, np.nan], "ci_high": [3.96, np.nan],
+    ...                       "mean_1": [np.nan, 30.0], "sd_1": [np.nan, 6.0], "n_1": [np.nan, 20],
+    ...                       "mean_2": [np.nan, 27.0], "sd_2": [np.nan, 5.0], "n_2": [np.nan, 21]})  # SYNTHETIC
+    >>> effect_sizes_from_table(table)[["study", "estimate", "se", "route"]].round(3)
+      study  estimate     se            route
+    0     A       2.0  1.000  estimate and CI
+    1     B       3.0  1.729    arm summaries
+    """
+    from ..data.meta_table import route as table_route
+
+    measures = table["measure"].dropna().unique()
+    if len(measures) != 1:
+        raise ValueError(f"effect_sizes_from_table: one effect measure per analysis, got {list(measures)}")
+    measure = measures[0]
+    routes = table_route(table)
+    if routes.isna().any():
+        raise ValueError(f"effect_sizes_from_table: row {routes.index[routes.isna()][0]} has no complete set of "
+                         "numbers for its measure")
+    ratio = measure in ("RR", "OR")
+    out = table.drop(columns=[c for c in ("estimate", "se", "variance") if c in table]).copy()
+    out["estimate"], out["se"] = np.nan, np.nan
+    for name, rows in table.groupby(routes, sort=False):
+        t = rows
+        if name == "estimate and se":
+            est = np.log(t["estimate"]) if ratio else t["estimate"]
+            res = _frame(est.to_numpy(float), t["se"].to_numpy(float) ** 2)
+        elif name == "estimate and CI":
+            res = se_from_ci(t["estimate"], t["ci_low"], t["ci_high"], log=ratio)
+        elif name == "events":
+            f = {"RR": log_risk_ratio, "OR": log_odds_ratio, "RD": risk_difference}[measure]
+            res = f(t["events_1"], t["n_1"], t["events_2"], t["n_2"])
+        else:
+            if name == "pre and post summaries":
+                arm1 = change_from_pre_post(t["pre_mean_1"], t["pre_sd_1"], t["post_mean_1"], t["post_sd_1"], t["r"])
+                arm2 = change_from_pre_post(t["pre_mean_2"], t["pre_sd_2"], t["post_mean_2"], t["post_sd_2"], t["r"])
+                m1, s1, m2, s2 = arm1["mean_change"], arm1["sd_change"], arm2["mean_change"], arm2["sd_change"]
+            else:
+                m1, s1, m2, s2 = t["mean_1"], t["sd_1"], t["mean_2"], t["sd_2"]
+            f = mean_difference if measure == "MD" else standardized_mean_difference
+            res = f(m1, s1, t["n_1"], m2, s2, t["n_2"])
+        out.loc[rows.index, "estimate"] = res["estimate"].to_numpy()
+        out.loc[rows.index, "se"] = res["se"].to_numpy()
+    out["variance"] = out["se"] ** 2
+    out["route"] = routes
+    return out
