@@ -153,3 +153,89 @@ def test_bad_rows_name_the_study():
     d.loc[3, "se"] = -1
     with pytest.raises(ValueError, match=f"{d.loc[3, 'study']}: se must be a positive number"):
         meta_analysis(d, se="se", study="study")
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_reml_is_the_maximum_of_the_restricted_likelihood(seed):
+    # SYNTHETIC studies; a bounded scalar search of metafor's REML log-likelihood must not beat ours
+    from scipy import optimize
+    from backwalk_study.stats.meta import _reml_loglik
+
+    rng = np.random.default_rng(seed)
+    k = int(rng.integers(3, 30))
+    v = rng.uniform(0.01, 0.5, k)
+    y = rng.normal(0, np.sqrt(v + rng.choice([0.0, 0.05, 0.5])))
+    fit = meta_analysis(pd.DataFrame({"estimate": y, "variance": v}), variance="variance")
+    X = np.ones((k, 1))
+    best = optimize.minimize_scalar(lambda t: -_reml_loglik(y, v, X, t), bounds=(0, 50), method="bounded",
+                                    options={"xatol": 1e-12})
+    assert _reml_loglik(y, v, X, fit.tau2) >= -best.fun - 1e-10
+    assert fit.tau2 == pytest.approx(max(best.x, 0), abs=1e-5)
+
+
+def test_dl_matches_statsmodels_combine_effects():
+    # statsmodels.stats.meta_analysis.combine_effects(y, v, method_re="dl"), a second peer
+    from statsmodels.stats.meta_analysis import combine_effects
+
+    d = DATA["bcg"]
+    sm = combine_effects(d["estimate"].to_numpy(), d["variance"].to_numpy(), method_re="dl")
+    ours = meta_analysis(d, se="se", method="DL")
+    assert ours.tau2 == pytest.approx(sm.tau2, rel=1e-10)
+    assert ours.estimate == pytest.approx(sm.mean_effect_re, rel=1e-10)
+    assert ours.pooled["se"].iloc[0] == pytest.approx(sm.sd_eff_w_re, rel=1e-10)
+    assert ours.heterogeneity["q"].iloc[0] == pytest.approx(sm.q, rel=1e-10)
+
+
+def test_variance_and_se_give_the_same_fit_and_two_studies_work():
+    d = DATA["gibson2002"]
+    a = meta_analysis(d, se="se", study="study")
+    b = meta_analysis(d, variance="variance", study="study")
+    pd.testing.assert_frame_equal(a.pooled, b.pooled)
+    two = meta_analysis(d.head(2), se="se", study="study", test="hksj")
+    assert two.pooled["dof"].iloc[0] == 1 and np.isfinite(two.pooled["ci_high"].iloc[0])
+    with pytest.raises(ValueError, match="at least 2 studies"):
+        meta_analysis(d.head(1), se="se")
+
+
+def test_correlation_sensitivity_moves_the_se_not_the_pooled_change():
+    from backwalk_study.stats.meta import correlation_sensitivity
+
+    trials = pd.DataFrame({"study": ["A", "B", "C"],  # SYNTHETIC pre/post summaries
+                           "pre_mean_1": [40., 35., 42.], "pre_sd_1": [8., 7., 9.], "post_mean_1": [46., 41., 45.],
+                           "post_sd_1": [9., 8., 9.], "n_1": [20, 30, 25],
+                           "pre_mean_2": [41., 36., 41.], "pre_sd_2": [8., 6., 9.], "post_mean_2": [43., 37., 43.],
+                           "post_sd_2": [8., 7., 10.], "n_2": [20, 28, 25]})
+    table = correlation_sensitivity(trials, r=[0.0, 0.5, 0.9], method="FE")
+    assert list(table["r"]) == [0.0, 0.5, 0.9]
+    assert table["se"].is_monotonic_decreasing      # a higher r, a smaller SD of change
+    # r = 0.5 by hand for study A: SD of change of each arm, then the MD of the changes
+    sd1 = np.sqrt(8 ** 2 + 9 ** 2 - 2 * 0.5 * 8 * 9)
+    sd2 = np.sqrt(8 ** 2 + 8 ** 2 - 2 * 0.5 * 8 * 8)
+    one = es.mean_difference(6.0, sd1, 20, 2.0, sd2, 20)
+    fe = meta_analysis(trials.head(1).assign(estimate=one["estimate"], se=one["se"]), se="se", method="FE",
+                       _min_k=1)
+    assert fe.estimate == 4.0
+    with pytest.raises(ValueError, match="measure must be 'MD' or 'SMD'"):
+        correlation_sensitivity(trials, measure="RR")
+
+
+def test_effect_sizes_from_table_uses_each_rows_route():
+    table = pd.DataFrame({  # SYNTHETIC extracted rows, one per route
+        "study": ["ci", "arms", "prepost", "se"], "measure": ["MD"] * 4,
+        "estimate": [2.0, np.nan, np.nan, 1.5], "se": [np.nan, np.nan, np.nan, 0.7],
+        "ci_low": [0.04, np.nan, np.nan, np.nan], "ci_high": [3.96, np.nan, np.nan, np.nan],
+        "mean_1": [np.nan, 30.0, np.nan, np.nan], "sd_1": [np.nan, 6.0, np.nan, np.nan],
+        "n_1": [np.nan, 20, 20, np.nan], "mean_2": [np.nan, 27.0, np.nan, np.nan],
+        "sd_2": [np.nan, 5.0, np.nan, np.nan], "n_2": [np.nan, 21, 20, np.nan],
+        "pre_mean_1": [np.nan, np.nan, 40.0, np.nan], "pre_sd_1": [np.nan, np.nan, 8.0, np.nan],
+        "post_mean_1": [np.nan, np.nan, 46.0, np.nan], "post_sd_1": [np.nan, np.nan, 9.0, np.nan],
+        "pre_mean_2": [np.nan, np.nan, 41.0, np.nan], "pre_sd_2": [np.nan, np.nan, 8.0, np.nan],
+        "post_mean_2": [np.nan, np.nan, 43.0, np.nan], "post_sd_2": [np.nan, np.nan, 8.0, np.nan],
+        "r": [np.nan, np.nan, 0.5, np.nan]})
+    out = es.effect_sizes_from_table(table)
+    assert list(out["route"]) == ["estimate and CI", "arm summaries", "pre and post summaries", "estimate and se"]
+    np.testing.assert_allclose(out["estimate"], [2.0, 3.0, 4.0, 1.5])
+    pre_post = es.mean_difference(6.0, np.sqrt(64 + 81 - 72), 20, 2.0, np.sqrt(64 + 64 - 64), 20)
+    from scipy import stats
+    np.testing.assert_allclose(out["se"], [3.92 / (2 * stats.norm.isf(0.025)), np.sqrt(36 / 20 + 25 / 21),
+                                           pre_post["se"].iloc[0], 0.7], rtol=1e-12)

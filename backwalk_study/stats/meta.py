@@ -225,7 +225,8 @@ def _fit(y, v, X, method, test, confidence) -> _Fit:
         crit = float(stats.norm.isf((1 - confidence) / 2))
     _, _, w0, resid0 = _wls(y, v, X, 0.0)
     qe = float(np.sum(w0 * resid0 ** 2))
-    return _Fit(beta, vcov, np.sqrt(np.diag(vcov)), tau2, w, dof, crit, qe, k - p, _typical_variance(v, X))
+    vt = _typical_variance(v, X) if k > p else np.nan
+    return _Fit(beta, vcov, np.sqrt(np.diag(vcov)), tau2, w, dof, crit, qe, k - p, vt)
 
 
 def _coef_table(fit: _Fit, names: Sequence[str]) -> pd.DataFrame:
