@@ -95,3 +95,21 @@ def test_unknown_moderator_is_a_clear_error(tmp_path, capsys):
     table.write_text(GOOD)
     assert main(["meta", str(table), "-o", str(tmp_path / "out"), "--moderator", "dose"]) == 1
     assert "has no column 'dose'" in capsys.readouterr().err
+
+
+def test_dose_columns_become_total_minutes_for_meta_regression(tmp_path):
+    # SYNTHETIC extracted rows with the training dose of each trial
+    table = tmp_path / "dose.csv"
+    table.write_text("study,measure,estimate,se,minutes_per_session,sessions_per_week,weeks,condition\n"
+                     "A,MD,0.05,0.02,30,3,4,stroke\nB,MD,0.09,0.03,30,3,8,stroke\n"
+                     "C,MD,0.12,0.04,45,3,8,knee osteoarthritis\nD,MD,0.02,0.03,20,2,4,knee osteoarthritis\n"
+                     "E,MD,0.15,0.05,40,5,6,stroke\n")
+    out = tmp_path / "out"
+    assert main(["meta", str(table), "-o", str(out), "--moderator", "total_minutes", "--by", "condition"]) == 0
+    coef = pd.read_csv(out / "meta_regression.csv")
+    assert list(coef["term"]) == ["intercept", "total_minutes"]
+    from backwalk_study.stats.meta import meta_regression
+    raw = pd.read_csv(table).assign(total_minutes=lambda d: d.minutes_per_session * d.sessions_per_week * d.weeks)
+    ref = meta_regression(raw, se="se", moderators=["total_minutes"])
+    assert coef["estimate"].tolist() == pytest.approx(ref.coefficients["estimate"].tolist(), rel=1e-9)
+    assert len(pd.read_csv(out / "subgroups_condition.csv")) == 2

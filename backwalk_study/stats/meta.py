@@ -398,7 +398,7 @@ class MetaAnalysisResult:
             raise ValueError("leave_one_out: needs at least 3 studies")
         rows = []
         for i in range(self.k):
-            rec = self._refit(self.data.drop(index=self.data.index[i])).summary_row()
+            rec = self._refit(self.data.iloc[np.arange(self.k) != i]).summary_row()
             rec.insert(0, "omitted", self.studies["study"].iloc[i])
             rows.append(rec)
         return pd.concat(rows, ignore_index=True)
