@@ -178,8 +178,9 @@ def forest_plot(result, *, measure: str = "Mean difference", exp: bool = False, 
 
 def funnel_plot(result, *, measure: str = "Estimate", exp: bool = False):
     """A funnel plot: each study's estimate against its standard error (inverted axis),
-    with the pooled estimate and its pseudo 95 % confidence region
-    (estimate +- 1.96 se), as metafor's ``funnel(fit)``.
+    with the pooled estimate and its pseudo confidence region
+    (estimate +- z se at the fit's confidence level, 1.96 for 95 %), as
+    metafor's ``funnel(fit)``.
 
     Examples
     --------
@@ -190,9 +191,11 @@ def funnel_plot(result, *, measure: str = "Estimate", exp: bool = False):
     'Standard error'
     """
     from matplotlib.figure import Figure
+    from scipy import stats
 
     studies = result.studies
     centre = result.estimate
+    z = float(stats.norm.isf((1 - result.confidence) / 2))
     se_max = float(studies["se"].max()) * 1.05
     with _styled():
         fig = Figure(figsize=(5.5, 4.5), dpi=100, layout="constrained")
@@ -200,9 +203,9 @@ def funnel_plot(result, *, measure: str = "Estimate", exp: bool = False):
         ax.spines["left"].set_visible(True)
         grid = np.linspace(0, se_max, 50)
         back = np.exp if exp else (lambda x: x)
-        ax.fill_betweenx(grid, back(centre - 1.96 * grid), back(centre + 1.96 * grid), color="#eeeeee")
-        ax.plot(back(centre - 1.96 * grid), grid, color="grey", lw=0.8, ls="--")
-        ax.plot(back(centre + 1.96 * grid), grid, color="grey", lw=0.8, ls="--")
+        ax.fill_betweenx(grid, back(centre - z * grid), back(centre + z * grid), color="#eeeeee")
+        ax.plot(back(centre - z * grid), grid, color="grey", lw=0.8, ls="--")
+        ax.plot(back(centre + z * grid), grid, color="grey", lw=0.8, ls="--")
         ax.axvline(back(centre), color="black", lw=1)
         ax.scatter(back(studies["estimate"]), studies["se"], color="#1f5fa8", zorder=3, s=25)
         ax.set_ylim(se_max, 0)
