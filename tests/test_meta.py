@@ -1,6 +1,7 @@
 """The metafor parity suite: meta_analysis and meta_regression against metafor 3.8 on three
 real data sets (tests/reference/meta.R writes the meta_*.csv files read here):
-dat.normand1999 (mean differences), dat.gibson2002 (SMDs) and dat.bcg (log risk ratios).
+dat.normand1999 (mean differences), dat.gibson2002 (SMDs) and dat.bcg (log risk ratios), plus two
+SYNTHETIC boundary cases (tau2 = 0 with a Q-profile CI of [0, 0]; three very different studies).
 
 Tolerances (issue 15): 1e-6 for estimate, SE, CI, tau2, I2, H2, Q, HKSJ, prediction interval,
 Egger and meta-regression; 1e-4 for the Q-profile CI at metafor's default settings (and 1e-6
@@ -35,13 +36,18 @@ def _data(name: str) -> pd.DataFrame:
     elif name == "gibson2002":
         d = pd.read_csv(REF / "meta_data_gibson2002.csv")
         effects = es.standardized_mean_difference(d.m1i, d.sd1i, d.n1i, d.m2i, d.sd2i, d.n2i)
-    else:
+    elif name == "bcg":
         d = pd.read_csv(REF / "meta_data_bcg.csv")
         effects = es.log_risk_ratio(d.tpos, d.tpos + d.tneg, d.cpos, d.cpos + d.cneg)
+    else:  # SYNTHETIC boundary cases typed into meta.R
+        d = pd.read_csv(REF / "meta_data_synthetic.csv")
+        d = d[d["set"] == name].reset_index(drop=True)
+        effects = pd.DataFrame({"estimate": d["yi"], "se": np.sqrt(d["vi"]), "variance": d["vi"]})
     return pd.concat([d.reset_index(drop=True), effects], axis=1)
 
 
-DATA = {name: _data(name) for name in ("normand1999", "gibson2002", "bcg")}
+DATA = {name: _data(name) for name in ("normand1999", "gibson2002", "bcg", "synthetic_homogeneous",
+                                       "synthetic_three")}
 
 
 @pytest.mark.parametrize("rec", POOLED.to_dict("records"),

@@ -4,6 +4,7 @@
 #   dat.gibson2002   asthma self-management education, rows with means and SDs (standardised mean
 #                    differences, "SMD" = Hedges' g with the exact correction)
 #   dat.bcg          BCG vaccine trials (log risk ratios "RR"; also "OR" and "RD" for the effect sizes)
+# and two SYNTHETIC boundary cases typed in below (meta_data_synthetic.csv).
 # Run from this folder: Rscript meta.R   (writes meta_*.csv here, nothing else)
 #
 # metafor's default convergence settings stop the iterations for REML at a change in tau2
@@ -57,10 +58,20 @@ es <- rbind(
 )
 write(es, "meta_escalc.csv")
 
+# SYNTHETIC boundary cases, typed in: estimates closer together than their SEs allow (tau2 = 0 and
+# a Q-profile CI of [0, 0] or [0, x]) and three very different studies
+synthetic <- rbind(
+  data.frame(set = "synthetic_homogeneous", study = paste("S", 1:5), yi = c(0.10, 0.12, 0.09, 0.11, 0.10),
+             vi = c(0.010, 0.040, 0.0225, 0.010, 0.030)),
+  data.frame(set = "synthetic_three", study = paste("S", 1:3), yi = c(-0.5, 0.4, 1.6), vi = c(0.04, 0.09, 0.02)))
+write(synthetic, "meta_data_synthetic.csv")
+
 sets <- list(
   normand1999 = escalc("MD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i, data = normand),
   gibson2002 = escalc("SMD", m1i = m1i, sd1i = sd1i, n1i = n1i, m2i = m2i, sd2i = sd2i, n2i = n2i, data = gibson),
-  bcg = escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = bcg)
+  bcg = escalc("RR", ai = tpos, bi = tneg, ci = cpos, di = cneg, data = bcg),
+  synthetic_homogeneous = synthetic[synthetic$set == "synthetic_homogeneous", ],
+  synthetic_three = synthetic[synthetic$set == "synthetic_three", ]
 )
 
 # ---- pooled results: rma, confint, predict -----------------------------------------------
