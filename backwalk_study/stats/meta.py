@@ -128,7 +128,6 @@ def _root(f, lo, hi):
 
 
 def _tau2_reml(y, v, X):
-    k, p = X.shape
     score = lambda t: _reml_score(y, v, X, t)  # noqa: E731
     s = _scale(y, v)
     grid = np.concatenate([[0.0], np.geomspace(1e-8 * s, 1e3 * s, 45)])
