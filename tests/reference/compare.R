@@ -252,6 +252,16 @@ paired_reference("paired_c", paired_c)
 # --------------------------------------------------------------------------
 # Trials: ANCOVA, adjusted means, responders
 # --------------------------------------------------------------------------
+# One lm coefficient: summary(fit)$coefficients and confint(fit)
+put_coefficient <- function(name, analysis, group, co, ci, term) {
+  put(name, analysis, group, "estimate", co[term, "Estimate"])
+  put(name, analysis, group, "se", co[term, "Std. Error"])
+  put(name, analysis, group, "t", co[term, "t value"])
+  put(name, analysis, group, "p_val", co[term, "Pr(>|t|)"])
+  put(name, analysis, group, "ci_low", ci[term, 1])
+  put(name, analysis, group, "ci_high", ci[term, 2])
+}
+
 # summary(emmeans(fit, "arm")): the adjusted mean of each arm
 put_emmeans <- function(name, em) {
   s <- summary(em, level = 0.95)
@@ -285,12 +295,7 @@ trial_reference <- function(name, data, reference, baseline_week, followup_week,
   for (a in setdiff(levels(both$arm), reference)) {
     term <- paste0("arm", a)
     pvals[paste(name, a, sep = "|")] <- co[term, "Pr(>|t|)"]
-    put(name, "arms", a, "estimate", co[term, "Estimate"])
-    put(name, "arms", a, "se", co[term, "Std. Error"])
-    put(name, "arms", a, "t", co[term, "t value"])
-    put(name, "arms", a, "p_val", co[term, "Pr(>|t|)"])
-    put(name, "arms", a, "ci_low", ci[term, 1])
-    put(name, "arms", a, "ci_high", ci[term, 2])
+    put_coefficient(name, "arms", a, co, ci, term)
     put(name, "arms", a, "dof", fit$df.residual)
     # Hedges' g: adjusted difference / pooled within-arm SD of the follow-up
     # in the two arms compared, times 1 - 3 / (4 (n1 + n2) - 9).
@@ -416,12 +421,7 @@ pairwise_reference <- function(name, both, covariates = character(0)) {
   co <- summary(fit)$coefficients
   ci <- confint(fit, level = 0.95)
   for (term in rownames(co)) {
-    put(name, "coefficients", term, "estimate", co[term, "Estimate"])
-    put(name, "coefficients", term, "se", co[term, "Std. Error"])
-    put(name, "coefficients", term, "t", co[term, "t value"])
-    put(name, "coefficients", term, "p_val", co[term, "Pr(>|t|)"])
-    put(name, "coefficients", term, "ci_low", ci[term, 1])
-    put(name, "coefficients", term, "ci_high", ci[term, 2])
+    put_coefficient(name, "coefficients", term, co, ci, term)
   }
   em <- emmeans(fit, "arm")
   put_emmeans(name, em)
