@@ -674,10 +674,8 @@ def _visits(data, dv, subject, time, between, covariates, baseline, followup, re
     for c in covariates:
         values = complete[c]
         if _is_factor(data[c]):
-            source = data[c] if isinstance(data[c].dtype, pd.CategoricalDtype) else values.astype(str)
-            levels = factor_levels(source[source.astype(str).isin(set(values.astype(str)))]
-                                   if isinstance(source.dtype, pd.CategoricalDtype) else source,
-                                   references.get(c), what=what, role=f"level of {c}", column=c)
+            source = values if isinstance(values.dtype, pd.CategoricalDtype) else values.astype(str)
+            levels = factor_levels(source, references.get(c), what=what, role=f"level of {c}", column=c)
             if len(levels) < 2:
                 raise ValueError(f"{what}: covariate {c!r} is constant ({levels[0]!r}) among the {len(complete)} "
                                  f"participants analysed; drop it")
