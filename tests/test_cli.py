@@ -125,8 +125,8 @@ def _tree_digest(folder):
 def test_main_job_reruns_are_byte_identical(tmp_path):
     from backwalk_study.outputs.bundle import run_main_job
 
-    first = run_main_job("data/example", tmp_path / "a", notebooks=False)
-    run_main_job("data/example", tmp_path / "b", notebooks=False)
+    first = run_main_job("data/example", tmp_path / "a")
+    run_main_job("data/example", tmp_path / "b")
     a, b = _tree_digest(tmp_path / "a"), _tree_digest(tmp_path / "b")
     assert a == b and len(a) == len(first)
     assert {"comparisons/arms_ancova_all_measures.csv", "dose_response/weeks_fixed_effects.csv",

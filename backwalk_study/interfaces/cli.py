@@ -101,17 +101,38 @@ def cmd_catalogue(args) -> int:
 
 def cmd_run(args) -> int:
     from ..data.errors import StudyValidationError, format_problems
-    from ..outputs.bundle import run_main_job
+    from ..outputs.bundle import write_results
 
     try:
-        written = run_main_job(args.path, args.output, mapping=args.mapping, notebooks=not args.no_notebooks)
+        study = _load(args.path, args.mapping)
     except StudyValidationError as exc:
         print(f"{args.path}: {len(exc.problems)} problem(s); fix them and run again.\n")
         print(format_problems(exc.problems))
         return EXIT_INVALID
+    written = write_results(study, args.output)
+    notebooks_dir = Path(__file__).resolve().parents[2] / "notebooks"
+    if not args.no_notebooks and not args.mapping and notebooks_dir.is_dir():
+        written += _run_notebooks(study, Path(args.path), Path(args.output), notebooks_dir)
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
+
+
+def _run_notebooks(study, path: Path, out: Path, notebooks_dir: Path) -> list[Path]:
+    """Execute the teaching notebooks on this study, written as HTML into
+    ``out/notebooks`` (a source checkout only: installed packages have no
+    notebooks)."""
+    import os
+
+    from ..outputs.report import example_participant
+    from .notebooks import run_notebooks
+
+    # relative to the notebooks' working folder, so no absolute path reaches the HTML
+    parameters = {"data_path": Path(os.path.relpath(path.resolve(), notebooks_dir)).as_posix(),
+                  "05-client-report": {"participant_id": example_participant(study)}}
+    # the notebooks are written for a trial like the example; on another design a cell may fail: the
+    # failed notebook is still written (showing the error) and a NotebookWarning is printed
+    return run_notebooks(out / "notebooks", notebooks_dir, parameters=parameters, errors="warn")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..data.readers import write_table
 
-__all__ = ["run_main_job", "save_figure"]
+__all__ = ["run_main_job", "write_results", "save_figure"]
 
 
 def save_figure(fig, path: Path) -> Path:
@@ -200,37 +200,27 @@ def _reports(study, out: Path) -> list[Path]:
 STEPS = [_validation, _summary, _comparisons, _dose_response, _reports]
 
 
-def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None,
-                 notebooks: bool = True) -> list[Path]:
+def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None) -> list[Path]:
     """Validate the study at ``path`` and write all results into ``output``.
 
-    Raises :class:`~backwalk_study.errors.StudyValidationError` (nothing is
-    written then) or :class:`~backwalk_study.errors.StudyReadError`.
+    The teaching notebooks are run by the ``backwalk run`` command
+    (:mod:`backwalk_study.interfaces.cli`), not here.
+
+    Raises :class:`~backwalk_study.data.errors.StudyValidationError` (nothing is
+    written then) or :class:`~backwalk_study.data.errors.StudyReadError`.
     """
     from ..data.readers import import_wide
     from ..data.study import load_study
 
     study = import_wide(path, mapping) if mapping else load_study(path)
+    return write_results(study, output)
+
+
+def write_results(study, output: str | Path = "results") -> list[Path]:
+    """Write every table, figure and report of ``study`` into ``output``."""
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for step in STEPS:
         written += step(study, out)
-    notebooks_dir = Path(__file__).resolve().parents[2] / "notebooks"
-    if notebooks and not mapping and notebooks_dir.is_dir():
-        written += _notebooks(study, Path(path), out, notebooks_dir)
     return written
-
-
-def _notebooks(study, path: Path, out: Path, notebooks_dir: Path) -> list[Path]:
-    """Execute the teaching notebooks on this study, written as HTML into
-    ``out/notebooks`` (a source checkout only: installed packages have no
-    notebooks)."""
-    from ..interfaces.notebooks import run_notebooks
-    from .report import example_participant
-
-    parameters = {"data_path": str(path.resolve()),
-                  "05-client-report": {"participant_id": example_participant(study)}}
-    # the notebooks are written for a trial like the example; on another design a cell may fail: the
-    # failed notebook is still written (showing the error) and a NotebookWarning is printed
-    return run_notebooks(out / "notebooks", notebooks_dir, parameters=parameters, errors="warn")
