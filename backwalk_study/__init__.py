@@ -70,11 +70,11 @@ _EXPORTS = {
     "run_notebooks": "interfaces.notebooks",
     "NotebookError": "interfaces.notebooks",
     "NotebookWarning": "interfaces.notebooks",
-    "CLAIMS": "interfaces.notebooks",
-    "claims_table": "interfaces.notebooks",
-    "claim_results": "interfaces.notebooks",
-    "practice_features": "interfaces.notebooks",
-    "balance_person_table": "interfaces.notebooks",
+    "CLAIMS": "workflows.claims",
+    "claims_table": "workflows.claims",
+    "claim_results": "workflows.claims",
+    "practice_features": "workflows.practice",
+    "balance_person_table": "workflows.balance",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
