@@ -34,6 +34,10 @@ _EXPORTS = {
     "import_wide": "data.readers",
     # the synthetic example
     "simulate_study": "data.simulate",
+    # data sets for examples and teaching (issue 11)
+    "example_study": "data.datasets",
+    "small_trial": "data.datasets",
+    "balance_data": "data.datasets",
     # comparisons (issue 3)
     "compare_directions": "stats.compare",
     "compare_arms": "stats.compare",
@@ -57,6 +61,10 @@ _EXPORTS = {
     "adherence": "workflows.clinic",
     "adherence_summary": "workflows.clinic",
     "adverse_events": "workflows.clinic",
+    # the results of one run, each analysis computed once (issue 11)
+    "Results": "outputs.results",
+    "build_results": "outputs.bundle",
+    "write_results": "outputs.bundle",
     "write_client_report": "outputs.report",
     "write_cohort_report": "outputs.report",
     # force plate (issue 7)

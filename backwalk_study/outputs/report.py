@@ -22,7 +22,6 @@ import io
 import math
 import re
 import sys
-import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -882,27 +881,14 @@ def _cohort_adherence_section(study) -> str:
     return "".join(parts)
 
 
-def _cohort_safety_section(study) -> str:
+def _cohort_safety_section(study, results) -> str:
     parts = ["<h2>Safety</h2>"]
     if len(study.sessions) == 0:
         return parts[0] + '<p class="unavailable">No session log: adverse events cannot be reported.</p>'
-    try:
-        from ..stats.compare import safety
-    except ImportError:
-        safety = None
-    if safety is None:
-        from ..workflows.clinic import adherence_summary
-
-        s = adherence_summary(study).groupby("arm")[["adverse_events", "falls"]].sum().reset_index()
-        parts.append('<p class="unavailable">Rates and rate ratios (backwalk_study.compare.safety) are not '
-                     "available in this installation; counts only.</p>")
-        parts.append(_table(["Arm", "Sessions with an adverse event", "Falls"],
-                            s.itertuples(index=False, name=None)))
-        return "".join(parts)
-    try:
-        table = safety(study)
-    except ValueError as exc:
-        return parts[0] + f'<p class="unavailable">Safety table not available: {_e(exc)}</p>'
+    computed = results.safety()
+    if computed.error is not None:
+        return parts[0] + f'<p class="unavailable">Safety table not available: {_e(computed.error)}</p>'
+    table = computed.value
     rows = []
     for r in table.itertuples():
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
@@ -921,23 +907,16 @@ def _cohort_safety_section(study) -> str:
     return "".join(parts)
 
 
-def _cohort_comparisons_section(study) -> str:
+def _cohort_comparisons_section(study, results) -> str:
     parts = ["<h2>Main comparisons</h2>"]
-    try:
-        from ..stats.compare import compare_all
-    except ImportError:
-        return parts[0] + ('<p class="unavailable">Between-arm comparisons (backwalk_study.compare) are not '
-                           "available in this installation.</p>")
     if study.participants["arm"].nunique() < 2:
         return parts[0] + ("<p class=\"unavailable\">All participants are in one arm "
                            f"({_e(study.participants['arm'].iloc[0])}), so there is no between-arm comparison."
                            "</p>")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            table = compare_all(study, direction="both")
-    except ValueError as exc:
-        return parts[0] + f'<p class="unavailable">Comparisons not available: {_e(exc)}</p>'
+    computed = results.comparisons()
+    if computed.error is not None:
+        return parts[0] + f'<p class="unavailable">Comparisons not available: {_e(computed.error)}</p>'
+    table = computed.value
     rows = []
     for r in table.itertuples():
         walked = f", {r.direction}" if isinstance(r.direction, str) else ""
@@ -955,36 +934,24 @@ def _cohort_comparisons_section(study) -> str:
     if skipped:
         parts.append("<p>Not analysed: " + _e("; ".join(f"{s.get('measure')} {s.get('direction') or ''}: "
                                                         f"{s.get('reason')}" for s in skipped)) + "</p>")
-    for w in dict.fromkeys(str(w.message) for w in caught):
+    for w in computed.warnings:
         parts.append(f'<p class="note">Warning from the analysis: {_e(w)}</p>')
     return "".join(parts)
 
 
-def _cohort_dose_section(study, measures) -> str:
+def _cohort_dose_section(study, measures, results) -> str:
     parts = ["<h2>Dose-response per arm</h2>"]
-    try:
-        from ..stats.mixed import dose_response
-    except ImportError:
-        dose_response = None
-    from ..workflows.clinic import visit_means
-
-    visits = visit_means(study)
-    arm = study.participants.set_index("participant_id")["arm"]
-    visits["arm"] = visits["participant_id"].map(arm)
+    visits = results.visits()
     several_arms = visits["arm"].nunique() > 1
     if visits["week"].nunique() < 2:
         return parts[0] + ('<p class="unavailable">Every assessment is from the same week, so there is no change '
                            "over time to show.</p>")
-    if dose_response is None:
-        parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.stats.mixed) is not available '
-                     "in this installation; the figures are descriptive (mean and 95 % CI per arm and week).</p>")
-    else:
-        parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
-                     "values on week"
-                     + (" × arm" if several_arms else "")
-                     + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
-                     "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
-                     "The table gives the fitted change per week in each arm.</p>")
+    parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
+                 "values on week"
+                 + (" × arm" if several_arms else "")
+                 + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
+                 "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
+                 "The table gives the fitted change per week in each arm.</p>")
     parts.append('<div class="cards">')
     with _Styled():
         for key, direction in measures:
@@ -996,28 +963,24 @@ def _cohort_dose_section(study, measures) -> str:
             ax = fig.add_subplot()
             table_html, notes = "", []
             fitted = False
-            if dose_response is not None:
-                try:
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        fit = dose_response(data, "score", "week", "participant_id",
-                                            between="arm" if data["arm"].nunique() > 1 else None,
-                                            reference=study.config.reference_arm
-                                            if data["arm"].nunique() > 1
-                                            and study.config.reference_arm in set(data["arm"]) else None)
-                    fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
-                    ax.set_title("")
-                    ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
-                    slopes = fit.slopes()
-                    rows = [[(r.arm if "arm" in slopes else "all"),
-                             f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
-                            for r in slopes.itertuples()]
-                    table_html = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
-                    notes = ["Model note: " + msg for msg in dict.fromkeys(str(w.message) for w in caught)]
-                    fitted = True
-                except ValueError as exc:
-                    notes = [f"mixed model not fitted: {exc}"]
-                    ax.clear()
+            computed = results.weeks_fit(key, direction)
+            try:
+                if computed.error is not None:
+                    raise ValueError(computed.error)
+                fit = computed.value
+                fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
+                ax.set_title("")
+                ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
+                slopes = fit.slopes()
+                rows = [[(r.arm if "arm" in slopes else "all"),
+                         f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
+                        for r in slopes.itertuples()]
+                table_html = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
+                notes = ["Model note: " + msg for msg in computed.warnings]
+                fitted = True
+            except ValueError as exc:
+                notes = [f"mixed model not fitted: {exc}"]
+                ax.clear()
             if not fitted:
                 _descriptive_trajectories(ax, data, m)
                 ax.set_title(f"{label}: mean and 95 % CI (descriptive)", loc="left", fontsize=10)
@@ -1044,7 +1007,7 @@ def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
     ax.legend(frameon=False, fontsize=7)
 
 
-def cohort_report_html(study, measures=None) -> str:
+def cohort_report_html(study, measures=None, results=None) -> str:
     """The cohort page as one self-contained HTML page.
 
     Parameters
@@ -1055,6 +1018,10 @@ def cohort_report_html(study, measures=None) -> str:
         ``(key, direction)`` pairs for walked tests. Default: the headline
         measures present (Berg, Mini-BESTest, TUG, 3-metre backward walk,
         backward gait speed, 6-minute walk, Short FES-I).
+    results : Results, optional
+        The run's :class:`~backwalk_study.outputs.results.Results`, whose
+        comparisons, safety table and mixed models the page shows (default:
+        computed here, once each).
 
     Returns
     -------
@@ -1063,6 +1030,10 @@ def cohort_report_html(study, measures=None) -> str:
         comparisons (:func:`~backwalk_study.compare.compare_all`) and the
         dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
+    if results is None:
+        from .results import Results
+
+        results = Results(study)
     cfg = study.config
     chosen = _headline_rows(study, measures)
     warn = privacy_warnings(study)
@@ -1076,9 +1047,9 @@ def cohort_report_html(study, measures=None) -> str:
         body.append(f'<p class="note">Note: {_e(n)}</p>')
     body.append(_enrolment_section(study))
     body.append(_cohort_adherence_section(study))
-    body.append(_cohort_safety_section(study))
-    body.append(_cohort_comparisons_section(study))
-    body.append(_cohort_dose_section(study, chosen))
+    body.append(_cohort_safety_section(study, results))
+    body.append(_cohort_comparisons_section(study, results))
+    body.append(_cohort_dose_section(study, chosen, results))
     return _page(f"Cohort report: {cfg.name}", body, bool(cfg.synthetic))
 
 
@@ -1099,9 +1070,9 @@ def write_client_report(study, participant_id: str, path: str | Path) -> Path:
     return _write(client_report_html(study, participant_id), path)
 
 
-def write_cohort_report(study, path: str | Path, measures=None) -> Path:
+def write_cohort_report(study, path: str | Path, measures=None, results=None) -> Path:
     """Write :func:`cohort_report_html` to ``path`` (UTF-8); returns the path."""
-    return _write(cohort_report_html(study, measures), path)
+    return _write(cohort_report_html(study, measures, results), path)
 
 
 def example_participant(study) -> str:
@@ -1127,7 +1098,7 @@ def _file_id(participant_id: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]+", "_", str(participant_id)).strip("._") or "participant"
 
 
-def write_reports(study, output: str | Path, participant_id: str | None = None) -> list[Path]:
+def write_reports(study, output: str | Path, participant_id: str | None = None, results=None) -> list[Path]:
     """The reports step of the main job: the cohort page, one client's
     report and that client's progress table.
 
@@ -1141,7 +1112,7 @@ def write_reports(study, output: str | Path, participant_id: str | None = None) 
 
     out = Path(output)
     pid = str(participant_id) if participant_id is not None else example_participant(study)
-    return [write_cohort_report(study, out / "cohort.html"),
+    return [write_cohort_report(study, out / "cohort.html", results=results),
             write_client_report(study, pid, out / f"report-{_file_id(pid)}.html"),
             write_table(client_progress(study, pid), out / f"client_progress-{_file_id(pid)}.csv")]
 
