@@ -30,11 +30,9 @@ def counted_run(tmp_path_factory):
     fits, comparisons = Counter(), Counter()
     real_fit, real_compare_all = mixed.dose_response, compare.compare_all
 
-    def counting_fit(data, dv, time, subject, *args, **kwargs):
-        names = ("between", "within", "covariates")
-        kwargs.update(dict(zip(names, args)))
+    def counting_fit(data, dv, *, subject, time, **kwargs):
         fits[_model_key(data, dv, time, subject, **kwargs)] += 1
-        return real_fit(data, dv, time, subject, **kwargs)
+        return real_fit(data, dv, subject=subject, time=time, **kwargs)
 
     def counting_compare_all(study, *args, **kwargs):
         comparisons[(args, tuple(sorted(kwargs.items())))] += 1
@@ -68,9 +66,12 @@ def test_diagnostics_keep_the_participant_count(counted_run):
     assert "n_groups" not in diagnostics
 
 
-def test_a_missing_diagnostic_is_an_error_not_a_dropped_column():
-    with pytest.raises(KeyError):
-        bundle._diagnostic({"n_obs": 3}, "n_participants")
+def test_diagnostic_columns_are_fields_of_the_fit_diagnostics():
+    import dataclasses
+
+    from backwalk_study.stats.mixed import FitDiagnostics
+
+    assert set(bundle.DIAGNOSTIC_COLUMNS) <= {f.name for f in dataclasses.fields(FitDiagnostics)}
 
 
 def test_results_compute_each_analysis_once(example_study):

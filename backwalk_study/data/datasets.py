@@ -1,21 +1,38 @@
-"""Data sets for examples and teaching: every docstring example reads its
-data from here, so no example fakes its input.
+"""Data sets for examples, teaching and tests.
 
-- :func:`example_study`: the SYNTHETIC example trial in ``data/example``
-  (90 participants, three arms, 12 weeks; made by
-  :func:`~backwalk_study.data.simulate.simulate_study`).
-- :func:`small_trial`: twelve participants of it, one measure, in long form:
-  small enough to read whole. SYNTHETIC as well.
+Every docstring example that needs data takes it from here, so that no
+example fakes its input.
+
+Real data:
+
+- :func:`sleepstudy`: lme4's ``sleepstudy`` (Belenky et al. 2003): reaction
+  time of 18 people over 10 days of sleep restriction, the classic growth
+  curve of ``lmer``'s documentation.
+- :func:`orthodont`: nlme's ``Orthodont`` (Potthoff & Roy 1964): a jaw
+  distance measured at ages 8, 10, 12 and 14 in 16 boys and 11 girls.
 - :func:`balance_data`: the public balance data set of Santos & Duarte
-  (2016), real measurements, read from ``../shared/data/bds`` when present.
+  (2016), read from ``../shared/data/bds`` when present.
+
+Both R sets were exported from R with ``tests/reference/mixed_real.R``
+(``write.csv(..., row.names = FALSE)``), subject IDs kept as text.
+
+SYNTHETIC data (made by :func:`~backwalk_study.data.simulate.simulate_study`,
+not observations of people):
+
+- :func:`example_study`: the example trial in ``data/example`` (90
+  participants, three arms, 12 weeks);
+- :func:`small_trial`: twelve participants of it, one measure, in long form.
 """
 
 from __future__ import annotations
 
 import os
+from importlib import resources
 from pathlib import Path
 
-__all__ = ["example_study", "small_trial", "balance_data", "repository_root"]
+import pandas as pd
+
+__all__ = ["sleepstudy", "orthodont", "example_study", "small_trial", "balance_data", "repository_root"]
 
 #: Where the public balance data set is looked for, relative to the repository.
 BDS_RELATIVE = Path("..") / "shared" / "data" / "bds"
@@ -140,3 +157,46 @@ def balance_data(path: str | os.PathLike | None = None):
             "(doi:10.13026/C2WW2W, Santos & Duarte 2016) into ../shared/data/bds beside the repository, "
             "or pass its path")
     return import_wide(info, root / "data" / "mappings" / "santos_duarte_2016.toml")
+
+
+def _read(name: str) -> pd.DataFrame:
+    path = resources.files("backwalk_study.data").joinpath("_datasets", name)
+    with resources.as_file(path) as file:
+        return pd.read_csv(file, dtype={"Subject": str})
+
+
+def sleepstudy() -> pd.DataFrame:
+    """lme4's ``sleepstudy``: Reaction (ms), Days (0-9), Subject (18 people).
+
+    References
+    ----------
+    Belenky, G., et al. (2003). Patterns of performance degradation and
+    restoration during sleep restriction and subsequent recovery: a sleep
+    dose-response study. *Journal of Sleep Research*, 12, 1-12.
+    https://doi.org/10.1046/j.1365-2869.2003.00337.x
+
+    Examples
+    --------
+    >>> from backwalk_study.data.datasets import sleepstudy
+    >>> sleepstudy().shape
+    (180, 3)
+    """
+    return _read("sleepstudy.csv")
+
+
+def orthodont() -> pd.DataFrame:
+    """nlme's ``Orthodont``: distance (mm), age (years), Subject, Sex.
+
+    References
+    ----------
+    Potthoff, R. F., & Roy, S. N. (1964). A generalized multivariate analysis
+    of variance model useful especially for growth curve problems.
+    *Biometrika*, 51, 313-326. https://doi.org/10.1093/biomet/51.3-4.313
+
+    Examples
+    --------
+    >>> from backwalk_study.data.datasets import orthodont
+    >>> orthodont().groupby("Sex")["Subject"].nunique().to_dict()
+    {'Female': 11, 'Male': 16}
+    """
+    return _read("orthodont.csv")

@@ -12,7 +12,6 @@ model or reruns a comparison that the run already made.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -23,35 +22,8 @@ __all__ = ["Results", "Computed", "WEEKS_BY_ARM", "MINUTES_WALKED", "DIAGNOSTIC_
            "write_results", "run_main_job"]
 
 #: Columns of ``dose_response/diagnostics.csv`` taken from a fit's diagnostics.
-DIAGNOSTIC_COLUMNS = ("converged", "optimizer", "iterations", "singular", "fallback", "n_obs",
-                      "n_participants", "n_dropped")
-
-
-def _diagnostic(diagnostics, name: str):
-    """A fit's diagnostic by name, from the dict or a typed object; a missing
-    one is an error, not a silently absent column."""
-    if isinstance(diagnostics, Mapping):
-        return diagnostics[name]
-    return getattr(diagnostics, name)
-
-
-def _diagnostic(diagnostics, name: str):
-    """A fit's diagnostic by name, from the dict or a typed object; a missing
-    one is an error, not a silently absent column."""
-    if isinstance(diagnostics, Mapping):
-        return diagnostics[name]
-    return getattr(diagnostics, name)
-
-
-def save_figure(fig, path: Path) -> Path:
-    """Save a matplotlib figure as PNG with no timestamp or software tag, so
-    re-runs are byte-identical; closes the figure."""
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path
+DIAGNOSTIC_COLUMNS = ("converged", "optimality", "optimizer", "best_start", "iterations", "singular",
+                      "fallback", "n_obs", "n_participants", "n_dropped")
 
 
 def _validation(results: Results) -> None:
@@ -141,7 +113,7 @@ def _dose_response(results: Results) -> None:
         row = {"measure": key, "model": model}
         if computed.value is not None:
             d = computed.value.diagnostics
-            row.update({k: _diagnostic(d, k) for k in DIAGNOSTIC_COLUMNS})
+            row.update({k: getattr(d, k) for k in DIAGNOSTIC_COLUMNS})  # a missing one raises
         row["warnings"] = " | ".join(computed.warnings) or None
         row["error"] = computed.error
         tables["diagnostics"].append(pd.DataFrame([row]))
