@@ -218,8 +218,6 @@ def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: s
     Raises :class:`~backwalk_study.data.errors.StudyValidationError` (nothing is
     written then) or :class:`~backwalk_study.data.errors.StudyReadError`.
     """
-    from ..data.readers import import_wide
-    from ..data.study import load_study
+    from ..data.loading import open_study
 
-    study = import_wide(path, mapping) if mapping else load_study(path)
-    return write_results(study, output)
+    return write_results(open_study(path, mapping), output)

@@ -10,8 +10,8 @@ IDs, the study's name) is HTML-escaped. Reports identify people by
 names, phone numbers or birth dates (those columns are never printed).
 Re-running on the same data writes a byte-identical file.
 
-``backwalk report PATH --participant ID`` and ``backwalk report PATH`` are the
-command-line entry points (:func:`add_report_command`).
+``backwalk report PATH --participant ID`` and ``backwalk report PATH``
+(:mod:`backwalk_study.interfaces.cli`) write them from the command line.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import html
 import io
 import math
 import re
-import sys
 from pathlib import Path
 from typing import Iterable
 
@@ -37,7 +36,6 @@ __all__ = [
     "example_participant",
     "progress_sentences",
     "privacy_warnings",
-    "add_report_command",
 ]
 
 SYNTHETIC_NOTE = ("SYNTHETIC DATA: made up by a simulator for teaching and testing. These are not "
@@ -1115,70 +1113,3 @@ def write_reports(study, output: str | Path, participant_id: str | None = None, 
     return [write_cohort_report(study, out / "cohort.html", results=results),
             write_client_report(study, pid, out / f"report-{_file_id(pid)}.html"),
             write_table(client_progress(study, pid), out / f"client_progress-{_file_id(pid)}.csv")]
-
-
-# --- command line -----------------------------------------------------------------------------------
-
-def add_report_command(subparsers) -> None:
-    """Add ``backwalk report`` to the ``backwalk`` command's subparsers."""
-    p = subparsers.add_parser(
-        "report", help="write a self-contained HTML report: one client's progress, or the cohort page",
-        description="Write one self-contained HTML page (figures embedded, no network needed): a client's "
-                    "progress with --participant, otherwise the cohort page. Exit code 1 with a one-line "
-                    "message when the participant is unknown or the input cannot be used.")
-    p.add_argument("path", help="study folder, or a clinic's wide spreadsheet (CSV/XLSX) with --mapping")
-    p.add_argument("--participant", "-p", metavar="ID", help="participant ID for a client report")
-    p.add_argument("--output", "-o", metavar="OUT.html",
-                   help="file to write (default: report-ID.html or cohort.html in the current folder)")
-    p.add_argument("--mapping", metavar="MAPPING.toml", help="column-mapping file for a wide spreadsheet")
-    p.set_defaults(func=cmd_report)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip().lstrip("-").strip() for ln in str(exc).splitlines() if ln.strip()]
-    return "; ".join(lines).replace(":;", ":") or type(exc).__name__
-
-
-def cmd_report(args) -> int:
-    """Handler of ``backwalk report``: 0 on success; 1 with a one-line
-    message (or the problem table for invalid data) otherwise."""
-    from ..data.errors import StudyReadError, StudyValidationError, format_problems
-
-    try:
-        path = Path(args.path)
-        if args.mapping:
-            from ..data.readers import import_wide
-
-            study = import_wide(path, args.mapping)
-        elif path.is_file():
-            raise StudyReadError(f"{path} is a file: give --mapping MAPPING.toml to read a clinic's wide "
-                                 "spreadsheet, or give a study folder")
-        else:
-            from ..data.study import load_study
-
-            study = load_study(path)
-        if args.participant is not None:
-            from ..workflows.clinic import _check_participant
-
-            _check_participant(study, args.participant)
-            out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(args.participant)}.html"
-            written = write_client_report(study, args.participant, out)
-        else:
-            out = Path(args.output) if args.output else Path.cwd() / "cohort.html"
-            written = write_cohort_report(study, out)
-    except StudyValidationError as exc:
-        n = len(exc.problems)
-        print(f"{args.path}: {n} problem{'s' if n != 1 else ''} found; no report was written.\n")
-        print(format_problems(exc.problems))
-        return 1
-    except (StudyReadError, ValueError, OSError, KeyError) as exc:
-        print(f"backwalk report: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    warn = privacy_warnings(study)
-    for r in warn.drop_duplicates("column").itertuples():
-        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
-        print(f"warning: column {r.column!r} ({where}) may hold personal data: {r.reason}; it is not shown in "
-              "the report", file=sys.stderr)
-    label = " (SYNTHETIC data)" if study.config.synthetic else ""
-    print(f"wrote {written}{label}")
-    return 0
