@@ -52,20 +52,20 @@ def balance_person_table(study, by: Iterable[str] = ("vision", "surface"),
 
     Examples
     --------
-    >>> from types import SimpleNamespace
-    >>> import pandas as pd
+    The public data set of Santos & Duarte (2016), real measurements; it
+    lives outside the repository (see
+    :func:`~backwalk_study.data.datasets.balance_data`), so the example is
+    not run by the doctests (``tests/test_notebooks.py`` runs it when the
+    data are there).
+
+    >>> from backwalk_study.data.datasets import balance_data
     >>> from backwalk_study.workflows.balance import balance_person_table
-    >>> assessments = pd.DataFrame({                 # synthetic
-    ...     "participant_id": ["a"] * 5, "measure": ["cop_velocity"] * 4 + ["mini_bestest"],
-    ...     "value": [1.0, 1.2, 2.0, 2.4, 25.0], "vision": ["Open"] * 5,
-    ...     "surface": ["Firm", "Firm", "Foam", "Foam", "Firm"], "falls12m": "1"})
-    >>> participants = pd.DataFrame({"participant_id": ["a"], "age_years": [70.0], "sex": ["female"],
-    ...                              "condition": ["older_adult"]})
-    >>> study = SimpleNamespace(assessments=assessments, participants=participants)
-    >>> balance_person_table(study)[["surface", "cop_velocity", "n_trials", "faller", "mini_bestest"]]
-      surface  cop_velocity  n_trials  faller  mini_bestest
-    0    Firm           1.1         2    True          25.0
-    1    Foam           2.2         2    True          25.0
+    >>> people = balance_person_table(balance_data())             # doctest: +SKIP
+    >>> people[["participant_id", "vision", "surface", "cop_velocity", "n_trials", "faller"]].head(2)
+    ...                                                           # doctest: +SKIP
+      participant_id  vision surface  cop_velocity  n_trials  faller
+    0              1  Closed    Firm      0.606...         3   False
+    1              1  Closed    Foam      1.906...         3   False
     """
     by = list(by)
     a = study.assessments

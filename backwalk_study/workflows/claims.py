@@ -304,9 +304,9 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
 
     Examples
     --------
-    >>> from backwalk_study import load_study
+    >>> from backwalk_study.data.datasets import example_study
     >>> from backwalk_study.workflows.claims import claim_results
-    >>> res = claim_results(load_study("data/example"), "effort")
+    >>> res = claim_results(example_study(), "effort")
     >>> res[["measure", "term", "unit"]]
           measure                term       unit
     0  heart_rate  backward - forward        bpm

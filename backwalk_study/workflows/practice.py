@@ -31,9 +31,9 @@ def practice_features(study, arm: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
+    >>> from backwalk_study.data.datasets import example_study
     >>> from backwalk_study.workflows.practice import practice_features
-    >>> feats = practice_features(load_study("data/example"), arm="backward")
+    >>> feats = practice_features(example_study(), arm="backward")
     >>> feats["arm"].unique().tolist(), int(feats["week"].min()), int(feats["week"].max())
     (['backward'], 1, 12)
     """
