@@ -1,0 +1,1 @@
+"""Statistics layer: pure functions of data and role columns, model and result objects."""

@@ -1,0 +1,1 @@
+"""Workflows layer: study-level analyses built on the statistics layer."""
