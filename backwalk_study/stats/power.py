@@ -821,10 +821,14 @@ def ancova_power_analytic(model: TrialModel, alternative="two-sided"):
     v0, vF, cov = _baseline_followup_moments(model)
     rho2 = cov**2 / (v0 * vF)
     effect = model.slope_differences[model.compare] * (model.adherence_mean or 1.0) * model.follow_up
-    d = effect / np.sqrt(vF * (1 - rho2))
     keep = _completers(model)
     n1 = model.n_per_arm[0] * keep
     n2 = model.n_per_arm[model.compare] * keep
+    # a random covariate adds E[F(1, N - 2)] / ... : var factor (N - 3) / (N - 4)
+    n_all = sum(model.n_per_arm) * keep
+    if n_all <= 4:
+        return float("nan")
+    d = effect / np.sqrt(vF * (1 - rho2) * (n_all - 3) / (n_all - 4))
     alt = {"two-sided": "two-sided", "greater": "larger", "less": "smaller"}[alternative]
     return float(TTestIndPower().power(effect_size=d, nobs1=n2, ratio=n1 / n2, alpha=model.alpha,
                                        alternative=alt))
