@@ -134,6 +134,36 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args) -> int:
+    from .outputs.plan_report import write_plan
+    from .workflows.planning import TrialDesign, plan_power, power_curve, sample_size
+
+    design = TrialDesign.from_toml(args.design)
+    n_sims = args.simulations or design.n_simulations
+    seed = design.seed if args.plan_seed is None else args.plan_seed
+    progress = False
+    if n_sims >= 1000:
+        from tqdm.auto import tqdm
+
+        progress = tqdm(desc="simulated trials", unit="trial", unit_scale=False)
+    table = plan_power(design, n_sims, seed, args.workers, progress)
+    curve, size = None, None
+    if not args.no_curve:
+        if design.search_n_per_arm:
+            curve = power_curve(design, n_per_arm=design.search_n_per_arm, n_simulations=n_sims, seed=seed,
+                                workers=args.workers, progress=progress)
+        test = design.tests[0]
+        size = sample_size(design, test, n_simulations=n_sims, seed=seed, workers=args.workers,
+                           progress=progress)
+        if curve is None:
+            curve = size.curve
+    if progress:
+        progress.close()
+    for path in write_plan(design, table, args.output, curve, size):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backwalk",
@@ -173,6 +203,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_catalogue)
+
+    p = sub.add_parser("plan", help="power and sample size of a planned trial, by simulation")
+    p.add_argument("design", help="trial design TOML file (see data/designs/example_design.toml)")
+    p.add_argument("--output", "-o", default="plan", help="folder for the plan (default: plan)")
+    p.add_argument("--simulations", type=int, default=None, help="simulated trials per point (default: the design's)")
+    p.add_argument("--seed", dest="plan_seed", type=int, default=None, help="random seed (default: the design's)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: both cores on long runs)")
+    p.add_argument("--no-curve", action="store_true", help="only the design's own power, no curve or sample size")
+    p.set_defaults(func=cmd_plan)
 
     _add_report_command(sub)
     return parser

@@ -857,8 +857,9 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
     alternative : {"two-sided", "greater", "less"}
     workers : int, optional
         Processes; default 1 for fewer than 4 chunks, else ``min(2, cpus)``.
-    progress : bool
-        A tqdm progress bar over chunks.
+    progress : bool or tqdm bar
+        True: a tqdm progress bar; a bar (anything with ``update(n)``):
+        advanced by the trials simulated, so several calls share one bar.
     confidence : float
         Of the binomial CI of each power.
 
@@ -898,14 +899,18 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
         results = _executor(workers).map(_run_chunk, jobs)
     else:
         results = map(_run_chunk, jobs)
-    if progress:
+    bar = None
+    if progress is True:
         from tqdm.auto import tqdm
 
-        results = tqdm(results, total=len(jobs), desc="simulated trials", unit="chunk",
-                       unit_scale=False)
+        bar = tqdm(total=n_simulations, desc="simulated trials", unit="trial")
+    elif progress:
+        bar = progress  # a caller's bar, shared over several calls
     totals = {t: dict.fromkeys(("n", "rejected", "singular", "failed", "sum_estimate", "sum_estimate2"), 0)
               for t in tests}
-    for chunk in results:
+    for size, chunk in zip(sizes, results):
+        if bar is not None:
+            bar.update(size)
         for t in tests:
             for k, v in chunk[t].items():
                 totals[t][k] += v
@@ -921,6 +926,8 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
                      "n_rejected": tot["rejected"], "n_singular": tot["singular"],
                      "n_failed": tot["failed"], "mean_estimate": mean,
                      "sd_estimate": np.sqrt(max(var, 0.0)) if n > 1 else np.nan})
+    if progress is True:
+        bar.close()
     return PowerResult(table=pd.DataFrame(rows), seed=int(seed), model=model, n_simulations=n_simulations)
 
 

@@ -714,10 +714,10 @@ def describe_power(design: TrialDesign, row) -> str:
     if design.adherence_mean is not None:
         adherence = f" at full dose (mean adherence {design.adherence_mean:.0%})"
     sided = "two-sided" if design.alternative == "two-sided" else "one-sided"
-    return (f"With {row['n_per_arm']} per arm, {row['power']:.0%} power (95 % CI {row['ci_low']:.0%} to "
-            f"{row['ci_high']:.0%}) to detect a {size} {word} in {design.measure_name.lower()} at "
-            f"{weeks} weeks{adherence} in the {design.compare} arm than in the {design.arms[0]} arm, by "
-            f"{_TEST_WORDS[row['test']]}, at a {sided} {design.alpha:.0%} level"
+    return (f"With {row['n_per_arm']} per arm, {row['power'] * 100:.0f} % power (95 % CI "
+            f"{row['ci_low'] * 100:.0f}-{row['ci_high'] * 100:.0f} %) to detect a {size} {word} in "
+            f"{design.measure_name.lower()} at {weeks} weeks{adherence} in the {design.compare} arm than in the "
+            f"{design.arms[0]} arm, by {_TEST_WORDS[row['test']]}, at a {sided} {design.alpha * 100:g} % level"
             + f" ({row['n_sims']} simulated trials, seed {row['seed']}).")
 
 

@@ -1,0 +1,1 @@
+"""Outputs layer: results bundle, tables, figures, reports (Jinja2 templates)."""
