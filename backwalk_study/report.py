@@ -963,7 +963,7 @@ def _cohort_comparisons_section(study) -> str:
 def _cohort_dose_section(study, measures) -> str:
     parts = ["<h2>Dose-response per arm</h2>"]
     try:
-        from .dose import dose_response
+        from .stats.mixed import dose_response
     except ImportError:
         dose_response = None
     from .clinic import visit_means
@@ -976,7 +976,7 @@ def _cohort_dose_section(study, measures) -> str:
         return parts[0] + ('<p class="unavailable">Every assessment is from the same week, so there is no change '
                            "over time to show.</p>")
     if dose_response is None:
-        parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.dose) is not available '
+        parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.stats.mixed) is not available '
                      "in this installation; the figures are descriptive (mean and 95 % CI per arm and week).</p>")
     else:
         parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
@@ -1061,7 +1061,7 @@ def cohort_report_html(study, measures=None) -> str:
     str
         The HTML page: enrolment, adherence, safety, the main between-arm
         comparisons (:func:`~backwalk_study.compare.compare_all`) and the
-        dose-response per arm (:func:`~backwalk_study.dose.dose_response`).
+        dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
     cfg = study.config
     chosen = _headline_rows(study, measures)

@@ -1,1 +1,4 @@
-"""Statistics layer: pure functions of data and role columns, model and result objects."""
+"""Statistics layer: pure functions of ``data`` plus role columns, and model/result objects.
+
+Nothing here reads files or takes a Study.
+"""
