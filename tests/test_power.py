@@ -226,7 +226,7 @@ def test_unknown_field_is_named(tmp_path):
 
 
 def test_design_from_a_fitted_pilot():
-    from backwalk_study.dose import dose_response
+    from backwalk_study import dose_response
 
     rng = np.random.default_rng(10)  # a SYNTHETIC pilot of 20 per arm
     model = _model(n_per_arm=(20, 20), dropout_per_visit=0.0)
@@ -298,7 +298,7 @@ def _pilot(seed):
                    "SYNTHETIC pilot (REML criterion -283.71) where lme4 and the batch engine find an "
                    "interior optimum (-287.29); reported to the lead, who owns _lmm.py")
 def test_dose_response_reaches_the_same_reml_optimum_as_the_batch_engine():
-    from backwalk_study.dose import ModelFitWarning, dose_response
+    from backwalk_study import ModelFitWarning, dose_response
 
     pilot = _pilot(9)
     ours = pw.slope_tests(pilot, dv="value", subject="participant_id", time="week", between="arm",
