@@ -48,6 +48,14 @@ def test_type_one_error_of_each_test_is_alpha_within_its_binomial_ci():
     assert table.loc["mixed_slope", "n_failed"] == 0
 
 
+def test_type_one_error_of_the_kenward_roger_test_is_alpha_within_its_binomial_ci():
+    null = _model(n_per_arm=(15, 15), slope_differences=(0.0, 0.0))  # small: where KR matters
+    res = pw.simulate_power(null, n_simulations=2000, seed=12, tests=("mixed_slope",), workers=1,
+                            ddf="kenward-roger")
+    row = res.table.iloc[0]
+    assert row["ci_low"] <= 0.05 <= row["ci_high"], row["power"]
+
+
 # ---------------------------------------------------------------- closed forms
 def test_simulated_ancova_power_agrees_with_borm_closed_form():
     model = _model(dropout_per_visit=0.0, n_per_arm=(30, 30), slope_differences=(0.0, 0.06 / 12))
@@ -110,6 +118,42 @@ def test_each_fit_matches_lmer_and_lmertest():
         assert o["p_val"] == pytest.approx(r["p_val"], rel=1e-5)
         assert o["reml"] == pytest.approx(r["reml"], abs=1e-6)
         assert bool(o["singular"]) == (str(r["singular"]).strip() == "TRUE")
+
+
+def test_each_kenward_roger_test_matches_lmertest():
+    # R: summary(m, ddf = "Kenward-Roger")$coefficients (pbkrtest's vcovAdj and Lb_ddf)
+    ref = _read_r("power_r_fits.csv").set_index("data")
+    trials = _read_r("power_synthetic_trials.csv")
+    ours = pw.slope_tests(trials, dv="value", subject="pid", time="week", between="arm", trial="trial",
+                          reference="control", ddf="kenward-roger").set_index("trial")
+    sleep = pd.read_csv(REFERENCE / "dose_sleepstudy.csv")  # REAL: lme4's sleepstudy
+    sleep["group"] = np.where(sleep["Subject"].rank(method="dense") <= 9, "a", "b")
+    ours_sleep = pw.slope_tests(sleep, dv="Reaction", subject="Subject", time="Days", between="group",
+                                ddf="kenward-roger").iloc[0]
+    rows = [(ref.loc[f"synthetic_trial_{k}"], ours.loc[k]) for k in (1, 2, 3)]
+    rows.append((ref.loc["sleepstudy"], ours_sleep))
+    for r, o in rows:
+        assert o["se"] == pytest.approx(r["kr_se"], rel=1e-6)
+        assert o["dof"] == pytest.approx(r["kr_dof"], rel=1e-5)
+        assert o["p_val"] == pytest.approx(r["kr_p_val"], rel=1e-5)
+
+
+def test_batched_kenward_roger_matches_the_per_fit_module():
+    from backwalk_study.stats._kenward_roger import kenward_roger
+    from backwalk_study.stats._lmm import GroupedLMM
+
+    trials = _read_r("power_synthetic_trials.csv")
+    ours = pw.slope_tests(trials, dv="value", subject="pid", time="week", between="arm", trial="trial",
+                          reference="control", ddf="kenward-roger").set_index("trial")
+    for k, d in trials.groupby("trial"):
+        arm = (d["arm"] == "backward").to_numpy(float)
+        week = d["week"].to_numpy(float)
+        X = np.column_stack([np.ones(len(d)), arm, week, week * arm])
+        Z = np.column_stack([np.ones(len(d)), week])
+        fit = GroupedLMM(X, Z, d["value"].to_numpy(), d["pid"].to_numpy()).fit()
+        vcov, dof = kenward_roger(X, Z, d["pid"].to_numpy(), fit, L=np.array([[0, 0, 0, 1.0]]))
+        assert ours.loc[k, "se"] == pytest.approx(np.sqrt(vcov[3, 3]), rel=1e-6)
+        assert ours.loc[k, "dof"] == pytest.approx(dof[0], rel=1e-6)
 
 
 def test_simulated_power_agrees_with_an_r_loop_of_lmer_within_monte_carlo_error():
@@ -192,6 +236,8 @@ BAD = {
     "unknown measure": ('measure = "gait_speeed"', "trial.measure"),
     "target power above 1": ("", "analysis.target_power", None, "[analysis]\ntarget_power = 1.5"),
     "target power of 0": ("", "analysis.target_power", None, "[analysis]\ntarget_power = 0"),
+    "negative effect": ("", "effect.difference_at_followup", None, "[effect]\ndifference_at_followup = -0.1"),
+    "unknown ddf": ("", "analysis.ddf", None, '[analysis]\nddf = "containment"'),
 }
 
 

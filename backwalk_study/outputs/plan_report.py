@@ -29,7 +29,7 @@ def write_plan(design, power_table: pd.DataFrame, out_dir, curve: pd.DataFrame |
     import matplotlib.pyplot as plt
     from jinja2 import Environment, PackageLoader, select_autoescape
 
-    from backwalk_study.workflows.planning import _TEST_WORDS, describe_power, plot_power_curve
+    from backwalk_study.workflows.planning import _test_words, describe_power, plot_power_curve
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -59,7 +59,7 @@ def write_plan(design, power_table: pd.DataFrame, out_dir, curve: pd.DataFrame |
     ss = None
     if sample_size is not None:
         check = sample_size.check
-        ss = {"target_power": sample_size.target_power, "test_words": _TEST_WORDS[sample_size.test],
+        ss = {"target_power": sample_size.target_power, "test_words": _test_words(sample_size.test, design.ddf),
               "n_per_arm": sample_size.n_per_arm, "n_low": sample_size.n_low, "n_high": sample_size.n_high,
               "check_power": check["power"], "check_low": check["ci_low"], "check_high": check["ci_high"],
               "analytic_n": sample_size.analytic_n}

@@ -477,8 +477,12 @@ def _fit_one_scipy(red1, lay, theta0):
     return best.x, bool(best.success)
 
 
-def fit_slope_batch(red, lay, theta0, alternative="two-sided"):
-    """REML fits and Satterthwaite t-tests of the arm x week contrast for a batch.
+def fit_slope_batch(red, lay, theta0, alternative="two-sided", ddf="satterthwaite"):
+    """REML fits and t-tests of the arm x week contrast for a batch.
+
+    ``ddf``: "satterthwaite" (lmerTest's default) or "kenward-roger"
+    (pbkrtest's adjusted covariance and dof, lmerTest's ``ddf =
+    "Kenward-Roger"``).
 
     Returns a dict of arrays: estimate, se, dof, t, p_val, sigma, theta,
     singular, failed.
@@ -502,14 +506,21 @@ def fit_slope_batch(red, lay, theta0, alternative="two-sided"):
     for i in np.flatnonzero(failed):
         t1, ok = _fit_one_scipy(_take(red, [i]), lay, theta0)
         theta[i], failed[i] = t1, not ok
-    out = _satterthwaite_batch(theta, red, lay, alternative)
+    if ddf == "satterthwaite":
+        out = _satterthwaite_batch(theta, red, lay, alternative)
+    elif ddf == "kenward-roger":
+        r2 = _core(theta, red, lay)[4]
+        out = _kenward_roger_batch(theta, np.sqrt(r2 / (red["n"] - lay.p)), red, lay, alternative)
+    else:
+        raise ValueError(f"ddf must be 'satterthwaite' or 'kenward-roger', got {ddf!r}")
     out["theta"] = theta
     out["singular"] = (theta[:, 0] < _SINGULAR_TOL) | (theta[:, 2] < _SINGULAR_TOL)
     out["failed"] = failed | ~np.isfinite(out["p_val"])
     return out
 
 
-def slope_tests(data, dv, subject, time, between, trial=None, reference=None, alternative="two-sided"):
+def slope_tests(data, dv, subject, time, between, trial=None, reference=None, alternative="two-sided",
+                ddf="satterthwaite"):
     """The arm x time test of the growth-curve mixed model for many trials at once.
 
     Fits ``dv ~ between * time + (time | subject)`` by REML to every trial
@@ -528,6 +539,8 @@ def slope_tests(data, dv, subject, time, between, trial=None, reference=None, al
         Column naming the simulated trial; None: one trial.
     reference : optional
         Reference level of ``between`` (default: the first in sorted order).
+    ddf : {"satterthwaite", "kenward-roger"}
+        Degrees of freedom (and, for Kenward-Roger, the adjusted SE).
 
     Returns
     -------
@@ -598,7 +611,7 @@ def slope_tests(data, dv, subject, time, between, trial=None, reference=None, al
         lay.contrast = np.zeros(lay.p)
         lay.contrast[len(levels) + cmp] = 1.0
         red = _reduce_padded(y, n_obs, arm_codes, lay)
-        res = fit_slope_batch(red, lay, np.array([1.0, 0.0, 1.0]), alternative)
+        res = fit_slope_batch(red, lay, np.array([1.0, 0.0, 1.0]), alternative, ddf)
         reml = _reml_deviance(res["theta"], red, lay)
         for b in range(B):
             out_rows.append({"trial": trials[b], "term": f"{time}:{between}[T.{levels[cmp]}]",
@@ -678,6 +691,98 @@ def _satterthwaite_batch(theta, red, lay, alternative):
     dof_eff = np.where(np.isfinite(dof) & (dof > 0), dof, np.inf)
     p = _p_from_t(tval, dof_eff, alternative)
     return {"estimate": est, "se": se, "dof": dof, "t": tval, "p_val": p, "sigma": s}
+
+
+def _kenward_roger_batch(theta, sigma, red, lay, alternative):
+    """Kenward-Roger t-test of the contrast, batched over trials.
+
+    The algebra of :mod:`backwalk_study.stats._kenward_roger` (pbkrtest's
+    ``vcovAdj`` and ``Lb_ddf``, as lmerTest calls them), with every sum over
+    participants written as a sum over (arm, visits attended) groups weighted
+    by their counts: participants of a group share ``Z'Z``, ``Z'X`` and
+    ``X'X``. For one contrast row ``l`` the dof reduce to ``2 / a'Wa`` with
+    ``a_r = l' Phi P_r Phi l / l' Phi l``.
+    """
+    B = theta.shape[0]
+    c = red["counts"]  # (B, G)
+    S = lay.A  # (G, 2, 2)
+    SX = np.einsum("gij,gjp->gip", lay.A, lay.W)  # (G, 2, p)
+    XX = np.einsum("gip,gij,gjq->gpq", lay.W, lay.A, lay.W)  # (G, p, p)
+    lam = np.zeros((B, 2, 2))
+    lam[:, 0, 0], lam[:, 1, 0], lam[:, 1, 1] = theta[:, 0], theta[:, 1], theta[:, 2]
+    s2 = (sigma**2)[:, None, None, None]
+    M = np.eye(2) + np.einsum("bji,gjk,bkl->bgil", lam, S, lam)
+    P = np.einsum("bij,bgjk,blk->bgil", lam, np.linalg.inv(M), lam)
+    P = (P + np.swapaxes(P, 2, 3)) / 2
+    K2 = 2 * P - P @ S @ P
+    K2 = (K2 + np.swapaxes(K2, 2, 3)) / 2
+    K3 = P + K2 - K2 @ S @ P
+    K3 = (K3 + np.swapaxes(K3, 2, 3)) / 2
+    SXt = np.swapaxes(SX, 1, 2)
+    A = (S - S @ P @ S) / s2
+    Bm = (SX - S @ P @ SX) / s2
+    C = (XX - SXt @ P @ SX) / s2
+    A2 = (S - S @ K2 @ S) / s2**2
+    F = (SX - S @ K2 @ SX) / s2**2
+    D2 = (XX - SXt @ K2 @ SX) / s2**2
+    D3 = (XX - SXt @ K3 @ SX) / s2**3
+    trW2 = (lay.group_nobs - np.einsum("bgij,gji->bg", K2, S)) / sigma[:, None] ** 4
+    E = []
+    for r_, c_ in ((0, 0), (1, 0), (1, 1)):
+        e = np.zeros((2, 2))
+        e[r_, c_] = e[c_, r_] = 1.0
+        E.append(e)
+    k, p = 4, lay.p
+    EB = [np.einsum("ij,bgjp->bgip", e, Bm) for e in E]
+    EA = [np.einsum("ij,bgjk->bgik", e, A) for e in E]
+    Phi = np.linalg.inv(np.einsum("bg,bgpq->bpq", c, C))
+    Phi = (Phi + np.swapaxes(Phi, 1, 2)) / 2
+    Pm = np.empty((B, k, p, p))
+    for r in range(3):
+        Pm[:, r] = -np.einsum("bg,bgip,bgiq->bpq", c, Bm, EB[r])
+    Pm[:, 3] = -np.einsum("bg,bgpq->bpq", c, D2)
+    Pm = (Pm + np.swapaxes(Pm, 2, 3)) / 2
+    Q = np.empty((B, k, k, p, p))
+    Ktr = np.empty((B, k, k))
+    for r in range(k):
+        for s_ in range(r, k):
+            if s_ < 3:
+                Q[:, r, s_] = np.einsum("bg,bgip,bgij,bgjq->bpq", c, EB[r], A, EB[s_])
+                Ktr[:, r, s_] = np.einsum("bg,bgij,bgji->b", c, EA[r], EA[s_])
+            elif r < 3:
+                Q[:, r, s_] = np.einsum("bg,bgip,bgiq->bpq", c, EB[r], F)
+                Ktr[:, r, s_] = np.einsum("bg,ij,bgji->b", c, E[r], A2)
+            else:
+                Q[:, r, s_] = np.einsum("bg,bgpq->bpq", c, D3)
+                Ktr[:, r, s_] = np.einsum("bg,bg->b", c, trW2)
+            Q[:, s_, r] = np.swapaxes(Q[:, r, s_], 1, 2)
+            Ktr[:, s_, r] = Ktr[:, r, s_]
+    PhiP = np.einsum("bpq,brqs->brps", Phi, Pm)  # Phi P_r
+    PPhi = np.einsum("brpq,bqs->brps", Pm, Phi)  # P_r Phi
+    info = (Ktr - 2 * np.einsum("bpq,brspq->brs", Phi, Q)
+            + np.einsum("brpq,bspq->brs", PhiP, PPhi))
+    evals, evecs = np.linalg.eigh(info)
+    small = np.abs(evals) <= 1e-10  # pbkrtest's pseudo-inverse for a near-singular information
+    inv_vals = np.where(small, 0.0, 1.0 / np.where(small, 1.0, evals))
+    W = 2.0 * np.einsum("bij,bj,bkj->bik", evecs, inv_vals, evecs)
+    L = lay.contrast
+    PhiL = Phi @ L
+    lphil = PhiL @ L
+    a = np.einsum("bp,brpq,bq->br", PhiL, Pm, PhiL) / lphil[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        dof = 2.0 / np.einsum("br,brs,bs->b", a, W, a)
+    # U = sum_rs W_rs (Q_rs - P_r Phi P_s); Phi_A = Phi + 2 Phi U Phi
+    PrPhiPs = np.einsum("brpq,bsqt->brspt", Pm, PhiP)
+    U = np.einsum("brs,brspq->bpq", W, Q - PrPhiPs)
+    U = (U + np.swapaxes(U, 1, 2)) / 2
+    var = lphil + 2 * np.einsum("bp,bpq,bq->b", PhiL, U, PhiL)
+    beta = _core(theta, red, lay)[3]
+    est = beta @ L
+    se = np.sqrt(var)
+    tval = est / se
+    dof_eff = np.where(np.isfinite(dof) & (dof > 0), dof, np.inf)
+    return {"estimate": est, "se": se, "dof": dof, "t": tval, "p_val": _p_from_t(tval, dof_eff, alternative),
+            "sigma": sigma}
 
 
 def _p_from_t(tval, dof, alternative):
@@ -764,14 +869,14 @@ def _responder_batch(y, n_obs, lay, m, alternative):
 # the driver
 # --------------------------------------------------------------------------
 def _run_chunk(args):
-    m, seed_seq, n_sims, tests, alternative = args
+    m, seed_seq, n_sims, tests, alternative, ddf = args
     lay = _Layout(m)
     rng = np.random.default_rng(seed_seq)
     y, n_obs = _simulate_chunk(m, lay, n_sims, rng)
     out = {}
     for test in tests:
         if test == "mixed_slope":
-            res = fit_slope_batch(_reduce(y, n_obs, lay), lay, _theta_start(m), alternative)
+            res = fit_slope_batch(_reduce(y, n_obs, lay), lay, _theta_start(m), alternative, ddf)
         elif test == "ancova":
             res = _ancova_batch(y, n_obs, lay, m, alternative)
             res["singular"] = np.zeros(n_sims, dtype=bool)
@@ -842,7 +947,8 @@ def _executor(workers):
 
 
 def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS,
-                   alternative="two-sided", workers=None, progress=False, confidence=0.95):
+                   alternative="two-sided", workers=None, progress=False, confidence=0.95,
+                   ddf="satterthwaite"):
     """Power of each test by simulating ``n_simulations`` trials of ``model``.
 
     Parameters
@@ -862,6 +968,8 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
         advanced by the trials simulated, so several calls share one bar.
     confidence : float
         Of the binomial CI of each power.
+    ddf : {"satterthwaite", "kenward-roger"}
+        The mixed model's t-test, as the analysis will be run.
 
     Returns
     -------
@@ -892,7 +1000,9 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
     n_simulations = int(n_simulations)
     sizes = [CHUNK] * (n_simulations // CHUNK) + ([n_simulations % CHUNK] if n_simulations % CHUNK else [])
     seeds = np.random.SeedSequence(int(seed)).spawn(len(sizes))
-    jobs = [(model, s, n, tests, alternative) for s, n in zip(seeds, sizes)]
+    if ddf not in ("satterthwaite", "kenward-roger"):
+        raise ValueError(f"simulate_power: ddf must be 'satterthwaite' or 'kenward-roger', got {ddf!r}")
+    jobs = [(model, s, n, tests, alternative, ddf) for s, n in zip(seeds, sizes)]
     if workers is None:
         workers = 1 if len(jobs) < 4 else min(2, os.cpu_count() or 1)
     if workers > 1:

@@ -73,7 +73,7 @@ PUBLISHED_DEFAULTS = {
 }
 
 _TEST_WORDS = {
-    "mixed_slope": "the difference in weekly change (mixed model, arm x week, Satterthwaite t-test)",
+    "mixed_slope": "the difference in weekly change (mixed model, arm x week, {ddf} t-test)",
     "ancova": "the difference at the last visit adjusted for baseline (ANCOVA, completers)",
     "responders": "the difference in the proportion of responders (change of at least the threshold)",
 }
@@ -86,7 +86,7 @@ _SECTIONS = {
     "effect": {"difference_at_followup", "slope_difference", "unit"},
     "adherence": {"mean", "sd"},
     "analysis": {"alpha", "target_power", "n_simulations", "seed", "tests", "responder_threshold",
-                 "alternative"},
+                 "alternative", "ddf"},
     "search": {"n_per_arm", "visit_weeks"},
 }
 
@@ -125,8 +125,10 @@ class TrialDesign:
     adherence_mean, adherence_sd : float, optional
         Share of the planned dose taken; each participant's effect is the
         full-dose ``effect`` times their adherence (Beta-distributed).
-    alpha, target_power, n_simulations, seed, tests, responder_threshold
+    alpha, target_power, n_simulations, seed, tests, responder_threshold, alternative
         The analysis plan.
+    ddf : {"satterthwaite", "kenward-roger"}
+        Degrees of freedom of the mixed model's t-test, as the analysis will be run.
     sources : dict
         Field -> where its value comes from ("given" for the user's).
     """
@@ -154,6 +156,7 @@ class TrialDesign:
     tests: tuple = TESTS
     responder_threshold: float | None = None
     alternative: str = "two-sided"
+    ddf: str = "satterthwaite"
     compare: str | None = None
     condition: str | None = None
     name: str = ""
@@ -205,6 +208,10 @@ class TrialDesign:
             self.effect, self.effect_type = float(fig.value), "followup"
             src["effect"] = f"MCID {fig.value:g} {unit} ({fig.population or 'general'}; {fig.source})"
         sign = -1.0 if measure.better == "lower" else 1.0
+        if not isinstance(self.effect, (int, float)) or not math.isfinite(self.effect) or self.effect < 0:
+            bad("effect", f"the size of the improvement to detect, 0 or positive, got {self.effect!r}; the "
+                          f"direction comes from the catalogue ({self.measure}: {measure.better or 'no'} "
+                          "is better)")
         # residual SD: the SEM, or MDC95 / (1.96 sqrt 2) (MDC95 = 1.96 sqrt(2) SEM)
         if self.residual_sd is None:
             sem = measure.published("sem", self.condition)
@@ -279,6 +286,8 @@ class TrialDesign:
             else:
                 self.responder_threshold = float(fig.value)
                 src["responder_threshold"] = f"MCID {fig.value:g} {unit} ({fig.source})"
+        if self.ddf not in ("satterthwaite", "kenward-roger"):
+            bad("ddf", f"'satterthwaite' or 'kenward-roger', got {self.ddf!r}")
         if self.alternative not in ("two-sided", "greater", "less"):
             bad("alternative", f"'two-sided', 'greater' or 'less', got {self.alternative!r}")
         for key in ("effect", "baseline_mean", "baseline_sd", "slope_sd", "residual_sd", "dropout_per_visit"):
@@ -336,7 +345,7 @@ class TrialDesign:
         for key in ("measure", "arms", "allocation", "arm_sizes", "visit_weeks", "baseline_mean", "baseline_sd",
                     "slope_sd", "residual_sd", "intercept_slope_corr", "effect", "effect_type",
                     "control_change", "dropout_per_visit", "adherence_mean", "adherence_sd", "alpha",
-                    "target_power", "n_simulations", "seed", "tests", "responder_threshold"):
+                    "target_power", "n_simulations", "seed", "tests", "responder_threshold", "ddf"):
             value = getattr(self, key)
             rows.append({"field": key, "value": value if not isinstance(value, tuple) else list(value),
                          "source": self.sources.get(key, "given" if key not in ("alpha", "target_power") else
@@ -445,8 +454,9 @@ class TrialDesign:
                 kwargs[key] = number("analysis", key, analysis[key], integer=True)
         if "tests" in analysis:
             kwargs["tests"] = tuple(analysis["tests"])
-        if "alternative" in analysis:
-            kwargs["alternative"] = str(analysis["alternative"])
+        for key in ("alternative", "ddf"):
+            if key in analysis:
+                kwargs[key] = str(analysis[key])
         if "n_per_arm" in search:
             values = search["n_per_arm"]
             if not isinstance(values, list) or not values:
@@ -497,12 +507,13 @@ def plan_power(design: TrialDesign, n_simulations=None, seed=None, workers=None,
     model = design.to_model()
     seed = design.seed if seed is None else seed
     res = simulate_power(model, n_simulations or design.n_simulations, seed, design.tests,
-                         design.alternative, workers, progress)
+                         design.alternative, workers, progress, ddf=design.ddf)
     table = res.table.copy()
     table.insert(1, "n_per_arm", design.n_per_arm)
     table.insert(2, "visits", len(design.visit_weeks))
     table["analytic_power"] = [_analytic(model, t, design.alternative) for t in table["test"]]
     table["seed"] = res.seed
+    table["ddf"] = np.where(table["test"] == "mixed_slope", design.ddf, "")
     return table
 
 
@@ -669,6 +680,9 @@ def design_from_fit(result, measure: str, n_per_arm=None, visit_weeks=None, effe
     sign = -1.0 if catalogue_measure.better == "lower" else 1.0
     if effect is None:
         effect_value, effect_type = sign * est_slope, "slope"
+        if effect_value < 0:
+            raise ValueError(f"design_from_fit: the pilot's {time} x {between} estimate favours the reference "
+                             f"arm ({est_slope:.3g} per {time}); give effect= (e.g. the MCID) to plan a trial")
         sources["effect"] = "pilot's own arm x week estimate (observed power: no evidence; give effect=)"
     else:
         effect_value = float(effect)
@@ -697,6 +711,10 @@ def _fmt(value: float) -> str:
     return f"{value:.3g}"
 
 
+def _test_words(test, ddf="satterthwaite"):
+    return _TEST_WORDS[test].format(ddf="Kenward-Roger" if ddf == "kenward-roger" else "Satterthwaite")
+
+
 def describe_power(design: TrialDesign, row) -> str:
     """One sentence in plain words for one row of :func:`plan_power`.
 
@@ -717,7 +735,8 @@ def describe_power(design: TrialDesign, row) -> str:
     return (f"With {row['n_per_arm']} per arm, {row['power'] * 100:.0f} % power (95 % CI "
             f"{row['ci_low'] * 100:.0f}-{row['ci_high'] * 100:.0f} %) to detect a {size} {word} in "
             f"{design.measure_name.lower()} at {weeks} weeks{adherence} in the {design.compare} arm than in the "
-            f"{design.arms[0]} arm, by {_TEST_WORDS[row['test']]}, at a {sided} {design.alpha * 100:g} % level"
+            f"{design.arms[0]} arm, by {_test_words(row['test'], design.ddf)}, at a {sided} "
+            f"{design.alpha * 100:g} % level"
             + f" ({row['n_sims']} simulated trials, seed {row['seed']}).")
 
 

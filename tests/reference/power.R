@@ -1,7 +1,7 @@
 # Reference values for backwalk_study.stats.power (issue 14): lme4 + lmerTest.
 #
 # Run from tests/reference/:   Rscript power.R
-# Tested with R 4.2.2, lme4 1.1-31, lmerTest 3.1-3.
+# Tested with R 4.2.2, lme4 1.1-31, lmerTest 3.1-3, pbkrtest 0.5.2.
 #
 # 1. Power by an R loop, as a researcher (or simr) would compute it. The
 #    design (every number also in tests/test_power.py, POWER_DESIGN):
@@ -22,7 +22,9 @@
 #    into two groups by their order (the first 9 "a", the last 9 "b": an
 #    arbitrary grouping, not a treatment)
 #      lmer(Reaction ~ group * Days + (Days | Subject), sleepstudy)
-#    -> power_r_fits.csv.
+#    with Satterthwaite (summary(m)) and Kenward-Roger
+#      summary(m, ddf = "Kenward-Roger")$coefficients       # pbkrtest's vcovAdj and Lb_ddf
+#    -> power_r_fits.csv (kr_se, kr_dof, kr_p_val: Kenward-Roger).
 suppressPackageStartupMessages({
   library(lme4)
   library(lmerTest)
@@ -80,9 +82,11 @@ write.csv(format(kept, digits = 15), "power_synthetic_trials.csv", row.names = F
 
 fit_row <- function(label, m, term) {
   co <- summary(m)$coefficients
+  kr <- summary(m, ddf = "Kenward-Roger")$coefficients
   data.frame(data = label, term = term, estimate = co[term, "Estimate"], se = co[term, "Std. Error"],
              dof = co[term, "df"], p_val = co[term, "Pr(>|t|)"], reml = REMLcrit(m),
-             singular = isSingular(m))
+             singular = isSingular(m), kr_se = kr[term, "Std. Error"], kr_dof = kr[term, "df"],
+             kr_p_val = kr[term, "Pr(>|t|)"])
 }
 fits <- list()
 for (r in 1:3) {
