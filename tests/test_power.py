@@ -353,3 +353,11 @@ def test_dose_response_reaches_the_same_reml_optimum_as_the_batch_engine():
         fit = dose_response(pilot, dv="value", time="week", subject="participant_id", between="arm",
                             reference="control")
     assert -2 * fit.loglik == pytest.approx(ours["reml"], abs=1e-6)
+
+
+def test_cli_plan_missing_design_file_exits_2(tmp_path, capsys):
+    from backwalk_study.cli import main
+
+    code = main(["plan", str(tmp_path / "nowhere.toml"), "-o", str(tmp_path / "out")])
+    assert code == 2
+    assert "no such design file" in capsys.readouterr().err

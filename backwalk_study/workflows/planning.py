@@ -38,6 +38,7 @@ from backwalk_study.stats.power import (
 __all__ = [
     "TrialDesign",
     "DesignError",
+    "DesignReadError",
     "PUBLISHED_DEFAULTS",
     "plan_power",
     "power_curve",
@@ -51,6 +52,10 @@ __all__ = [
 
 class DesignError(ValueError):
     """A trial design that cannot be simulated; the message names the field."""
+
+
+class DesignReadError(DesignError):
+    """A design file that cannot be read (missing, not TOML)."""
 
 
 # Published figures used as defaults, each with its source and the sentence
@@ -131,6 +136,20 @@ class TrialDesign:
         Degrees of freedom of the mixed model's t-test, as the analysis will be run.
     sources : dict
         Field -> where its value comes from ("given" for the user's).
+
+    Examples
+    --------
+    The 3-metre backward walk test after stroke: the baseline (5.1 +/- 1.3 s,
+    Polo-Ferrero et al. 2025) and residual SD (SEM 1.11 s, J Stroke
+    Cerebrovasc Dis 2021) come from the catalogue notes; the slope SD and the
+    1 s difference to detect are given.
+
+    >>> design = TrialDesign(measure="three_metre_backward_walk", condition="stroke",
+    ...                      slope_sd=0.02, effect=1.0)
+    >>> design.baseline_mean, design.baseline_sd, design.residual_sd
+    (5.1, 1.3, 1.11)
+    >>> design.sources["residual_sd"]
+    'SEM 1.11 s (stroke; J Stroke Cerebrovasc Dis 2021, doi:10.1016/j.jstrokecerebrovasdis.2020.105462)'
     """
 
     measure: str
@@ -368,9 +387,9 @@ class TrialDesign:
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except FileNotFoundError:
-            raise DesignError(f"{path}: no such design file") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise DesignError(f"{path}: not a valid TOML file: {exc}") from None
+            raise DesignReadError(f"{path}: no such design file") from None
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError, IsADirectoryError) as exc:
+            raise DesignReadError(f"{path}: not a readable TOML file: {exc}") from None
         return cls.from_dict(raw, origin=str(path))
 
     @classmethod
@@ -502,7 +521,19 @@ def plan_power(design: TrialDesign, n_simulations=None, seed=None, workers=None,
     DataFrame
         One row per test: test, n_per_arm, power, ci_low, ci_high
         (Clopper-Pearson 95 %), n_sims, n_rejected, n_singular, n_failed,
-        mean_estimate, sd_estimate, analytic_power, seed.
+        mean_estimate, sd_estimate, analytic_power, seed, ddf.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> design = TrialDesign.from_toml(Path(__file__).parents[2] / "data/designs/example_design.toml")
+    >>> table = plan_power(design, n_simulations=250, seed=1)
+    >>> table[["test", "n_per_arm", "n_sims"]].to_dict("records")  # doctest: +NORMALIZE_WHITESPACE
+    [{'test': 'mixed_slope', 'n_per_arm': 60, 'n_sims': 250},
+     {'test': 'ancova', 'n_per_arm': 60, 'n_sims': 250},
+     {'test': 'responders', 'n_per_arm': 60, 'n_sims': 250}]
+    >>> bool((abs(table["power"] - table["analytic_power"]) < 0.1).all())
+    True
     """
     model = design.to_model()
     seed = design.seed if seed is None else seed
@@ -575,6 +606,16 @@ def sample_size(design: TrialDesign, test="mixed_slope", target_power=None, n_si
     to every simulated trial by a probit binomial GLM (all simulations are
     reused), and solves it for the target; the n where the fit's 95 % band
     reaches the target bound it. A last simulation at that n checks it.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> design = TrialDesign.from_toml(Path(__file__).parents[2] / "data/designs/example_design.toml")
+    >>> size = sample_size(design, "ancova", n_simulations=250, seed=1)
+    >>> size.n_low <= size.n_per_arm <= size.n_high
+    True
+    >>> abs(size.n_per_arm - size.analytic_n) < 10
+    True
     """
     target = design.target_power if target_power is None else target_power
     if not 0 < target < 1:
@@ -719,6 +760,18 @@ def describe_power(design: TrialDesign, row) -> str:
     """One sentence in plain words for one row of :func:`plan_power`.
 
     "With 34 per arm, 80 % power (95 % CI 77-83 %) to detect ..."
+
+    Examples
+    --------
+    >>> design = TrialDesign(measure="gait_speed", baseline_mean=1.1, baseline_sd=0.2, slope_sd=0.004,
+    ...                      residual_sd=0.05, n_per_arm=34)
+    >>> row = {"test": "ancova", "n_per_arm": 34, "power": 0.8, "ci_low": 0.774, "ci_high": 0.824,
+    ...        "n_sims": 1000, "seed": 1}
+    >>> print(describe_power(design, row))  # doctest: +NORMALIZE_WHITESPACE
+    With 34 per arm, 80 % power (95 % CI 77-82 %) to detect a 0.05 m/s greater gain in gait speed
+    (10-metre walk) at 12 weeks in the backward arm than in the control arm, by the difference at the
+    last visit adjusted for baseline (ANCOVA, completers), at a two-sided 5 % level (1000 simulated
+    trials, seed 1).
     """
     better = design._measure.better
     word = {"higher": "greater gain", "lower": "greater fall"}.get(better, "difference")
