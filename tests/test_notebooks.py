@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import backwalk_study as bws
-from backwalk_study import notebooks as bwn
+from backwalk_study.interfaces import notebooks as bwn
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"

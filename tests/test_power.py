@@ -304,7 +304,7 @@ def test_sample_size_is_near_the_closed_form():
 
 
 def test_cli_plan_writes_csv_figure_and_escaped_html(tmp_path):
-    from backwalk_study.cli import main
+    from backwalk_study.interfaces.cli import main
 
     text = EXAMPLE_DESIGN.read_text().replace('name = "', 'name = "<script>alert(1)</script> ')
     design = tmp_path / "design.toml"
@@ -321,7 +321,7 @@ def test_cli_plan_writes_csv_figure_and_escaped_html(tmp_path):
 
 
 def test_cli_plan_bad_design_is_one_line_naming_the_field(tmp_path, capsys):
-    from backwalk_study.cli import main
+    from backwalk_study.interfaces.cli import main
 
     design = tmp_path / "design.toml"
     design.write_text('[trial]\nmeasure = "gait_speed"\narms = ["only"]\nallocation = [1]\n')
@@ -356,7 +356,7 @@ def test_dose_response_reaches_the_same_reml_optimum_as_the_batch_engine():
 
 
 def test_cli_plan_missing_design_file_exits_2(tmp_path, capsys):
-    from backwalk_study.cli import main
+    from backwalk_study.interfaces.cli import main
 
     code = main(["plan", str(tmp_path / "nowhere.toml"), "-o", str(tmp_path / "out")])
     assert code == 2

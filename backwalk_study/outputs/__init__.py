@@ -1,1 +1,3 @@
-"""Outputs layer: results bundle, tables, figures, reports (Jinja2 templates)."""
+"""Outputs layer: the one results bundle of a run, tables, figures and HTML
+reports. Rendering reads results; it never fits a model.
+"""

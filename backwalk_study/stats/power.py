@@ -25,7 +25,7 @@ Why it is fast
 --------------
 The REML deviance depends on the data only through per-participant
 sufficient statistics ``Z_i'y_i`` and ``y_i'y_i`` (see
-:mod:`backwalk_study._lmm`). Every column of the fixed-effects design of
+:mod:`backwalk_study.stats._lmm`). Every column of the fixed-effects design of
 this model is a column of ``Z_i`` times an arm indicator, so ``X_i = Z_i
 W_a``, and participants of the same arm who attended the same visits share
 ``Z_i'Z_i`` and ``W_a``. The whole trial therefore reduces exactly to, per

@@ -1,1 +1,3 @@
-"""Workflows layer: study-level analyses built on the statistics layer."""
+"""Study-workflows layer: analyses of a whole ``Study`` (every measure
+compared, safety, client progress, claims), built on the statistics layer.
+"""

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from backwalk_study.measures import default_catalogue
+from backwalk_study.data.measures import default_catalogue
 from backwalk_study.stats.power import (
     TESTS,
     TrialModel,

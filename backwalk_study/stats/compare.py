@@ -121,7 +121,7 @@ def _select(data: pd.DataFrame, column: str, value, what: str, role: str, hint: 
 
 
 def _measure_key(measure) -> str | None:
-    from .measures import Measure
+    from ..data.measures import Measure
 
     if isinstance(measure, Measure):
         return measure.key
@@ -130,7 +130,7 @@ def _measure_key(measure) -> str | None:
 
 def _resolve_measure(measure, data: pd.DataFrame, catalogue, what: str, required: bool):
     """The :class:`~backwalk_study.measures.Measure` analysed, or ``None``."""
-    from .measures import Measure, default_catalogue
+    from ..data.measures import Measure, default_catalogue
 
     if isinstance(measure, Measure):
         return measure
@@ -694,7 +694,7 @@ def adjusted_means(data: pd.DataFrame, dv: str = "value", subject: str = "partic
     Examples
     --------
     >>> import pandas as pd
-    >>> from backwalk_study.compare import adjusted_means
+    >>> from backwalk_study.stats.compare import adjusted_means
     >>> data = pd.DataFrame({                       # synthetic
     ...     "participant_id": [f"p{i}" for i in range(8) for _ in (0, 1)],
     ...     "arm": ["control"] * 8 + ["backward"] * 8,
