@@ -67,7 +67,7 @@ def _fit(case_id):
         kwargs["knots"] = [float(k) for k in c["knots"].split(";")]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = bw.dose_response(data, c["dv"], c["time"], c["subject"], **kwargs)
+        fit = bw.dose_response(data, c["dv"], subject=c["subject"], time=c["time"], **kwargs)
     return fit, [str(w.message) for w in caught]
 
 

@@ -412,7 +412,7 @@ def test_dose_claim_matches_a_direct_fit(example_study):
 
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        fit = dose_response(data, "value", "week", "participant_id",
+        fit = dose_response(data, "value", subject="participant_id", time="week",
                             covariates=["z_sessions_per_week", "z_minutes_per_session"])
     expected = fit.fixed.set_index("term").loc["z_sessions_per_week", "estimate"]
     assert res.iloc[0]["estimate"] == pytest.approx(expected, rel=1e-10)

@@ -546,7 +546,7 @@ def _dose_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
         zcols = [f"z_{c}" for c in claim.covariates]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit = dose_response(data, "value", "week", "participant_id", covariates=zcols)
+            fit = dose_response(data, "value", subject="participant_id", time="week", covariates=zcols)
         fit_notes = sorted({str(w.message) for w in caught})
         fixed = fit.fixed.set_index("term")
         for col, z in zip(claim.covariates, zcols):

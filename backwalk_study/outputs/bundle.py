@@ -134,8 +134,10 @@ def _dose_response(study, out: Path) -> list[Path]:
         row = {"measure": key, "model": model}
         if fit is not None:
             d = fit.diagnostics
-            row.update({k: d.get(k) for k in ("converged", "optimizer", "iterations", "singular", "fallback",
-                                              "n_obs", "n_groups", "n_dropped") if k in d})
+            row.update(converged=d.converged, optimality=d.optimality, optimizer=d.optimizer,
+                       best_start=d.best_start, iterations=d.iterations, singular=d.singular,
+                       fallback=d.fallback, n_obs=d.n_obs, n_participants=d.n_participants,
+                       n_dropped=d.n_dropped)
         row["warnings"] = " | ".join(str(w.message) for w in caught) or None
         row["error"] = error
         tables["diagnostics"].append(pd.DataFrame([row]))

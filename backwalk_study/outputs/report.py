@@ -1000,7 +1000,7 @@ def _cohort_dose_section(study, measures) -> str:
                 try:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        fit = dose_response(data, "score", "week", "participant_id",
+                        fit = dose_response(data, "score", subject="participant_id", time="week",
                                             between="arm" if data["arm"].nunique() > 1 else None,
                                             reference=study.config.reference_arm
                                             if data["arm"].nunique() > 1

@@ -32,7 +32,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .stats.checks import check_confidence, check_input, listing, numeric_column
+from .checks import check_confidence, check_input, listing, numeric_column
 
 __all__ = [
     "compare_directions",
@@ -982,7 +982,7 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
           measure direction       arm  p_holm
     0  gait_speed   forward  backward   0.0...
     """
-    from .stats.multiplicity import adjust_pvalues
+    from .multiplicity import adjust_pvalues
 
     what = "compare_all"
     check_confidence(confidence, what)
