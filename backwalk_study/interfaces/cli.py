@@ -125,11 +125,10 @@ def cmd_plan(args) -> int:
         return EXIT_UNREADABLE
     n_sims = args.simulations or design.n_simulations
     seed = design.seed if args.plan_seed is None else args.plan_seed
-    progress = False
-    if n_sims >= 1000:
-        from tqdm.auto import tqdm
+    from tqdm.auto import tqdm
 
-        progress = tqdm(desc="simulated trials", unit="trial", unit_scale=False)
+    # one bar for every simulation of the plan (the search decides how many points)
+    progress = tqdm(desc="simulated trials", unit="trial")
     table = plan_power(design, n_sims, seed, args.workers, progress)
     curve, size = None, None
     if not args.no_curve:
@@ -141,8 +140,7 @@ def cmd_plan(args) -> int:
                            progress=progress)
         if curve is None:
             curve = size.curve
-    if progress:
-        progress.close()
+    progress.close()
     for path in write_plan(design, table, args.output, curve, size):
         print(f"wrote {path}")
     return EXIT_OK

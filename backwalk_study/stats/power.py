@@ -1014,7 +1014,7 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
         from tqdm.auto import tqdm
 
         bar = tqdm(total=n_simulations, desc="simulated trials", unit="trial")
-    elif progress:
+    elif progress is not False and progress is not None:
         bar = progress  # a caller's bar, shared over several calls
     totals = {t: dict.fromkeys(("n", "rejected", "singular", "failed", "sum_estimate", "sum_estimate2"), 0)
               for t in tests}
