@@ -361,3 +361,35 @@ def test_cli_plan_missing_design_file_exits_2(tmp_path, capsys):
     code = main(["plan", str(tmp_path / "nowhere.toml"), "-o", str(tmp_path / "out")])
     assert code == 2
     assert "no such design file" in capsys.readouterr().err
+
+
+def test_adherence_scales_the_effect_by_the_mean_dose():
+    # each participant's slope difference is the full-dose effect times a Beta adherence (mean 0.5)
+    full = _model(dropout_per_visit=0.0, slope_differences=(0.0, 0.1 / 12))
+    half = _model(dropout_per_visit=0.0, slope_differences=(0.0, 0.1 / 12), adherence_mean=0.5, adherence_sd=0.2)
+    res = pw.simulate_power(half, n_simulations=1000, seed=21, tests=("mixed_slope",), workers=1)
+    row = res.table.iloc[0]
+    se_mean = row["sd_estimate"] / np.sqrt(row["n_sims"])
+    assert abs(row["mean_estimate"] - 0.05 / 12) < 4 * se_mean
+    assert row["power"] < pw.simulate_power(full, 1000, seed=21, tests=("mixed_slope",), workers=1).power()
+
+
+def test_three_arms_test_the_compared_arm_only():
+    # SYNTHETIC: only the third arm differs from the reference
+    base = dict(arms=("control", "forward", "backward"), n_per_arm=(40, 40, 40),
+                slope_differences=(0.0, 0.0, 0.08 / 12), responder_threshold=0.05)
+    null_arm = pw.simulate_power(_model(**base, compare=1), n_simulations=1000, seed=4, workers=1).table
+    effect_arm = pw.simulate_power(_model(**base, compare=2), n_simulations=1000, seed=4, workers=1).table
+    for test in pw.TESTS:
+        row = null_arm.set_index("test").loc[test]
+        assert row["ci_low"] <= 0.05 <= row["ci_high"], test
+        assert effect_arm.set_index("test").loc[test, "power"] > 0.5, test
+
+
+def test_lower_is_better_responders_count_falls():
+    # TUG-like: seconds fall when people improve; a responder falls by at least the threshold
+    model = _model(dropout_per_visit=0.0, n_per_arm=(60, 60), slope_differences=(0.0, -2.0 / 12),
+                   intercept_sd=3.0, slope_sd=0.05, residual_sd=0.5, better="lower", responder_threshold=1.0)
+    res = pw.simulate_power(model, n_simulations=500, seed=2, tests=("responders",), workers=1).table.iloc[0]
+    assert res["mean_estimate"] > 0.2  # more responders in the compared arm
+    assert res["ci_low"] - 0.05 <= pw.responder_power_analytic(model) <= res["ci_high"] + 0.05
