@@ -315,6 +315,8 @@ def test_cli_plan_writes_csv_figure_and_escaped_html(tmp_path):
     power = pd.read_csv(out / "power.csv")
     assert set(power["test"]) == set(pw.TESTS)
     assert (out / "power_curve.png").stat().st_size > 0
+    visits = pd.read_csv(out / "power_by_visits.csv")
+    assert sorted(set(visits["visits"])) == [2, 3, 4]
     html = (out / "plan.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "per arm" in html and "% power (95 % CI" in html

@@ -130,7 +130,7 @@ def cmd_plan(args) -> int:
     # one bar for every simulation of the plan (the search decides how many points)
     progress = tqdm(desc="simulated trials", unit="trial")
     table = plan_power(design, n_sims, seed, args.workers, progress)
-    curve, size = None, None
+    curve, size, visits = None, None, None
     if not args.no_curve:
         if design.search_n_per_arm:
             curve = power_curve(design, n_per_arm=design.search_n_per_arm, n_simulations=n_sims, seed=seed,
@@ -140,8 +140,11 @@ def cmd_plan(args) -> int:
                            progress=progress)
         if curve is None:
             curve = size.curve
+        if design.search_visit_weeks:
+            visits = power_curve(design, visit_weeks=design.search_visit_weeks, n_simulations=n_sims, seed=seed,
+                                 workers=args.workers, progress=progress)
     progress.close()
-    for path in write_plan(design, table, args.output, curve, size):
+    for path in write_plan(design, table, args.output, curve, size, visits):
         print(f"wrote {path}")
     return EXIT_OK
 

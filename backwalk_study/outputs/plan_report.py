@@ -21,8 +21,9 @@ def _guard(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 def write_plan(design, power_table: pd.DataFrame, out_dir, curve: pd.DataFrame | None = None,
-               sample_size=None) -> list[Path]:
-    """Write power.csv, design.csv, (power_curve.csv, power_curve.png) and plan.html into out_dir."""
+               sample_size=None, visits: pd.DataFrame | None = None) -> list[Path]:
+    """Write power.csv, design.csv, plan.html and, when given, power_curve.csv and .png (over n per
+    arm) and power_by_visits.csv (over visit schedules) into out_dir."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -56,6 +57,12 @@ def write_plan(design, power_table: pd.DataFrame, out_dir, curve: pd.DataFrame |
         plt.close(fig)
         written.append(path)
         figure = path.name
+    visit_rows = None
+    if visits is not None and len(visits):
+        path = out / "power_by_visits.csv"
+        _guard(visits).to_csv(path, index=False)
+        written.append(path)
+        visit_rows = visits.to_dict("records")
     ss = None
     if sample_size is not None:
         check = sample_size.check
@@ -69,7 +76,7 @@ def write_plan(design, power_table: pd.DataFrame, out_dir, curve: pd.DataFrame |
         title=design.name or design.measure_name, n_simulations=int(power_table["n_sims"].max()),
         seed=int(power_table["seed"].iloc[0]),
         sentences=[describe_power(design, row) for _, row in power_table.iterrows()],
-        rows=power_table.to_dict("records"), figure=figure, sample_size=ss,
+        rows=power_table.to_dict("records"), figure=figure, sample_size=ss, visit_rows=visit_rows,
         design_rows=design_rows.to_dict("records"))
     path = out / "plan.html"
     path.write_text(html, encoding="utf-8")
