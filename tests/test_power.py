@@ -320,6 +320,7 @@ def test_cli_plan_writes_csv_figure_and_escaped_html(tmp_path):
     html = (out / "plan.html").read_text()
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "per arm" in html and "% power (95 % CI" in html
+    assert "at least 3 visits" in html
 
 
 def test_cli_plan_bad_design_is_one_line_naming_the_field(tmp_path, capsys):
@@ -395,3 +396,10 @@ def test_lower_is_better_responders_count_falls():
     res = pw.simulate_power(model, n_simulations=500, seed=2, tests=("responders",), workers=1).table.iloc[0]
     assert res["mean_estimate"] > 0.2  # more responders in the compared arm
     assert res["ci_low"] - 0.05 <= pw.responder_power_analytic(model) <= res["ci_high"] + 0.05
+
+
+def test_two_visits_leave_the_random_slope_model_unfitted_with_a_note():
+    model = _model(visit_weeks=(0, 12), responder_threshold=0.05)
+    table = pw.simulate_power(model, n_simulations=250, seed=1, workers=1).table.set_index("test")
+    assert np.isnan(table.loc["mixed_slope", "power"]) and "at least 3 visits" in table.loc["mixed_slope", "note"]
+    assert table.loc["ancova", "n_sims"] == 250 and table.loc["ancova", "note"] == ""

@@ -917,8 +917,9 @@ class PowerResult:
 
     ``table`` has one row per test: test, power, ci_low, ci_high (Clopper-
     Pearson 95 %), n_sims (fits used), n_rejected, n_singular, n_failed,
-    mean_estimate, sd_estimate; ``seed``, ``model`` and ``ci_method`` say
-    how it was made.
+    mean_estimate, sd_estimate, note (why a test was not run, e.g. a random
+    slope with two visits); ``seed``, ``model`` and ``ci_method`` say how it
+    was made.
     """
 
     table: pd.DataFrame
@@ -1002,7 +1003,15 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
     seeds = np.random.SeedSequence(int(seed)).spawn(len(sizes))
     if ddf not in ("satterthwaite", "kenward-roger"):
         raise ValueError(f"simulate_power: ddf must be 'satterthwaite' or 'kenward-roger', got {ddf!r}")
-    jobs = [(model, s, n, tests, alternative, ddf) for s, n in zip(seeds, sizes)]
+    requested = tests
+    notes = {}
+    if "mixed_slope" in tests and len(model.visit_weeks) < 3:
+        # with two visits each person has as many observations as random effects: lme4 refuses the
+        # model ("number of observations <= number of random effects"), and so do we
+        notes["mixed_slope"] = ("not fitted: a random intercept and slope need at least 3 visits "
+                                "(with 2, observations <= random effects, as lme4 says)")
+        tests = tuple(t for t in tests if t != "mixed_slope")
+    jobs = [(model, s, n, tests, alternative, ddf) for s, n in zip(seeds, sizes)] if tests else []
     if workers is None:
         workers = 1 if len(jobs) < 4 else min(2, os.cpu_count() or 1)
     if workers > 1:
@@ -1025,7 +1034,12 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
             for k, v in chunk[t].items():
                 totals[t][k] += v
     rows = []
-    for t in tests:
+    for t in requested:
+        if t in notes:
+            rows.append({"test": t, "power": np.nan, "ci_low": np.nan, "ci_high": np.nan, "n_sims": 0,
+                         "n_rejected": 0, "n_singular": 0, "n_failed": 0, "mean_estimate": np.nan,
+                         "sd_estimate": np.nan, "note": notes[t]})
+            continue
         tot = totals[t]
         n = tot["n"]
         power = tot["rejected"] / n if n else np.nan
@@ -1035,7 +1049,7 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
         rows.append({"test": t, "power": power, "ci_low": lo, "ci_high": hi, "n_sims": n,
                      "n_rejected": tot["rejected"], "n_singular": tot["singular"],
                      "n_failed": tot["failed"], "mean_estimate": mean,
-                     "sd_estimate": np.sqrt(max(var, 0.0)) if n > 1 else np.nan})
+                     "sd_estimate": np.sqrt(max(var, 0.0)) if n > 1 else np.nan, "note": ""})
     if progress is True:
         bar.close()
     return PowerResult(table=pd.DataFrame(rows), seed=int(seed), model=model, n_simulations=n_simulations)

@@ -773,6 +773,8 @@ def describe_power(design: TrialDesign, row) -> str:
     last visit adjusted for baseline (ANCOVA, completers), at a two-sided 5 % level (1000 simulated
     trials, seed 1).
     """
+    if row.get("note"):
+        return f"With {row['n_per_arm']} per arm, {_test_words(row['test'], design.ddf)}: {row['note']}."
     better = design._measure.better
     word = {"higher": "greater gain", "lower": "greater fall"}.get(better, "difference")
     weeks = _fmt(design.follow_up_weeks)
