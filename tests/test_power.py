@@ -237,6 +237,7 @@ BAD = {
     "target power above 1": ("", "analysis.target_power", None, "[analysis]\ntarget_power = 1.5"),
     "target power of 0": ("", "analysis.target_power", None, "[analysis]\ntarget_power = 0"),
     "negative effect": ("", "effect.difference_at_followup", None, "[effect]\ndifference_at_followup = -0.1"),
+    "negative slope effect": ("", "effect.slope_difference", None, "[effect]\nslope_difference = -0.01"),
     "unknown ddf": ("", "analysis.ddf", None, '[analysis]\nddf = "containment"'),
 }
 

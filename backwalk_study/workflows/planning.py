@@ -498,7 +498,8 @@ class TrialDesign:
             for section, keys in _SECTIONS.items():
                 for key in keys:
                     message = message.replace(f"{origin}: {key}:", f"{origin}: {section}.{key}:", 1)
-            message = message.replace(f"{origin}: effect:", f"{origin}: effect.difference_at_followup:")
+            effect_key = given[0] if given else "difference_at_followup"
+            message = message.replace(f"{origin}: effect:", f"{origin}: effect.{effect_key}:")
             raise DesignError(message) from None
 
 
