@@ -232,9 +232,9 @@ class _Layout:
             A[k] = [[k + 1, t.sum()], [t.sum(), (t * t).sum()]]
         self.A = np.tile(A, (A_arms, 1, 1))  # (G, 2, 2)
         self.group_nobs = np.tile(np.arange(1, self.K + 1), A_arms)
-        # F = sum_g W_g' Q_g W_g and X'y = sum_g W_g' s_g as matrix products
-        self.WW = np.einsum("gri,gsj->grsij", self.W, self.W).reshape(self.G * 4, self.p * self.p)
-        self.Wflat = self.W.reshape(self.G * 2, self.p)
+        # W_a selects columns: Z's intercept feeds X columns cols[a][0], its week cols[a][1]
+        self.n_arms = A_arms
+        self.cols = [([0] + ([a] if a else []), [A_arms] + ([A_arms + a] if a else [])) for a in range(A_arms)]
         self.contrast = np.zeros(self.p)
         self.contrast[A_arms + m.compare] = 1.0
 
@@ -314,12 +314,29 @@ def _core(theta, red, lay: _Layout):
     Q01 = R00 * a01 + R01 * a11
     Q11 = R10 * a01 + R11 * a11
     n = red["counts"]
-    Q = np.empty(n.shape + (2, 2))
-    Q[..., 0, 0], Q[..., 0, 1], Q[..., 1, 0], Q[..., 1, 1] = n * Q00, n * Q01, n * Q01, n * Q11
-    F = (Q.reshape(len(Q), -1) @ lay.WW).reshape(-1, lay.p, lay.p)
+    B, A, K = n.shape[0], lay.n_arms, lay.K
+    # sum_g W_g' Q_g W_g and sum_g W_g' (R s)_g: sum each arm's groups, then place the 2 x 2 sums
+    # on the arm's columns (W is a selector; BLAS products this thin cost more in threads than sums)
+    q00 = (n * Q00).reshape(B, A, K).sum(axis=2)
+    q01 = (n * Q01).reshape(B, A, K).sum(axis=2)
+    q11 = (n * Q11).reshape(B, A, K).sum(axis=2)
     sc = red["sc"]
-    Rsc = np.stack([R00 * sc[..., 0] + R01 * sc[..., 1], R10 * sc[..., 0] + R11 * sc[..., 1]], axis=2)  # (B, G, 2)
-    Sxy = Rsc.reshape(len(Rsc), -1) @ lay.Wflat
+    r0 = (R00 * sc[..., 0] + R01 * sc[..., 1]).reshape(B, A, K).sum(axis=2)
+    r1 = (R10 * sc[..., 0] + R11 * sc[..., 1]).reshape(B, A, K).sum(axis=2)
+    F = np.zeros((B, lay.p, lay.p))
+    Sxy = np.zeros((B, lay.p))
+    for a, (c0, c1) in enumerate(lay.cols):
+        for i in c0:
+            Sxy[:, i] += r0[:, a]
+            for j in c0:
+                F[:, i, j] += q00[:, a]
+            for j in c1:
+                F[:, i, j] += q01[:, a]
+                F[:, j, i] += q01[:, a]
+        for i in c1:
+            Sxy[:, i] += r1[:, a]
+            for j in c1:
+                F[:, i, j] += q11[:, a]
     scc = red["scc"]
     Syy = red["yy"] - np.sum(P00 * scc[..., 0] + 2 * P01 * scc[..., 1] + P11 * scc[..., 2], axis=1)
     ldM = np.sum(n * np.log(det), axis=1)
