@@ -454,7 +454,9 @@ class TrialDesign:
             kwargs["effect"] = float(number("effect", key, effect[key]))
             kwargs["effect_type"] = "followup" if key == "difference_at_followup" else "slope"
             expected = measure_unit if key == "difference_at_followup" else f"{measure_unit} per week"
-            if "unit" in effect and effect["unit"] != expected:
+            accepted = {expected} if key == "difference_at_followup" else {
+                expected, f"{measure_unit}/week", f"{measure_unit} / week", f"{measure_unit}/wk"}
+            if "unit" in effect and str(effect["unit"]).strip() not in accepted:
                 bad("effect.unit", f"{key} of {kwargs['measure']} is in {expected!r}, got {effect['unit']!r}"
                     + (" (a slope difference is per week)" if key == "slope_difference" else ""))
         elif "unit" in effect:
