@@ -84,6 +84,22 @@ _EXPORTS = {
     "claim_results": "interfaces.notebooks",
     "practice_features": "interfaces.notebooks",
     "balance_person_table": "interfaces.notebooks",
+    # meta-analysis (issue 15)
+    "meta_analysis": "stats.meta",
+    "meta_regression": "stats.meta",
+    "MetaAnalysisResult": "stats.meta",
+    "MetaRegressionResult": "stats.meta",
+    "correlation_sensitivity": "stats.meta",
+    "mean_difference": "stats.effect_sizes",
+    "standardized_mean_difference": "stats.effect_sizes",
+    "change_from_pre_post": "stats.effect_sizes",
+    "se_from_ci": "stats.effect_sizes",
+    "mean_sd_from_median_iqr": "stats.effect_sizes",
+    "log_risk_ratio": "stats.effect_sizes",
+    "log_odds_ratio": "stats.effect_sizes",
+    "risk_difference": "stats.effect_sizes",
+    "read_meta_table": "data.meta_table",
+    "write_meta_report": "outputs.meta_report",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
