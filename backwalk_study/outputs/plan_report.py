@@ -49,7 +49,7 @@ def write_plan(design, power_table: pd.DataFrame, out_dir, curve: pd.DataFrame |
         _guard(curve).to_csv(path, index=False)
         written.append(path)
         fig, ax = plt.subplots(figsize=(6.4, 4.0))
-        plot_power_curve(curve, design.target_power, ax=ax)
+        plot_power_curve(curve, design.target_power, ax=ax, sample_size=sample_size)
         ax.set_title(f"{design.measure_name}: simulated power (SYNTHETIC trials)", fontsize=10)
         fig.tight_layout()
         path = out / "power_curve.png"

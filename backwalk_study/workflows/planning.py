@@ -798,8 +798,11 @@ def describe_power(design: TrialDesign, row) -> str:
             + f" ({row['n_sims']} simulated trials, seed {row['seed']}).")
 
 
-def plot_power_curve(curve: pd.DataFrame, target_power=None, ax=None, x="n_per_arm"):
-    """Power against n per arm (or visits) with Clopper-Pearson 95 % CIs, one line per test."""
+def plot_power_curve(curve: pd.DataFrame, target_power=None, ax=None, x="n_per_arm", sample_size=None):
+    """Power against n per arm (or visits) with Clopper-Pearson 95 % CIs, one line per test.
+
+    ``sample_size`` (a :class:`SampleSizeResult`) marks the smallest n and its range.
+    """
     import matplotlib.pyplot as plt
 
     if ax is None:
@@ -812,6 +815,11 @@ def plot_power_curve(curve: pd.DataFrame, target_power=None, ax=None, x="n_per_a
             ax.plot(part[x], part["analytic_power"], linestyle=":", color="grey")
     if target_power is not None:
         ax.axhline(target_power, color="black", linewidth=0.8, linestyle="--")
+    if sample_size is not None:
+        ax.axvspan(sample_size.n_low, sample_size.n_high, color="grey", alpha=0.2, linewidth=0)
+        ax.axvline(sample_size.n_per_arm, color="grey", linewidth=0.8)
+        ax.annotate(f"n = {sample_size.n_per_arm} per arm ({sample_size.test})",
+                    (sample_size.n_per_arm, 0.05), xytext=(4, 0), textcoords="offset points", fontsize=8)
     ax.set_xlabel("participants per arm" if x == "n_per_arm" else "visits")
     ax.set_ylabel("power (simulated; dotted: closed form)")
     ax.set_ylim(0, 1.02)
