@@ -291,6 +291,10 @@ def test_design_from_a_fitted_pilot():
     assert design.residual_sd == pytest.approx(random["sd_residual"])
     assert design.visit_weeks == (0.0, 4.0, 8.0, 12.0)
     assert design.dropout_per_visit == 0.0
+    via_method = fit.design(measure="gait_speed", n_per_arm=60, effect=0.05, effect_type="followup")
+    assert via_method.table().equals(design.table())
+    with pytest.raises(ValueError, match="give measure="):
+        pl.design_from_fit(fit)  # the outcome column 'value' is no catalogue key
     # simr's extend gives 0 % power on some extensions (simr #92): ours gives a real power
     table = pl.plan_power(design, n_simulations=250, seed=1)
     assert table.set_index("test").loc["mixed_slope", "power"] > 0.5

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from backwalk_study.data.errors import StudyReadError
 from backwalk_study.data.measures import default_catalogue
 from backwalk_study.stats.power import (
     TESTS,
@@ -54,8 +55,8 @@ class DesignError(ValueError):
     """A trial design that cannot be simulated; the message names the field."""
 
 
-class DesignReadError(DesignError):
-    """A design file that cannot be read (missing, not TOML)."""
+class DesignReadError(StudyReadError):
+    """A design file that cannot be read (missing, not TOML): the CLI's exit code 2."""
 
 
 # Published figures used as defaults, each with its source and the sentence
@@ -675,8 +676,8 @@ def sample_size(design: TrialDesign, test="mixed_slope", target_power=None, n_si
 # --------------------------------------------------------------------------
 # a design from a fitted pilot
 # --------------------------------------------------------------------------
-def design_from_fit(result, measure: str, n_per_arm=None, visit_weeks=None, effect=None, effect_type="slope",
-                    compare=None, **overrides) -> TrialDesign:
+def design_from_fit(result, measure: str | None = None, n_per_arm=None, visit_weeks=None, effect=None,
+                    effect_type="slope", compare=None, **overrides) -> TrialDesign:
     """A :class:`TrialDesign` from a fitted pilot (a DoseResponseResult), as simr's ``extend``.
 
     The fixed effects, random-effect SDs, arms, visit weeks, arm sizes and
@@ -685,8 +686,15 @@ def design_from_fit(result, measure: str, n_per_arm=None, visit_weeks=None, effe
     its 0 % power on factors, simr issue #92). The effect defaults to the
     pilot's arm x week estimate: power for the pilot's own estimate is
     "observed power" and is no evidence of anything; give ``effect`` (e.g.
-    the MCID) for a real plan.
+    the MCID) for a real plan. ``measure`` defaults to the pilot's outcome
+    column when that is a catalogue key.
     """
+    if measure is None:
+        dv = getattr(getattr(getattr(result, "model", None), "design", None), "dv", None)
+        if dv is None or dv not in default_catalogue():
+            raise ValueError(f"design_from_fit: give measure= (the catalogue key of the pilot's outcome; "
+                             f"its column {dv!r} is not one)")
+        measure = dv
     fixed = result.fixed.set_index("term")
     random = result.random.set_index("component")["estimate"]
     if "sd_slope" not in random.index:
