@@ -14,6 +14,15 @@ __version__ = "0.1.0"
 
 # public name -> "layer.module" that defines it
 _EXPORTS = {
+    # planning a trial (issue 14)
+    "TrialDesign": "workflows.planning",
+    "DesignError": "workflows.planning",
+    "plan_power": "workflows.planning",
+    "power_curve": "workflows.planning",
+    "sample_size": "workflows.planning",
+    "design_from_fit": "workflows.planning",
+    "TrialModel": "stats.power",
+    "simulate_power": "stats.power",
     # measures: the catalogue
     "Measure": "data.measures",
     "Catalogue": "data.measures",
