@@ -75,6 +75,8 @@ _EXPORTS = {
     "claim_results": "notebooks",
     "practice_features": "notebooks",
     "balance_person_table": "notebooks",
+    # published evidence (issue 15)
+    "load_evidence": "data.evidence",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
