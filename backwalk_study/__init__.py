@@ -77,6 +77,9 @@ _EXPORTS = {
     "balance_person_table": "notebooks",
     # published evidence (issue 15)
     "load_evidence": "data.evidence",
+    "claims_evidence": "workflows.evidence",
+    "claims_summary": "workflows.evidence",
+    "plot_claims_forest": "outputs.evidence_forest",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

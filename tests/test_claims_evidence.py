@@ -1,0 +1,132 @@
+"""Published evidence per claim (workflows.evidence) and its forest plot
+(outputs.evidence_forest)."""
+
+from __future__ import annotations
+
+import math
+
+import matplotlib
+import pandas as pd
+import pytest
+
+matplotlib.use("Agg")
+
+from backwalk_study.data.evidence import load_evidence  # noqa: E402
+from backwalk_study.notebooks import CLAIMS  # noqa: E402
+from backwalk_study.outputs.evidence_forest import evidence_label, plot_claims_forest  # noqa: E402
+from backwalk_study.workflows import evidence as we  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def evidence():
+    return load_evidence()
+
+
+@pytest.fixture(scope="module")
+def table(evidence):
+    return we.claims_evidence(evidence)
+
+
+def test_every_claim_has_evidence_or_says_none_was_found(table):
+    assert list(table.columns) == we.CLAIMS_EVIDENCE_COLUMNS
+    assert list(dict.fromkeys(table["claim"])) == [c.key for c in CLAIMS]
+    status = table.groupby("claim", sort=False)["status"].first()
+    assert set(status) <= {"published evidence", "uncontrolled study only", "no published trial found"}
+    for key in ("core", "brain_body"):
+        assert status[key] == "no published trial found"
+        row = table[table["claim"] == key].iloc[0]
+        assert pd.isna(row["evidence_id"]) and row["note"]
+    assert status["posture"] == "uncontrolled study only"
+    for key in ("balance", "joints", "efficiency", "coordination", "function", "effort"):
+        assert status[key] == "published evidence"
+
+
+def test_rows_come_from_the_evidence_table_unchanged(table, evidence):
+    rows = evidence.set_index("id")
+    found = table.dropna(subset=["evidence_id"])
+    for rec in found.to_dict("records"):
+        src = rows.loc[rec["evidence_id"]]
+        for col in ("estimate", "ci_low", "ci_high", "mean_backward", "mean_comparator", "n_studies"):
+            a, b = rec[col], src[col]
+            assert (pd.isna(a) and pd.isna(b)) or a == b, (rec["evidence_id"], col)
+        assert rec["condition"] == src["condition"] and rec["comparator"] == src["comparator"]
+
+
+def test_claims_are_matched_by_measure_or_listed_outcome(table, evidence):
+    claims = {c.key: c for c in CLAIMS}
+    found = table.dropna(subset=["evidence_id"])
+    outcomes = evidence.set_index("id")
+    for rec in found.to_dict("records"):
+        src = outcomes.loc[rec["evidence_id"]]
+        by_measure = isinstance(src["measure"], str) and src["measure"] in claims[rec["claim"]].measures
+        by_outcome = rec["claim"] in we.OUTCOME_CLAIMS.get(src["outcome"], ())
+        assert by_measure or by_outcome, rec["evidence_id"]
+    # every Berg row bears on balance, and every row is used by at least one claim
+    berg = set(evidence.loc[evidence["measure"] == "berg", "id"])
+    assert berg <= set(found.loc[found["claim"] == "balance", "evidence_id"])
+    unused = set(evidence["id"]) - set(found["evidence_id"])
+    assert not unused, f"rows no claim uses: {sorted(unused)}"
+
+
+@pytest.mark.parametrize("args,expected", [
+    ((3.82, 2.12, 5.52, "higher"), "favours backward walking"),
+    ((-0.997, -1.373, -0.620, "lower"), "favours backward walking"),
+    ((0.5, 0.2, 0.9, "lower"), "favours the comparator"),
+    ((0.04, -0.01, 0.09, "higher"), "CI includes no difference"),
+    ((4.00, 0.99, 7.02, None), "no better direction"),
+    ((1.8, math.nan, math.nan, "lower"), "no CI printed"),
+    ((0.8, 0.6, 1.1, "lower", "RR"), "CI includes no difference"),   # ratio measures: no difference is 1
+    ((7.4, math.nan, math.nan, "higher", "percent_change_within"), "within-group change only"),
+])
+def test_verdict(args, expected):
+    assert we.verdict(*args) == expected
+
+
+def test_verdicts_use_the_catalogue_direction(table):
+    tug = table[(table["claim"] == "balance") & (table["measure"] == "tug")]
+    assert (tug["better"] == "lower").all()
+    lin = table[table["evidence_id"] == "lin2025_pain"].iloc[0]
+    assert lin["better"] == "lower" and lin["verdict"] == "favours backward walking"
+    # more effort is what the effort claim claims
+    hr = table[(table["claim"] == "effort") & (table["measure"] == "heart_rate")].iloc[0]
+    assert hr["better"] == "higher" and hr["mean_backward"] > hr["mean_comparator"]
+
+
+def test_summary_counts_match_the_table(table):
+    s = we.claims_summary(table).set_index("claim")
+    assert list(s.index) == [c.key for c in CLAIMS]
+    bal = table[(table["claim"] == "balance") & table["evidence_id"].notna()]
+    assert s.loc["balance", "n_results"] == len(bal)
+    assert s.loc["balance", "n_pooled"] == (bal["kind"] == "pooled").sum()
+    assert s.loc["balance", "n_favouring"] == (bal["verdict"] == "favours backward walking").sum()
+    assert s.loc["brain_body", "summary"].startswith("No published trial found")
+    assert s.loc["core", "n_results"] == 0
+
+
+def test_forest_plot_panels_have_one_scale_each(table):
+    fig = plot_claims_forest(table)
+    drawn = table[(table["kind"] == "pooled") & table[["estimate", "ci_low", "ci_high"]].notna().all(axis=1)]
+    lines = [ln for ax in fig.axes for ln in ax.get_lines() if ln.get_gid() == "ci"]
+    assert len(lines) == len(drawn)
+    for ax in fig.axes:
+        labels = [t.get_text() for t in ax.get_yticklabels()]
+        assert labels and all(" (" in lab and ":" in lab for lab in labels)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "Improves balance: MD (points)" in titles
+    assert len(titles) == len(set(titles))
+    # each interval is drawn where the table puts it
+    first = fig.axes[0].get_lines()[0].get_xdata()
+    bal = drawn[(drawn["claim"] == "balance") & (drawn["unit"] == "points")].iloc[0]
+    assert tuple(first) == (bal["ci_low"], bal["ci_high"])
+    matplotlib.pyplot.close(fig)
+
+
+def test_forest_plot_input_errors(table):
+    with pytest.raises(ValueError, match="no published result with an estimate and a CI"):
+        plot_claims_forest(table, claims=["brain_body"])
+
+
+def test_evidence_label():
+    row = {"condition": "cerebral_palsy", "intervention": "backward_walking", "comparator": "forward_walking",
+           "outcome": "walking speed", "citation": "Menezes KKP, Avelino PR. ... Int J Rehabil Res 2023;46(4):300-307"}
+    assert evidence_label(row) == "cerebral palsy: BW vs forward walking; walking speed (Menezes 2023)"
