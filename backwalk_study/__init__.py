@@ -79,6 +79,7 @@ _EXPORTS = {
     "load_evidence": "data.evidence",
     "claims_evidence": "workflows.evidence",
     "claims_summary": "workflows.evidence",
+    "pool_published": "workflows.evidence",
     "plot_claims_forest": "outputs.evidence_forest",
 }
 

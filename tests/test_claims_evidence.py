@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import matplotlib
 import pandas as pd
@@ -130,3 +131,100 @@ def test_evidence_label():
     row = {"condition": "cerebral_palsy", "intervention": "backward_walking", "comparator": "forward_walking",
            "outcome": "walking speed", "citation": "Menezes KKP, Avelino PR. ... Int J Rehabil Res 2023;46(4):300-307"}
     assert evidence_label(row) == "cerebral palsy: BW vs forward walking; walking speed (Menezes 2023)"
+
+
+# --------------------------------------------------------------------------
+# Pooling published results (notebook 09) against R's metafor
+# --------------------------------------------------------------------------
+REFERENCE = Path(__file__).resolve().parent / "reference"
+METAFOR = pd.read_csv(REFERENCE / "evidence_pool_metafor.csv")
+INPUTS = pd.read_csv(REFERENCE / "evidence_pool_inputs.csv")
+
+
+def test_r_script_inputs_are_the_published_numbers(evidence):
+    rows = evidence.set_index("id")
+    for rec in INPUTS.to_dict("records"):
+        assert tuple(rows.loc[rec["id"], ["estimate", "ci_low", "ci_high"]]) == (rec["yi"], rec["lb"], rec["ub"])
+
+
+def _ref(set_name, method):
+    sub = METAFOR[(METAFOR["set"] == set_name) & (METAFOR["method"] == method)]
+    return sub.set_index("statistic")["value"].astype(float)
+
+
+@pytest.mark.parametrize("set_name", sorted(INPUTS["set"].unique()))
+@pytest.mark.parametrize("method_re,r_method", [("chi2", "DL"), ("iterated", "PM")])
+def test_pool_published_matches_metafor(evidence, set_name, method_re, r_method):
+    # metafor::rma(yi, sei = (ub - lb) / (2 * qnorm(0.975)), method = "DL" | "PM" | "FE")
+    ids = INPUTS.loc[INPUTS["set"] == set_name, "id"].tolist()
+    pooled = we.pool_published(evidence, ids, method_re=method_re, allow_overlap=set_name == "cadence_overlapping")
+    table = pooled.table.set_index("label")
+    het = pooled.heterogeneity.iloc[0]
+    ref = _ref(set_name, r_method)
+    got = table.loc["random effect"]
+    for stat in ("estimate", "se", "ci_low", "ci_high"):
+        assert got[stat] == pytest.approx(ref[stat], rel=1e-6, abs=1e-10), stat
+    assert het["q"] == pytest.approx(ref["q"], rel=1e-6)
+    assert het["p_val"] == pytest.approx(ref["p_val"], rel=1e-6)
+    assert het["tau2"] == pytest.approx(ref["tau2"], rel=1e-6, abs=1e-10)
+    if r_method == "DL":  # metafor's I2 is (Q - df) / Q under DL only
+        assert het["i2"] == pytest.approx(ref["i2"], rel=1e-6, abs=1e-10)
+    fe = _ref(set_name, "FE")
+    for stat in ("estimate", "se", "ci_low", "ci_high"):
+        assert table.loc["fixed effect", stat] == pytest.approx(fe[stat], rel=1e-6), stat
+    weights = table["weight_random"].iloc[:len(ids)]
+    assert weights.sum() == pytest.approx(1.0)
+
+
+def test_standard_errors_from_printed_cis():
+    row = pd.DataFrame({"estimate": [0.10, 3.82], "ci_low": [0.05, 2.12], "ci_high": [0.16, 5.52]})
+    out = we.with_standard_errors(row)
+    assert out["se"].tolist() == pytest.approx([0.11 / 3.919927969080108, 3.40 / 3.919927969080108])
+    assert out["ci_asymmetry"].iloc[0] == pytest.approx(0.01 / 0.11)
+    assert out["ci_asymmetry"].iloc[1] == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(ValueError, match="with_standard_errors: confidence"):
+        we.with_standard_errors(row, confidence=95)
+
+
+def test_pool_published_refuses_what_cannot_be_pooled(evidence):
+    with pytest.raises(ValueError, match=r"pool_published: mixed effect measures .*lin2025_pain: Hedges_g"):
+        we.pool_published(evidence, ["lin2025_pain", "castro2025_pain"])
+    with pytest.raises(ValueError, match="mixed units"):
+        we.pool_published(evidence, ["menezes2023_speed_vs_forward", "wen2022_paretic_step_length"])
+    with pytest.raises(ValueError, match="share trials"):
+        we.pool_published(evidence, ["chen2020_berg", "wen2022_berg"])
+    with pytest.raises(ValueError, match="no result with id nope"):
+        we.pool_published(evidence, ["chen2020_berg", "nope"])
+    with pytest.raises(ValueError, match="listed twice"):
+        we.pool_published(evidence, ["chen2020_berg", "chen2020_berg"])
+    with pytest.raises(ValueError, match="at least two"):
+        we.pool_published(evidence, ["chen2020_berg"])
+    with pytest.raises(ValueError, match="alghadir2019_pain print no estimate with a CI"):
+        we.pool_published(evidence, ["alghadir2019_pain", "lin2025_pain"])
+    with pytest.raises(ValueError, match="method_re"):
+        we.pool_published(evidence, ["chen2020_berg", "wen2022_berg"], method_re="reml")
+
+
+def test_trial_effect_sizes_match_metafor_escalc(evidence):
+    # metafor::escalc("MD" | "SMD", m1i, sd1i, n1i, m2i, sd2i, n2i) on Yang et al. 2005's printed change scores
+    ref = pd.read_csv(REFERENCE / "evidence_pool_escalc.csv")
+    es = we.trial_effect_sizes(evidence).set_index("evidence_id")
+    assert set(es.index) == set(ref["id"])
+    for rec in ref.to_dict("records"):
+        row = es.loc[rec["id"]]
+        if rec["measure"] == "MD":
+            assert row["md"] == pytest.approx(rec["yi"], rel=1e-9)
+            assert row["md_se"] ** 2 == pytest.approx(rec["vi"], rel=1e-9)
+        else:
+            assert row["hedges_g"] == pytest.approx(rec["yi"], rel=1e-9)
+            assert row["hedges_g_se"] ** 2 == pytest.approx(rec["vi"], rel=1e-9)
+    assert list(es.reset_index().columns) == we.TRIAL_EFFECT_COLUMNS
+
+
+def test_evidence_for_claim(table):
+    bal = we.evidence_for_claim("balance", table)
+    assert (bal["status"] == "published evidence").all() and "verdict" in bal
+    none = we.evidence_for_claim("core", table)
+    assert list(none.columns) == ["status", "note"] and none["status"].iloc[0] == "no published trial found"
+    with pytest.raises(ValueError, match="unknown claim 'telepathy'"):
+        we.evidence_for_claim("telepathy", table)
