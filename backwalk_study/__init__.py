@@ -80,7 +80,10 @@ _EXPORTS = {
     "claims_evidence": "workflows.evidence",
     "claims_summary": "workflows.evidence",
     "pool_published": "workflows.evidence",
+    "evidence_for_claim": "workflows.evidence",
+    "trial_effect_sizes": "workflows.evidence",
     "plot_claims_forest": "outputs.evidence_forest",
+    "plot_pooled_forest": "outputs.evidence_forest",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

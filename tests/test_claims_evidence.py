@@ -228,3 +228,18 @@ def test_evidence_for_claim(table):
     assert list(none.columns) == ["status", "note"] and none["status"].iloc[0] == "no published trial found"
     with pytest.raises(ValueError, match="unknown claim 'telepathy'"):
         we.evidence_for_claim("telepathy", table)
+
+
+def test_pooled_forest_draws_rows_and_diamonds(evidence):
+    from backwalk_study.outputs.evidence_forest import plot_pooled_forest
+
+    pooled = we.pool_published(evidence, ["menezes2023_speed_added", "stroke_bw_added2024_speed"])
+    ax = plot_pooled_forest(pooled, labels={"menezes2023_speed_added": "CP"}, xlabel="MD (m/s)")
+    lines = [ln for ln in ax.get_lines() if ln.get_gid() == "ci"]
+    assert [tuple(ln.get_xdata()) for ln in lines] == [(0.07, 0.34), (0.01, 0.04)]
+    diamonds = {p.get_gid(): p for p in ax.patches}
+    re_row = pooled.table.set_index("label").loc["random effect"]
+    xs = diamonds["random effect"].get_xy()[:, 0]
+    assert (xs.min(), xs.max()) == pytest.approx((re_row["ci_low"], re_row["ci_high"]))
+    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["CP", "stroke_bw_added2024_speed"]
+    matplotlib.pyplot.close(ax.figure)
