@@ -57,6 +57,7 @@ COMPARATORS = {
     "forward_walking_or_usual_care": "forward walking or conventional treatment, pooled together",
     "control_unspecified": "a control group the source does not describe",
     "no_training": "no training (daily activities)",
+    "static_stretching": "static stretching of the same muscles",
     "no_comparator": "none: an uncontrolled before-after study",
 }
 EFFECT_MEASURES = ("MD", "SMD", "Hedges_g", "RR", "OR", "percent_change_within")
@@ -182,10 +183,11 @@ class EvidenceSchema(pa.DataFrameModel):
         low, high, est = df["ci_low"].isna(), df["ci_high"].isna(), df["estimate"].isna()
         return (low == high) & ~(~low & est)
 
-    @pa.dataframe_check(error="a pooled result needs an estimate, its CI and an effect_measure")
+    @pa.dataframe_check(error="a pooled result needs an estimate and an effect_measure")
     def _pooled(cls, df):
+        # some abstracts print a pooled estimate without its CI (a row then says so in its note)
         pooled = df["kind"] == "pooled"
-        complete = df[["estimate", "ci_low", "ci_high", "effect_measure"]].notna().all(axis=1)
+        complete = df[["estimate", "effect_measure"]].notna().all(axis=1)
         return ~pooled | complete
 
     @pa.dataframe_check(error="a row needs an estimate or at least one arm mean")
@@ -214,7 +216,7 @@ def _schema_model():
 _WIDE_RULE_COLUMN = {
     "the CI must contain the estimate (ci_low <= estimate <= ci_high)": "estimate",
     "a CI needs both limits, and an estimate": "ci_low",
-    "a pooled result needs an estimate, its CI and an effect_measure": "estimate",
+    "a pooled result needs an estimate and an effect_measure": "estimate",
     "a row needs an estimate or at least one arm mean": "estimate",
     "arm means need arm_statistic (change, post or during_walking)": "arm_statistic",
     "an estimate needs an effect_measure": "effect_measure",

@@ -49,9 +49,13 @@ OUTCOME_CLAIMS: dict[str, tuple[str, ...]] = {
     "pain intensity": ("joints",),
     "pain": ("joints",),
     "disability": ("joints", "function"),
+    "functional disability": ("joints", "function"),
+    "reduction in overall stability index": ("balance",),
+    "reduction in medial-lateral stability index": ("balance",),
     "function": ("joints", "function"),
     "2-minute walk distance": ("function",),
     "oxygen consumption while walking": ("effort",),
+    "active knee extension range (hamstring flexibility), % increase": ("flexibility",),
     "predicted VO2max (20-m shuttle run)": ("effort",),
 }
 
@@ -67,9 +71,13 @@ OUTCOME_BETTER: dict[str, str | None] = {
     "pain intensity": "lower",
     "pain": "lower",
     "disability": "lower",
+    "functional disability": "lower",
+    "reduction in overall stability index": "higher",           # entered as the reduction: more = steadier
+    "reduction in medial-lateral stability index": "higher",
     "function": "lower",                             # Castro 2025: negative SMD favours gait retraining
     "2-minute walk distance": "higher",
     "oxygen consumption while walking": "higher",
+    "active knee extension range (hamstring flexibility), % increase": "higher",
     "predicted VO2max (20-m shuttle run)": "higher",
 }
 
@@ -78,8 +86,6 @@ _CLAIM_BETTER = {"effort": "higher"}
 
 #: What the searches found for claims without a controlled trial that prints numbers.
 NOT_FOUND_NOTES: dict[str, str] = {
-    "strength": "The meta-analysis of Balasukumaran et al. 2019 (knee OA: quadriceps strength) is cited "
-                "elsewhere, but its abstract could not be read, so no number is entered.",
     "posture": "One randomised trial in students with forward head posture (Mahmoudi et al. 2024, "
                "doi 10.1016/j.jbmt.2024.10.040) reports p-values only; the only numbers are from an "
                "uncontrolled study of four students (Park et al. 2022).",
@@ -88,8 +94,9 @@ NOT_FOUND_NOTES: dict[str, str] = {
     "brain_body": "No trial of backward-walking training measured dual-task cost or cognition.",
     "effort": "Acute studies only: backward walking at the same speed raises heart rate and oxygen "
               "uptake; no trial measured effort during a training programme.",
-    "flexibility": "No trial measured sit-and-reach or knee range of motion with printed numbers "
-                   "(a low back pain trial reports p-values only).",
+    "flexibility": "One small randomised comparison with static stretching (hamstring flexibility, percent "
+                   "changes within groups: stretching did better); no trial against a no-training control, and "
+                   "a low back pain trial with sit-and-reach reports p-values only.",
     "safety": "No trial reports adverse-event or fall rates of backward-walking training.",
     "short_regular": "Trials state their dose (minutes, sessions per week, weeks) but none compares doses.",
     "consistency": "No trial compares regularity with speed or distance of walking.",
