@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from backwalk_study.dose import dose_response
+from backwalk_study.stats.mixed import dose_response
 
 WEEKS = np.arange(13)
 
@@ -56,7 +56,7 @@ def time_ours(data, repeat):
     best, best_engine = np.inf, np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
-        res = dose_response(data, "gait_speed", "week", "participant_id", between="arm")
+        res = dose_response(data, "gait_speed", subject="participant_id", time="week", between="arm")
         best = min(best, time.perf_counter() - t0)
         model = res._model
         t0 = time.perf_counter()
@@ -67,7 +67,7 @@ def time_ours(data, repeat):
 
 def peak_memory(data):
     tracemalloc.start()
-    dose_response(data, "gait_speed", "week", "participant_id", between="arm")
+    dose_response(data, "gait_speed", subject="participant_id", time="week", between="arm")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak

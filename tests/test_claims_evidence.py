@@ -13,7 +13,7 @@ import pytest
 matplotlib.use("Agg")
 
 from backwalk_study.data.evidence import load_evidence  # noqa: E402
-from backwalk_study.notebooks import CLAIMS  # noqa: E402
+from backwalk_study import CLAIMS  # noqa: E402
 from backwalk_study.outputs.evidence_forest import evidence_label, plot_claims_forest  # noqa: E402
 from backwalk_study.workflows import evidence as we  # noqa: E402
 

@@ -10,13 +10,13 @@ import sys
 import pandas as pd
 import pytest
 
-from backwalk_study.cli import main
+from backwalk_study.interfaces.cli import main
 
 from conftest import ROOT, digest, read_csv, write_csv
 
 
 def run(*args):
-    proc = subprocess.run([sys.executable, "-m", "backwalk_study.cli", *map(str, args)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "backwalk_study.interfaces.cli", *map(str, args)], capture_output=True,
                           text=True, cwd=ROOT)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc
@@ -123,7 +123,7 @@ def _tree_digest(folder):
 
 
 def test_main_job_reruns_are_byte_identical(tmp_path):
-    from backwalk_study.pipeline import run_main_job
+    from backwalk_study.outputs.bundle import run_main_job
 
     first = run_main_job("data/example", tmp_path / "a", notebooks=False)
     run_main_job("data/example", tmp_path / "b", notebooks=False)

@@ -24,7 +24,7 @@ import pandas as pd
 import pytest
 
 from backwalk_study import default_catalogue
-from backwalk_study.compare import (
+from backwalk_study.stats.compare import (
     ADJUSTED_MEANS_COLUMNS, ARMS_COLUMNS, DIRECTIONS_COLUMNS, RESPONDERS_COLUMNS, SAFETY_COLUMNS,
     adjusted_means, compare_all, compare_arms, compare_directions, responders, safety,
 )
@@ -433,7 +433,7 @@ def test_example_study(example_study):
 def test_plot_paired_directions_draws_one_line_per_participant():
     import matplotlib.pyplot as plt
 
-    from backwalk_study.plots import plot_paired_directions
+    from backwalk_study.outputs.plots import plot_paired_directions
 
     data = read("paired_a")  # 13 complete pairs, P14 left out
     ax = plot_paired_directions(data)
@@ -456,7 +456,7 @@ def test_plot_paired_directions_draws_one_line_per_participant():
 def test_plot_forest_flips_lower_is_better_and_marks_no_direction():
     import matplotlib.pyplot as plt
 
-    from backwalk_study.plots import plot_forest
+    from backwalk_study.outputs.plots import plot_forest
 
     a = read("trial_a")
     long = pd.concat([a.assign(direction=pd.NA),

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from backwalk_study.data import evidence as ev
-from backwalk_study.errors import StudyReadError, StudyValidationError
+from backwalk_study.data.errors import StudyReadError, StudyValidationError
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ import pytest
 from scipy import stats
 
 import backwalk_study as bws
-from backwalk_study import notebooks as bwn
+from backwalk_study.interfaces import notebooks as bwn
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -310,7 +310,7 @@ def test_compare_groups_averages_per_participant_and_checks_input():
     res = bws.compare_groups(data, "v", "grp", subject="pid").iloc[0]
     assert (res["n_first"], res["n_second"]) == (2, 3)
     assert res["mean_first"] == pytest.approx(2.25)
-    with pytest.raises(ValueError, match="no column 'nope'"):
+    with pytest.raises(ValueError, match="no dv column 'nope'"):
         bws.compare_groups(data, "nope", "grp")
     with pytest.raises(ValueError, match="first group 'z' is not in 'grp'"):
         bws.compare_groups(data, "v", "grp", first="z", second="x")
@@ -418,7 +418,7 @@ def test_dose_claim_matches_a_direct_fit(example_study):
 
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        fit = dose_response(data, "value", "week", "participant_id",
+        fit = dose_response(data, "value", subject="participant_id", time="week",
                             covariates=["z_sessions_per_week", "z_minutes_per_session"])
     expected = fit.fixed.set_index("term").loc["z_sessions_per_week", "estimate"]
     assert res.iloc[0]["estimate"] == pytest.approx(expected, rel=1e-10)

@@ -9,7 +9,7 @@ row. ``data/evidence/README.md`` is its data dictionary and records the
 searches that found it (and those that found nothing).
 
 :func:`load_evidence` reads and validates the table and either returns it
-or raises one :class:`~backwalk_study.errors.StudyValidationError` listing
+or raises one :class:`~backwalk_study.data.errors.StudyValidationError` listing
 every problem with its file, spreadsheet row, column and value, like the
 study tables. The rules are those of :class:`EvidenceSchema` plus one that
 pandera cannot express on its own: every number in a row must be printed
@@ -28,7 +28,7 @@ import pandas as pd
 import pandera.pandas as pa
 from pandera.typing import Series
 
-from ..errors import StudyReadError, StudyValidationError
+from .errors import StudyReadError, StudyValidationError
 
 __all__ = [
     "EVIDENCE_PATH", "EVIDENCE_COLUMNS", "NUMBER_COLUMNS", "KINDS", "CONDITIONS", "INTERVENTIONS",
@@ -135,7 +135,7 @@ class EvidenceSchema(pa.DataFrameModel):
 
     @pa.check("measure", error="measure must be empty or a key of the measure catalogue (backwalk catalogue)")
     def _measure(cls, s):
-        from ..measures import default_catalogue
+        from .measures import default_catalogue
 
         keys = set(default_catalogue())
         return s.isna() | s.isin(keys)

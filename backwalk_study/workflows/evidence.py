@@ -1,6 +1,6 @@
 """Published evidence for each claim made for backward walking.
 
-The claims (:data:`~backwalk_study.notebooks.CLAIMS`) name the catalogue
+The claims (:data:`~backwalk_study.workflows.claims.CLAIMS`) name the catalogue
 measures that would show each benefit. :func:`claims_evidence` finds, for
 every claim, the rows of the evidence table
 (:func:`~backwalk_study.data.evidence.load_evidence`) that bear on it: rows
@@ -29,9 +29,12 @@ import numpy as np
 import pandas as pd
 
 from ..data.evidence import load_evidence
-from ..measures import default_catalogue
-# CLAIMS moves to backwalk_study/workflows/claims.py in the layered layout (issue 11)
-from ..notebooks import CLAIMS, Claim
+from ..data.measures import default_catalogue
+
+try:  # the layered layout (issue 11): the claims live in workflows/claims.py
+    from .claims import CLAIMS, Claim
+except ImportError:  # until that move is merged they are in the notebook module; drop this fallback then
+    from ..interfaces.notebooks import CLAIMS, Claim
 
 __all__ = ["OUTCOME_CLAIMS", "OUTCOME_BETTER", "NOT_FOUND_NOTES", "CLAIMS_EVIDENCE_COLUMNS",
            "TRIAL_EFFECT_COLUMNS", "claims_evidence", "claims_summary", "evidence_for_claim", "verdict",
@@ -181,7 +184,7 @@ def claims_evidence(evidence: pd.DataFrame | None = None, claims: Iterable[Claim
     evidence : pandas.DataFrame, optional
         The evidence table (default: :func:`~backwalk_study.data.evidence.load_evidence`).
     claims : iterable of Claim, optional
-        Default: every claim of :data:`~backwalk_study.notebooks.CLAIMS`, in order.
+        Default: every claim of :data:`~backwalk_study.workflows.claims.CLAIMS`, in order.
 
     Returns
     -------

@@ -69,7 +69,7 @@ def visit_means(study, participant_id: str | None = None) -> pd.DataFrame:
     Examples
     --------
     >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import visit_means
+    >>> from backwalk_study.workflows.clinic import visit_means
     >>> v = visit_means(load_study("data/example"), "P003")
     >>> v[(v.measure == "gait_speed")].groupby("direction")["trials"].max().tolist()
     [2, 2]
@@ -325,7 +325,7 @@ def fall_risk_flags(study, participant_id: str) -> pd.DataFrame:
     Examples
     --------
     >>> from backwalk_study import import_wide
-    >>> from backwalk_study.clinic import fall_risk_flags
+    >>> from backwalk_study.workflows.clinic import fall_risk_flags
     >>> clinic = import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
     >>> flags = fall_risk_flags(clinic, "C-007")   # Parkinson's disease
     >>> flags.loc[flags.measure == "three_metre_backward_walk", ["cutoff", "latest_flagged"]].values.tolist()
@@ -387,7 +387,7 @@ def adherence(study, participant_id: str | None = None) -> pd.DataFrame:
     Examples
     --------
     >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import adherence
+    >>> from backwalk_study.workflows.clinic import adherence
     >>> adh = adherence(load_study("data/example"), "P003")
     >>> adh[["week", "sessions", "planned_sessions"]].head(2).to_dict("records")
     [{'week': 1, 'sessions': 3, 'planned_sessions': 3.0}, {'week': 2, 'sessions': 2, 'planned_sessions': 3.0}]
@@ -442,7 +442,7 @@ def adverse_events(study, participant_id: str | None = None) -> pd.DataFrame:
     Examples
     --------
     >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import adverse_events
+    >>> from backwalk_study.workflows.clinic import adverse_events
     >>> adverse_events(load_study("data/example"), "P011")["adverse_event"].tolist()
     ['fall', 'near_fall']
     """
@@ -478,7 +478,7 @@ def adherence_summary(study) -> pd.DataFrame:
     Examples
     --------
     >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import adherence_summary
+    >>> from backwalk_study.workflows.clinic import adherence_summary
     >>> summary = adherence_summary(load_study("data/example"))
     >>> summary.groupby("arm")["has_sessions"].all().to_dict()
     {'backward': True, 'control': False, 'forward': True}

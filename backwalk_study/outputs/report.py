@@ -178,7 +178,7 @@ footer{color:#555;font-size:.82rem;margin-top:2.5rem;border-top:1px solid #dde3e
 def _page(title: str, body: list[str], synthetic: bool) -> str:
     banner = f'<div class="synthetic" role="alert">{_e(SYNTHETIC_NOTE)}</div>' if synthetic else ""
     footer_synth = f"<p><strong>{_e(SYNTHETIC_NOTE)}</strong></p>" if synthetic else ""
-    from . import __version__
+    from .. import __version__
 
     return (
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -306,7 +306,7 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
     Examples
     --------
     >>> from backwalk_study import import_wide, client_progress
-    >>> from backwalk_study.report import progress_sentences
+    >>> from backwalk_study.outputs.report import progress_sentences
     >>> clinic = import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
     >>> progress_sentences(client_progress(clinic, "C-003"))[0]
     'Berg Balance Scale improved by 7 points (from 49 at week 0 to 56 at week 12). That is more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)...'
@@ -445,7 +445,7 @@ def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.D
     Examples
     --------
     >>> from backwalk_study import import_wide
-    >>> from backwalk_study.report import privacy_warnings
+    >>> from backwalk_study.outputs.report import privacy_warnings
     >>> small = import_wide("tests/fixtures/clinic/clients_small.csv", "tests/fixtures/clinic/mapping_small.toml")
     >>> privacy_warnings(small)[["table", "column"]].drop_duplicates("column").values.tolist()
     [['assessments', 'client_name'], ['assessments', 'phone'], ['spreadsheet', 'Client name'], ['spreadsheet', 'Phone']]
@@ -493,8 +493,8 @@ def _source_headers(study) -> list[str]:
     path = Path(source) if source else None
     if path is None or not path.is_file():
         return []
-    from .errors import StudyReadError
-    from .io import read_table
+    from ..data.errors import StudyReadError
+    from ..data.readers import read_table
 
     try:
         return [str(c) for c in read_table(path).frame.columns]
@@ -521,7 +521,7 @@ def _hidden(warn: pd.DataFrame, table: str) -> set[str]:
 # --- the client page -------------------------------------------------------------------------
 
 def _fall_risk_section(study, participant_id: str) -> str:
-    from .clinic import fall_risk_flags
+    from ..workflows.clinic import fall_risk_flags
 
     flags = fall_risk_flags(study, participant_id)
     if flags.empty:
@@ -564,7 +564,7 @@ def _progress_table(progress: pd.DataFrame) -> str:
 
 
 def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
-    from .clinic import adherence, adverse_events
+    from ..workflows.clinic import adherence, adverse_events
 
     cfg = study.config
     mine = study.sessions[study.sessions["participant_id"] == participant_id]
@@ -631,7 +631,7 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
 
 def _sessions_key_point(study, participant_id: str) -> str:
     """One sentence: is the client doing the sessions, safely?"""
-    from .clinic import adherence, adverse_events
+    from ..workflows.clinic import adherence, adverse_events
 
     mine = study.sessions[study.sessions["participant_id"] == participant_id]
     if mine.empty:
@@ -703,7 +703,7 @@ def client_report_html(study, participant_id: str) -> str:
     ValueError
         When the participant is not in the study or has no assessments.
     """
-    from .clinic import client_progress, visit_means
+    from ..workflows.clinic import client_progress, visit_means
 
     pid = str(participant_id)
     progress = client_progress(study, pid)
@@ -828,7 +828,7 @@ def _enrolment_section(study) -> str:
 
 
 def _cohort_adherence_section(study) -> str:
-    from .clinic import adherence_summary
+    from ..workflows.clinic import adherence_summary
 
     parts = ["<h2>Adherence</h2>"]
     summary = adherence_summary(study)
@@ -887,11 +887,11 @@ def _cohort_safety_section(study) -> str:
     if len(study.sessions) == 0:
         return parts[0] + '<p class="unavailable">No session log: adverse events cannot be reported.</p>'
     try:
-        from .compare import safety
+        from ..stats.compare import safety
     except ImportError:
         safety = None
     if safety is None:
-        from .clinic import adherence_summary
+        from ..workflows.clinic import adherence_summary
 
         s = adherence_summary(study).groupby("arm")[["adverse_events", "falls"]].sum().reset_index()
         parts.append('<p class="unavailable">Rates and rate ratios (backwalk_study.compare.safety) are not '
@@ -924,7 +924,7 @@ def _cohort_safety_section(study) -> str:
 def _cohort_comparisons_section(study) -> str:
     parts = ["<h2>Main comparisons</h2>"]
     try:
-        from .compare import compare_all
+        from ..stats.compare import compare_all
     except ImportError:
         return parts[0] + ('<p class="unavailable">Between-arm comparisons (backwalk_study.compare) are not '
                            "available in this installation.</p>")
@@ -963,10 +963,10 @@ def _cohort_comparisons_section(study) -> str:
 def _cohort_dose_section(study, measures) -> str:
     parts = ["<h2>Dose-response per arm</h2>"]
     try:
-        from .dose import dose_response
+        from ..stats.mixed import dose_response
     except ImportError:
         dose_response = None
-    from .clinic import visit_means
+    from ..workflows.clinic import visit_means
 
     visits = visit_means(study)
     arm = study.participants.set_index("participant_id")["arm"]
@@ -976,7 +976,7 @@ def _cohort_dose_section(study, measures) -> str:
         return parts[0] + ('<p class="unavailable">Every assessment is from the same week, so there is no change '
                            "over time to show.</p>")
     if dose_response is None:
-        parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.dose) is not available '
+        parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.stats.mixed) is not available '
                      "in this installation; the figures are descriptive (mean and 95 % CI per arm and week).</p>")
     else:
         parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
@@ -1000,7 +1000,7 @@ def _cohort_dose_section(study, measures) -> str:
                 try:
                     with warnings.catch_warnings(record=True) as caught:
                         warnings.simplefilter("always")
-                        fit = dose_response(data, "score", "week", "participant_id",
+                        fit = dose_response(data, "score", subject="participant_id", time="week",
                                             between="arm" if data["arm"].nunique() > 1 else None,
                                             reference=study.config.reference_arm
                                             if data["arm"].nunique() > 1
@@ -1061,7 +1061,7 @@ def cohort_report_html(study, measures=None) -> str:
     str
         The HTML page: enrolment, adherence, safety, the main between-arm
         comparisons (:func:`~backwalk_study.compare.compare_all`) and the
-        dose-response per arm (:func:`~backwalk_study.dose.dose_response`).
+        dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
     cfg = study.config
     chosen = _headline_rows(study, measures)
@@ -1136,8 +1136,8 @@ def write_reports(study, output: str | Path, participant_id: str | None = None) 
     injection) into ``output``; the client is ``participant_id`` or
     :func:`example_participant`. Returns the paths written.
     """
-    from .clinic import client_progress
-    from .io import write_table
+    from ..workflows.clinic import client_progress
+    from ..data.readers import write_table
 
     out = Path(output)
     pid = str(participant_id) if participant_id is not None else example_participant(study)
@@ -1171,24 +1171,23 @@ def _one_line(exc: BaseException) -> str:
 def cmd_report(args) -> int:
     """Handler of ``backwalk report``: 0 on success; 1 with a one-line
     message (or the problem table for invalid data) otherwise."""
-    from .cli import format_problems
-    from .errors import StudyReadError, StudyValidationError
+    from ..data.errors import StudyReadError, StudyValidationError, format_problems
 
     try:
         path = Path(args.path)
         if args.mapping:
-            from .io import import_wide
+            from ..data.readers import import_wide
 
             study = import_wide(path, args.mapping)
         elif path.is_file():
             raise StudyReadError(f"{path} is a file: give --mapping MAPPING.toml to read a clinic's wide "
                                  "spreadsheet, or give a study folder")
         else:
-            from .study import load_study
+            from ..data.study import load_study
 
             study = load_study(path)
         if args.participant is not None:
-            from .clinic import _check_participant
+            from ..workflows.clinic import _check_participant
 
             _check_participant(study, args.participant)
             out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(args.participant)}.html"

@@ -171,7 +171,7 @@ def run_notebooks(output_dir: str | Path, notebooks_dir: str | Path = "notebooks
 
     Examples
     --------
-    >>> from backwalk_study.notebooks import run_notebooks
+    >>> from backwalk_study.interfaces.notebooks import run_notebooks
     >>> paths = run_notebooks("results/notebooks",
     ...                       notebooks=["01-the-data"])    # doctest: +SKIP
     """
@@ -289,7 +289,7 @@ class Claim:
         adverse-event rates per session-minute
         (:func:`~backwalk_study.compare.safety`); ``"dose"``: a growth-curve
         mixed model with practice covariates
-        (:func:`~backwalk_study.dose.dose_response`).
+        (:func:`~backwalk_study.stats.mixed.dose_response`).
     covariates : tuple of str
         For ``"dose"``: columns of :func:`practice_features` entered as
         standardised fixed effects.
@@ -406,7 +406,7 @@ def practice_features(study, arm: str | None = None) -> pd.DataFrame:
     Examples
     --------
     >>> from backwalk_study import load_study
-    >>> from backwalk_study.notebooks import practice_features
+    >>> from backwalk_study.interfaces.notebooks import practice_features
     >>> feats = practice_features(load_study("data/example"), arm="backward")
     >>> feats["arm"].unique().tolist(), int(feats["week"].min()), int(feats["week"].max())
     (['backward'], 1, 12)
@@ -471,7 +471,7 @@ def _arms_rows(claim: Claim, table: pd.DataFrame, arm: str, alpha: float) -> lis
 
 
 def _directions_rows(claim: Claim, study, alpha: float) -> list[dict]:
-    from .compare import compare_directions
+    from ..stats.compare import compare_directions
 
     rows = []
     base = int(study.assessments["week"].min())
@@ -495,7 +495,7 @@ def _directions_rows(claim: Claim, study, alpha: float) -> list[dict]:
 
 
 def _safety_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
-    from .compare import safety
+    from ..stats.compare import safety
 
     sessions = study.sessions
     arms = study.participants.set_index("participant_id")["arm"]
@@ -530,7 +530,7 @@ def _safety_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
 
 
 def _dose_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
-    from .dose import dose_response
+    from ..stats.mixed import dose_response
 
     rows = []
     feats = practice_features(study, arm=arm)
@@ -546,7 +546,7 @@ def _dose_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
         zcols = [f"z_{c}" for c in claim.covariates]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            fit = dose_response(data, "value", "week", "participant_id", covariates=zcols)
+            fit = dose_response(data, "value", subject="participant_id", time="week", covariates=zcols)
         fit_notes = sorted({str(w.message) for w in caught})
         fixed = fit.fixed.set_index("term")
         for col, z in zip(claim.covariates, zcols):
@@ -612,14 +612,14 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     :func:`~backwalk_study.compare.compare_all`,
     :func:`~backwalk_study.compare.compare_directions`,
     :func:`~backwalk_study.compare.safety` or
-    :func:`~backwalk_study.dose.dose_response`; this function only selects,
+    :func:`~backwalk_study.stats.mixed.dose_response`; this function only selects,
     labels and adjusts. Warnings of the mixed model (singular fit,
     convergence) are caught here and reported in ``note``, not hidden.
 
     Examples
     --------
     >>> from backwalk_study import load_study
-    >>> from backwalk_study.notebooks import claim_results
+    >>> from backwalk_study.interfaces.notebooks import claim_results
     >>> res = claim_results(load_study("data/example"), "effort")
     >>> res[["measure", "term", "unit"]]
           measure                term       unit
@@ -629,7 +629,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     c = _claim(claim)
     if c.analysis == "arms":
         if comparisons is None:
-            from .compare import compare_all
+            from ..stats.compare import compare_all
 
             comparisons = compare_all(study, direction="both")
         rows = _arms_rows(c, comparisons, arm, alpha)
@@ -688,17 +688,17 @@ def claims_table(study=None, *, arm: str = "backward", alpha: float = 0.05) -> p
 
     Examples
     --------
-    >>> from backwalk_study.notebooks import claims_table
+    >>> from backwalk_study.interfaces.notebooks import claims_table
     >>> table = claims_table()
     >>> len(table), table.loc[0, "benefit"]
     (14, 'Improves balance')
     """
-    from .measures import default_catalogue
+    from ..data.measures import default_catalogue
 
     catalogue = study.catalogue if study is not None else default_catalogue()
     comparisons = None
     if study is not None and any(c.analysis == "arms" for c in CLAIMS):
-        from .compare import compare_all
+        from ..stats.compare import compare_all
 
         comparisons = compare_all(study, direction="both")
     rows = []
@@ -763,7 +763,7 @@ def balance_person_table(study, by: Iterable[str] = ("vision", "surface"),
     --------
     >>> from types import SimpleNamespace
     >>> import pandas as pd
-    >>> from backwalk_study.notebooks import balance_person_table
+    >>> from backwalk_study.interfaces.notebooks import balance_person_table
     >>> assessments = pd.DataFrame({                 # synthetic
     ...     "participant_id": ["a"] * 5, "measure": ["cop_velocity"] * 4 + ["mini_bestest"],
     ...     "value": [1.0, 1.2, 2.0, 2.4, 25.0], "vision": ["Open"] * 5,

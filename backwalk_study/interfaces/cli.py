@@ -16,41 +16,21 @@ EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _load(path: str, mapping: str | None):
-    from .io import import_wide
-    from .study import load_study
+    from ..data.readers import import_wide
+    from ..data.study import load_study
 
     if mapping:
         return import_wide(path, mapping)
     if Path(path).is_file():
-        from .errors import StudyReadError
+        from ..data.errors import StudyReadError
 
         raise StudyReadError(f"{path} is a file: give the study folder, or --mapping MAPPING.toml to import "
                              "a clinic's wide spreadsheet")
     return load_study(path)
 
 
-def format_problems(problems) -> str:
-    """A plain-text table of problems for the terminal."""
-    headers = ["file", "row", "column", "participant", "value", "what is wrong"]
-    rows = []
-    for rec in problems.itertuples(index=False):
-        rows.append([
-            str(rec.file or ""), "" if rec.row is None or str(rec.row) == "<NA>" else str(rec.row),
-            str(rec.column or ""), "" if rec.participant_id is None or str(rec.participant_id) in ("nan", "None")
-            else str(rec.participant_id),
-            "" if rec.value is None or str(rec.value) in ("nan", "None") else repr(rec.value)[:30],
-            str(rec.message),
-        ])
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    widths[-1] = len(headers[-1])
-    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
-    out = [line(headers), line(["-" * w for w in widths])]
-    out += [line(r) for r in rows]
-    return "\n".join(out)
-
-
 def cmd_validate(args) -> int:
-    from .errors import StudyValidationError
+    from ..data.errors import StudyValidationError, format_problems
 
     try:
         study = _load(args.path, args.mapping)
@@ -75,7 +55,7 @@ def cmd_validate(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from .simulate import write_clinic_example, write_example
+    from ..data.simulate import write_clinic_example, write_example
 
     if args.clinic:
         write_clinic_example(args.output, seed=args.seed)
@@ -87,8 +67,8 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from .errors import StudyValidationError
-    from .io import import_wide
+    from ..data.errors import StudyValidationError, format_problems
+    from ..data.readers import import_wide
 
     try:
         study = import_wide(args.path, args.mapping)
@@ -108,7 +88,7 @@ def cmd_import(args) -> int:
 
 
 def cmd_catalogue(args) -> int:
-    from .measures import measure_catalogue
+    from ..data.measures import measure_catalogue
 
     table = measure_catalogue()
     if args.json:
@@ -120,8 +100,8 @@ def cmd_catalogue(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from .errors import StudyValidationError
-    from .pipeline import run_main_job
+    from ..data.errors import StudyValidationError, format_problems
+    from ..outputs.bundle import run_main_job
 
     try:
         written = run_main_job(args.path, args.output, mapping=args.mapping, notebooks=not args.no_notebooks)
@@ -180,7 +160,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _add_report_command(sub) -> None:
     try:
-        from .report import add_report_command
+        from ..outputs.report import add_report_command
     except ImportError:
         return
     add_report_command(sub)
@@ -193,10 +173,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_UNREADABLE
     if getattr(args, "seed", "unset") is None:
-        from .simulate import EXAMPLE_SEED
+        from ..data.simulate import EXAMPLE_SEED
 
         args.seed = EXAMPLE_SEED
-    from .errors import StudyReadError
+    from ..data.errors import StudyReadError
 
     try:
         return args.func(args)

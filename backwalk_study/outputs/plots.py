@@ -13,7 +13,7 @@ __all__ = ["plot_paired_directions", "plot_forest"]
 
 
 def _axis_label(key, unit, dv, catalogue=None) -> str:
-    from .measures import default_catalogue
+    from ..data.measures import default_catalogue
 
     catalogue = catalogue if catalogue is not None else default_catalogue()
     measure = catalogue[key] if key is not None and key in catalogue else None
@@ -64,7 +64,7 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
-    >>> from backwalk_study.plots import plot_paired_directions
+    >>> from backwalk_study.outputs.plots import plot_paired_directions
     >>> data = pd.DataFrame({                       # synthetic
     ...     "participant_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
     ...     "direction": ["forward", "backward"] * 4, "measure": "gait_speed",
@@ -79,7 +79,7 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
     import seaborn as sns
     from scipy import stats
 
-    from .compare import _direction_means
+    from ..stats.compare import _direction_means
 
     pairs, unpaired, _, key = _direction_means(data, dv, subject, direction, forward, backward, measure, week,
                                                "plot_paired_directions")
@@ -156,7 +156,7 @@ def plot_forest(table: pd.DataFrame, estimate: str = "hedges_g", ci_low: str = "
     >>> import matplotlib
     >>> matplotlib.use("Agg")
     >>> import pandas as pd
-    >>> from backwalk_study.plots import plot_forest
+    >>> from backwalk_study.outputs.plots import plot_forest
     >>> table = pd.DataFrame({                       # synthetic
     ...     "measure": ["berg", "tug"], "measure_name": ["Berg Balance Scale", "Timed Up and Go"],
     ...     "better": ["higher", "lower"], "arm": "backward", "reference": "control",

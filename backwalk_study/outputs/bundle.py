@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from .io import write_table
+from ..data.readers import write_table
 
 __all__ = ["run_main_job", "save_figure"]
 
@@ -40,7 +40,7 @@ def _validation(study, out: Path) -> list[Path]:
 
 
 def _summary(study, out: Path) -> list[Path]:
-    from .measures import measure_catalogue
+    from ..data.measures import measure_catalogue
 
     written = [write_table(study.summary(), out / "study_summary.csv"),
                write_table(measure_catalogue(study.catalogue), out / "measure_catalogue.csv"),
@@ -56,7 +56,7 @@ def _comparisons(study, out: Path) -> list[Path]:
     safety, with the paired and forest figures."""
     import pandas as pd
 
-    from .compare import compare_all, compare_directions, responders, safety
+    from ..stats.compare import compare_all, compare_directions, responders, safety
     from .plots import plot_forest, plot_paired_directions
 
     folder = out / "comparisons"
@@ -98,7 +98,7 @@ def _visits_by_measure(study):
     """For each measure, one row per participant and week (trials averaged by
     :func:`~backwalk_study.clinic.visit_means`; walked tests taken walking
     forward), with the participant's arm and the dose walked by then."""
-    from .clinic import visit_means
+    from ..workflows.clinic import visit_means
 
     visits = visit_means(study).merge(study.participants[["participant_id", "arm"]], on="participant_id")
     if len(study.sessions):
@@ -118,7 +118,7 @@ def _dose_response(study, out: Path) -> list[Path]:
 
     import pandas as pd
 
-    from .dose import dose_response
+    from ..stats.mixed import dose_response
 
     folder = out / "dose_response"
     tables: dict[str, list] = {k: [] for k in ("fixed", "random", "r2", "emmeans", "contrasts", "slopes",
@@ -134,8 +134,10 @@ def _dose_response(study, out: Path) -> list[Path]:
         row = {"measure": key, "model": model}
         if fit is not None:
             d = fit.diagnostics
-            row.update({k: d.get(k) for k in ("converged", "optimizer", "iterations", "singular", "fallback",
-                                              "n_obs", "n_groups", "n_dropped") if k in d})
+            row.update(converged=d.converged, optimality=d.optimality, optimizer=d.optimizer,
+                       best_start=d.best_start, iterations=d.iterations, singular=d.singular,
+                       fallback=d.fallback, n_obs=d.n_obs, n_participants=d.n_participants,
+                       n_dropped=d.n_dropped)
         row["warnings"] = " | ".join(str(w.message) for w in caught) or None
         row["error"] = error
         tables["diagnostics"].append(pd.DataFrame([row]))
@@ -207,8 +209,8 @@ def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: s
     Raises :class:`~backwalk_study.errors.StudyValidationError` (nothing is
     written then) or :class:`~backwalk_study.errors.StudyReadError`.
     """
-    from .io import import_wide
-    from .study import load_study
+    from ..data.readers import import_wide
+    from ..data.study import load_study
 
     study = import_wide(path, mapping) if mapping else load_study(path)
     out = Path(output)
@@ -216,7 +218,7 @@ def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: s
     written: list[Path] = []
     for step in STEPS:
         written += step(study, out)
-    notebooks_dir = Path(__file__).resolve().parents[1] / "notebooks"
+    notebooks_dir = Path(__file__).resolve().parents[2] / "notebooks"
     if notebooks and not mapping and notebooks_dir.is_dir():
         written += _notebooks(study, Path(path), out, notebooks_dir)
     return written
@@ -226,7 +228,7 @@ def _notebooks(study, path: Path, out: Path, notebooks_dir: Path) -> list[Path]:
     """Execute the teaching notebooks on this study, written as HTML into
     ``out/notebooks`` (a source checkout only: installed packages have no
     notebooks)."""
-    from .notebooks import run_notebooks
+    from ..interfaces.notebooks import run_notebooks
     from .report import example_participant
 
     parameters = {"data_path": str(path.resolve()),
