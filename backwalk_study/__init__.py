@@ -82,6 +82,7 @@ _EXPORTS = {
     "pool_published": "workflows.evidence",
     "evidence_for_claim": "workflows.evidence",
     "trial_effect_sizes": "workflows.evidence",
+    "evidence_doses": "workflows.evidence",
     "plot_claims_forest": "outputs.evidence_forest",
     "plot_pooled_forest": "outputs.evidence_forest",
 }

@@ -243,3 +243,15 @@ def test_pooled_forest_draws_rows_and_diamonds(evidence):
     assert (xs.min(), xs.max()) == pytest.approx((re_row["ci_low"], re_row["ci_high"]))
     assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["CP", "stroke_bw_added2024_speed"]
     matplotlib.pyplot.close(ax.figure)
+
+
+def test_evidence_doses(evidence):
+    doses = we.evidence_doses(evidence)
+    assert list(doses.columns) == we.DOSE_COLUMNS
+    stated = evidence[evidence[["minutes_per_session", "sessions_per_week", "weeks"]].notna().any(axis=1)]
+    assert sorted(doses["evidence_id"]) == sorted(stated["id"])
+    yang = doses.set_index("evidence_id").loc["yang2005_walking_speed"]
+    assert yang["total_minutes"] == 30 * 3 * 3
+    # a dose with a missing part has no total
+    assert doses.set_index("evidence_id").loc["terblanche2005_vo2max", "total_minutes"] != \
+        doses.set_index("evidence_id").loc["terblanche2005_vo2max", "total_minutes"]

@@ -38,7 +38,8 @@ except ImportError:  # until that move is merged they are in the notebook module
 
 __all__ = ["OUTCOME_CLAIMS", "OUTCOME_BETTER", "NOT_FOUND_NOTES", "CLAIMS_EVIDENCE_COLUMNS",
            "TRIAL_EFFECT_COLUMNS", "claims_evidence", "claims_summary", "evidence_for_claim", "verdict",
-           "with_standard_errors", "pool_published", "PooledEvidence", "trial_effect_sizes"]
+           "with_standard_errors", "pool_published", "PooledEvidence", "trial_effect_sizes", "evidence_doses",
+           "DOSE_COLUMNS"]
 
 #: Outcomes the evidence table holds that are not catalogue measures, and the claims they bear on.
 OUTCOME_CLAIMS: dict[str, tuple[str, ...]] = {
@@ -564,3 +565,40 @@ def evidence_for_claim(claim: str, table: pd.DataFrame | None = None) -> pd.Data
     if sub["kind"].isna().all():
         return sub[["status", "note"]].reset_index(drop=True)
     return sub.dropna(axis=1, how="all").reset_index(drop=True)
+
+
+#: Columns of :func:`evidence_doses`.
+DOSE_COLUMNS = ["evidence_id", "kind", "condition", "intervention", "outcome", "minutes_per_session",
+                "sessions_per_week", "weeks", "total_minutes", "verdict"]
+
+
+def evidence_doses(table: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The backward-walking dose of every published result that states one.
+
+    ``total_minutes`` is minutes per session × sessions per week × weeks
+    where all three are stated (computed here, never entered in the table);
+    ``verdict`` is :func:`verdict` of the row for its outcome's better
+    direction (catalogue or :data:`OUTCOME_BETTER`).
+
+    Examples
+    --------
+    >>> from backwalk_study.workflows.evidence import evidence_doses
+    >>> doses = evidence_doses().set_index("evidence_id")
+    >>> float(doses.loc["alghadir2019_pain", "total_minutes"])   # 10 min x 3 per week x 6 weeks
+    180.0
+    """
+    table = load_evidence() if table is None else table
+    catalogue = default_catalogue()
+    dose = ["minutes_per_session", "sessions_per_week", "weeks"]
+    rows = table[table[dose].notna().any(axis=1)]
+    out = []
+    for r in rows.to_dict("records"):
+        measure = r.get("measure")
+        better = catalogue[measure].better if measure and measure in catalogue else OUTCOME_BETTER.get(r["outcome"])
+        out.append({"evidence_id": r["id"], "kind": r["kind"], "condition": r["condition"],
+                    "intervention": r["intervention"], "outcome": r["outcome"],
+                    **{c: r[c] for c in dose},
+                    "total_minutes": r["minutes_per_session"] * r["sessions_per_week"] * r["weeks"],
+                    "verdict": verdict(r.get("estimate"), r.get("ci_low"), r.get("ci_high"), better,
+                                       r.get("effect_measure"))})
+    return pd.DataFrame(out, columns=DOSE_COLUMNS)
