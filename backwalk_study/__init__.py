@@ -75,6 +75,22 @@ _EXPORTS = {
     "claim_results": "interfaces.notebooks",
     "practice_features": "interfaces.notebooks",
     "balance_person_table": "interfaces.notebooks",
+    # meta-analysis (issue 15)
+    "meta_analysis": "stats.meta",
+    "meta_regression": "stats.meta",
+    "MetaAnalysisResult": "stats.meta",
+    "MetaRegressionResult": "stats.meta",
+    "correlation_sensitivity": "stats.meta",
+    "mean_difference": "stats.effect_sizes",
+    "standardized_mean_difference": "stats.effect_sizes",
+    "change_from_pre_post": "stats.effect_sizes",
+    "se_from_ci": "stats.effect_sizes",
+    "mean_sd_from_median_iqr": "stats.effect_sizes",
+    "log_risk_ratio": "stats.effect_sizes",
+    "log_odds_ratio": "stats.effect_sizes",
+    "risk_difference": "stats.effect_sizes",
+    "read_meta_table": "data.meta_table",
+    "write_meta_report": "outputs.meta_report",
     # published evidence (issue 15)
     "load_evidence": "data.evidence",
     "claims_evidence": "workflows.evidence",
@@ -84,7 +100,6 @@ _EXPORTS = {
     "trial_effect_sizes": "workflows.evidence",
     "evidence_doses": "workflows.evidence",
     "plot_claims_forest": "outputs.evidence_forest",
-    "plot_pooled_forest": "outputs.evidence_forest",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

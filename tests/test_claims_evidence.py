@@ -153,27 +153,22 @@ def _ref(set_name, method):
 
 
 @pytest.mark.parametrize("set_name", sorted(INPUTS["set"].unique()))
-@pytest.mark.parametrize("method_re,r_method", [("chi2", "DL"), ("iterated", "PM")])
-def test_pool_published_matches_metafor(evidence, set_name, method_re, r_method):
-    # metafor::rma(yi, sei = (ub - lb) / (2 * qnorm(0.975)), method = "DL" | "PM" | "FE")
+@pytest.mark.parametrize("method", ["FE", "DL", "PM", "REML"])
+def test_pool_published_matches_metafor(evidence, set_name, method):
+    # metafor::rma(yi, sei = (ub - lb) / (2 * qnorm(0.975)), method = method, control = list(tol = 1e-12))
     ids = INPUTS.loc[INPUTS["set"] == set_name, "id"].tolist()
-    pooled = we.pool_published(evidence, ids, method_re=method_re, allow_overlap=set_name == "cadence_overlapping")
-    table = pooled.table.set_index("label")
-    het = pooled.heterogeneity.iloc[0]
-    ref = _ref(set_name, r_method)
-    got = table.loc["random effect"]
+    fit = we.pool_published(evidence, ids, method=method, allow_overlap=set_name == "cadence_overlapping")
+    got = fit.pooled.iloc[0]
+    het = fit.heterogeneity.iloc[0]
+    ref = _ref(set_name, method)
     for stat in ("estimate", "se", "ci_low", "ci_high"):
         assert got[stat] == pytest.approx(ref[stat], rel=1e-6, abs=1e-10), stat
     assert het["q"] == pytest.approx(ref["q"], rel=1e-6)
-    assert het["p_val"] == pytest.approx(ref["p_val"], rel=1e-6)
+    assert het["q_p_val"] == pytest.approx(ref["p_val"], rel=1e-6)
     assert het["tau2"] == pytest.approx(ref["tau2"], rel=1e-6, abs=1e-10)
-    if r_method == "DL":  # metafor's I2 is (Q - df) / Q under DL only
-        assert het["i2"] == pytest.approx(ref["i2"], rel=1e-6, abs=1e-10)
-    fe = _ref(set_name, "FE")
-    for stat in ("estimate", "se", "ci_low", "ci_high"):
-        assert table.loc["fixed effect", stat] == pytest.approx(fe[stat], rel=1e-6), stat
-    weights = table["weight_random"].iloc[:len(ids)]
-    assert weights.sum() == pytest.approx(1.0)
+    assert het["i2"] / 100 == pytest.approx(ref["i2"], rel=1e-6, abs=1e-10)
+    assert list(fit.studies["study"]) == ids
+    assert fit.studies["weight"].sum() == pytest.approx(100.0)
 
 
 def test_standard_errors_from_printed_cis():
@@ -201,8 +196,8 @@ def test_pool_published_refuses_what_cannot_be_pooled(evidence):
         we.pool_published(evidence, ["chen2020_berg"])
     with pytest.raises(ValueError, match="alghadir2019_pain print no estimate with a CI"):
         we.pool_published(evidence, ["alghadir2019_pain", "lin2025_pain"])
-    with pytest.raises(ValueError, match="method_re"):
-        we.pool_published(evidence, ["chen2020_berg", "wen2022_berg"], method_re="reml")
+    with pytest.raises(ValueError, match="method"):
+        we.pool_published(evidence, ["menezes2023_speed_vs_forward", "stroke_bw_vs_fw2024_speed"], method="ML")
 
 
 def test_trial_effect_sizes_match_metafor_escalc(evidence):
@@ -230,19 +225,14 @@ def test_evidence_for_claim(table):
         we.evidence_for_claim("telepathy", table)
 
 
-def test_pooled_forest_draws_rows_and_diamonds(evidence):
-    from backwalk_study.outputs.evidence_forest import plot_pooled_forest
+def test_meta_forest_plot_of_a_pooled_fit(evidence):
+    from backwalk_study.outputs.meta_plots import forest_plot
 
-    pooled = we.pool_published(evidence, ["menezes2023_speed_added", "stroke_bw_added2024_speed"])
-    ax = plot_pooled_forest(pooled, labels={"menezes2023_speed_added": "CP"}, xlabel="MD (m/s)")
-    lines = [ln for ln in ax.get_lines() if ln.get_gid() == "ci"]
-    assert [tuple(ln.get_xdata()) for ln in lines] == [(0.07, 0.34), (0.01, 0.04)]
-    diamonds = {p.get_gid(): p for p in ax.patches}
-    re_row = pooled.table.set_index("label").loc["random effect"]
-    xs = diamonds["random effect"].get_xy()[:, 0]
-    assert (xs.min(), xs.max()) == pytest.approx((re_row["ci_low"], re_row["ci_high"]))
-    assert [t.get_text() for t in ax.get_yticklabels()][:2] == ["CP", "stroke_bw_added2024_speed"]
-    matplotlib.pyplot.close(ax.figure)
+    fit = we.pool_published(evidence, ["menezes2023_speed_added", "stroke_bw_added2024_speed"])
+    fig = forest_plot(fit, measure="Walking speed, MD (m/s)")
+    text = " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    assert "menezes2023_speed_added" in text and "stroke_bw_added2024_speed" in text
+    matplotlib.pyplot.close(fig)
 
 
 def test_evidence_doses(evidence):

@@ -114,6 +114,22 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_meta(args) -> int:
+    from ..data.errors import StudyValidationError, format_problems
+    from ..outputs.meta_report import write_meta_report
+
+    try:
+        written = write_meta_report(args.table, args.output, by=args.by, moderators=args.moderator,
+                                    method=args.method, test=args.test)
+    except StudyValidationError as exc:
+        print(f"{args.table}: {len(exc.problems)} problem(s); nothing was written.\n")
+        print(format_problems(exc.problems))
+        return EXIT_INVALID
+    for path in written:
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="backwalk",
@@ -153,6 +169,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_catalogue)
+
+    p = sub.add_parser("meta", help="meta-analysis of a table of extracted trial results")
+    p.add_argument("table", help="CSV/XLSX, one row per study (format: backwalk_study.data.meta_table)")
+    p.add_argument("--output", "-o", required=True, help="folder for tables, plots and index.html")
+    p.add_argument("--by", action="append", default=[], help="subgroup analysis by this column (repeatable)")
+    p.add_argument("--moderator", action="append", default=[], help="meta-regression moderator (repeatable)")
+    p.add_argument("--method", choices=["REML", "DL", "PM", "FE"], default="REML", help="tau2 estimator")
+    p.add_argument("--test", choices=["z", "hksj"], default="z", help="z test or Hartung-Knapp-Sidik-Jonkman")
+    p.set_defaults(func=cmd_meta)
 
     _add_report_command(sub)
     return parser

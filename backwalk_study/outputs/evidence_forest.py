@@ -1,10 +1,10 @@
 """Forest plot of the published estimates that bear on each claim.
 
-A simple, self-contained plot (issue 15 asks for a RevMan-style forest plot
-of pooled studies in ``stats/meta``; this one draws *published* estimates,
-which come on different scales): one panel per claim and effect scale, so
-that every x axis has one unit, each row labelled with its condition,
-comparison, outcome and source.
+The RevMan-style forest plot of one meta-analysis is
+:func:`backwalk_study.outputs.meta_plots.forest_plot`. This one draws the
+*published* estimates that bear on each claim, which come on different
+scales: one panel per claim and effect scale, so that every x axis has one
+unit, each row labelled with its condition, comparison, outcome and source.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import re
 
 import pandas as pd
 
-__all__ = ["plot_claims_forest", "plot_pooled_forest", "evidence_label"]
+__all__ = ["plot_claims_forest", "evidence_label"]
 
 _CONDITION = {"stroke": "stroke", "knee_oa": "knee OA", "cerebral_palsy": "cerebral palsy",
               "multiple_sclerosis": "MS", "parkinsons": "Parkinson's", "low_back_pain": "low back pain",
@@ -153,67 +153,3 @@ def plot_claims_forest(table: pd.DataFrame | None = None, claims=None, kinds=("p
     fig.tight_layout()
     return fig
 
-
-def plot_pooled_forest(pooled, labels: dict | None = None, xlabel: str = "estimate", ax=None):
-    """Forest plot of a :class:`~backwalk_study.workflows.evidence.PooledEvidence`.
-
-    One row per pooled result (square sized by its random-effects weight,
-    with its printed CI), then the fixed-effect and random-effects diamonds.
-
-    Parameters
-    ----------
-    pooled : PooledEvidence
-        A result of :func:`~backwalk_study.workflows.evidence.pool_published`.
-    labels : dict, optional
-        Row label per evidence id (default: the ids).
-    xlabel : str
-        The x-axis label (say the scale and unit).
-    ax : matplotlib.axes.Axes, optional
-
-    Returns
-    -------
-    matplotlib.axes.Axes
-        Interval lines have gid ``"ci"``; the two diamonds are patches with
-        gid ``"fixed effect"`` and ``"random effect"``.
-
-    Examples
-    --------
-    >>> import matplotlib
-    >>> matplotlib.use("Agg")
-    >>> from backwalk_study.data.evidence import load_evidence
-    >>> from backwalk_study.workflows.evidence import pool_published
-    >>> from backwalk_study.outputs.evidence_forest import plot_pooled_forest
-    >>> pooled = pool_published(load_evidence(), ["menezes2023_speed_vs_forward", "stroke_bw_vs_fw2024_speed"])
-    >>> ax = plot_pooled_forest(pooled, xlabel="walking speed, MD (m/s)")
-    >>> [t.get_text() for t in ax.get_yticklabels()][0]
-    'menezes2023_speed_vs_forward'
-    """
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Polygon
-
-    table = pooled.table
-    studies = table[table["evidence_id"].notna()]
-    labels = labels or {}
-    n = len(studies)
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 0.45 * (n + 3) + 1))
-    y_rows = list(range(n + 2, 2, -1))
-    for yi, rec in zip(y_rows, studies.to_dict("records")):
-        ax.plot([rec["ci_low"], rec["ci_high"]], [yi, yi], color="black", lw=1.4, gid="ci")
-        ax.plot(rec["estimate"], yi, marker="s", color="#2166ac", ms=4 + 10 * rec["weight_random"])
-    for yi, label, colour in ((1.5, "fixed effect", "#4d4d4d"), (0.5, "random effect", "#1b7837")):
-        rec = table.set_index("label").loc[label]
-        diamond = Polygon([(rec["ci_low"], yi), (rec["estimate"], yi + 0.3), (rec["ci_high"], yi),
-                           (rec["estimate"], yi - 0.3)], closed=True, color=colour, gid=label)
-        ax.add_patch(diamond)
-    het = pooled.heterogeneity.iloc[0]
-    ax.set_yticks(y_rows + [1.5, 0.5])
-    ax.set_yticklabels([labels.get(i, i) for i in studies["evidence_id"]]
-                       + ["fixed effect", f"random effect ({het['method_re']})"], fontsize=8)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.set_ylim(0, n + 3)
-    ax.set_xlabel(xlabel)
-    ax.set_title(f"Q = {het['q']:.2f} (df {int(het['dof'])}, p = {het['p_val']:.3g}), "
-                 f"tau\u00b2 = {het['tau2']:.3g}, I\u00b2 = {het['i2']:.0%}", fontsize=9)
-    ax.autoscale_view()
-    return ax

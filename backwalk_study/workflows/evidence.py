@@ -15,9 +15,9 @@ better direction of its outcome (:func:`verdict`); nothing is re-estimated.
 
 For notebook 09, which teaches pooling with the table:
 :func:`with_standard_errors` (SEs from printed CIs), :func:`pool_published`
-(statsmodels' ``combine_effects``, refusing mixed scales and overlapping
-reviews) and :func:`trial_effect_sizes` (MD and Hedges' g from arm
-summaries).
+(:func:`~backwalk_study.stats.meta.meta_analysis` on chosen rows, refusing
+mixed scales and overlapping reviews) and :func:`trial_effect_sizes` (MD
+and Hedges' g from arm summaries, :mod:`backwalk_study.stats.effect_sizes`).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ except ImportError:  # until that move is merged they are in the notebook module
 
 __all__ = ["OUTCOME_CLAIMS", "OUTCOME_BETTER", "NOT_FOUND_NOTES", "CLAIMS_EVIDENCE_COLUMNS",
            "TRIAL_EFFECT_COLUMNS", "claims_evidence", "claims_summary", "evidence_for_claim", "verdict",
-           "with_standard_errors", "pool_published", "PooledEvidence", "trial_effect_sizes", "evidence_doses",
+           "with_standard_errors", "pool_published", "trial_effect_sizes", "evidence_doses",
            "DOSE_COLUMNS"]
 
 #: Outcomes the evidence table holds that are not catalogue measures, and the claims they bear on.
@@ -298,17 +298,17 @@ def claims_summary(table: pd.DataFrame | None = None) -> pd.DataFrame:
 
 
 # --------------------------------------------------------------------------
-# Pooling published results (notebook 09)
+# Pooling published results (notebook 09): the statistics are stats.meta's
 # --------------------------------------------------------------------------
 def with_standard_errors(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """The table with each printed CI turned into a standard error.
 
-    ``se = (ci_high - ci_low) / (2 z)`` with ``z`` the normal quantile of
-    ``confidence`` (Cochrane Handbook, section 6.3.1: a 95% CI is 3.92 SEs
-    wide); ``ci_asymmetry`` is ``|(ci_high - estimate) - (estimate - ci_low)|``
-    as a share of the CI's width: above a few percent the CI was not
-    symmetric on this scale (a ratio, or heavy rounding) and the SE is only
-    approximate. Rows without a CI get NaN.
+    ``se`` is :func:`~backwalk_study.stats.effect_sizes.se_from_ci` (the CI's
+    width / (2 z); Cochrane Handbook 6.3.1); ``ci_asymmetry`` is
+    ``|(ci_high - estimate) - (estimate - ci_low)|`` as a share of the CI's
+    width: above a few percent the CI was not symmetric on this scale (a
+    ratio, or heavy rounding) and the SE is only approximate. Rows without a
+    CI get NaN.
 
     Examples
     --------
@@ -318,75 +318,25 @@ def with_standard_errors(table: pd.DataFrame, confidence: float = 0.95) -> pd.Da
     >>> round(float(with_standard_errors(row)["se"].iloc[0]), 4)
     0.8674
     """
-    from scipy.stats import norm
+    from ..stats.effect_sizes import se_from_ci
 
     if not 0 < confidence < 1:
         raise ValueError(f"with_standard_errors: confidence must be between 0 and 1, not {confidence!r}")
     out = table.copy()
-    z = norm.ppf(0.5 + confidence / 2)
+    out["se"] = np.nan
+    has_ci = out[["estimate", "ci_low", "ci_high"]].notna().all(axis=1)
+    if has_ci.any():
+        rows = out.loc[has_ci]
+        out.loc[has_ci, "se"] = se_from_ci(rows["estimate"].to_numpy(float), rows["ci_low"].to_numpy(float),
+                                           rows["ci_high"].to_numpy(float), confidence=confidence)["se"].to_numpy()
     width = out["ci_high"] - out["ci_low"]
-    out["se"] = width / (2 * z)
     out["ci_asymmetry"] = ((out["ci_high"] - out["estimate"]) - (out["estimate"] - out["ci_low"])).abs() / width
     return out
 
 
-class PooledEvidence:
-    """Published estimates pooled by inverse-variance weighting (statsmodels).
-
-    Attributes
-    ----------
-    table : pandas.DataFrame
-        One row per input result plus ``fixed effect`` and ``random effect``:
-        label, evidence_id, estimate, se, ci_low, ci_high, weight_fixed,
-        weight_random (relative weights, summing to 1).
-    heterogeneity : pandas.DataFrame
-        One row: k, q, dof, p_val (Cochran's Q test), tau2, i2 (both
-        truncated at 0, as metafor reports them), method_re.
-    results : statsmodels CombineResults
-        The fit, for ``results.plot_forest()``.
-    """
-
-    def __init__(self, table, heterogeneity, results):
-        self.table, self.heterogeneity, self.results = table, heterogeneity, results
-
-    def __repr__(self) -> str:
-        re_row = self.table.set_index("label").loc["random effect"]
-        h = self.heterogeneity.iloc[0]
-        return (f"<PooledEvidence k={int(h.k)}: random effect {re_row.estimate:.4g} "
-                f"[{re_row.ci_low:.4g}, {re_row.ci_high:.4g}], tau2={h.tau2:.3g}, I2={h.i2:.0%}>")
-
-
-def _tau2(y: np.ndarray, v: np.ndarray, q: float, method_re: str) -> float:
-    """Between-study variance, truncated at 0.
-
-    DerSimonian-Laird: (Q - df) / (sum w - sum w^2 / sum w). Paule-Mandel:
-    the root of sum w_i(tau2) (y_i - mean)^2 = k - 1, solved with brentq
-    (statsmodels' Newton iteration stops at |ee| < 1e-5 and, asked for a
-    tighter tolerance, can overshoot and return 0).
-    """
-    from scipy.optimize import brentq
-
-    k = len(y)
-    if method_re == "chi2":
-        w = 1 / v
-        return max(0.0, (q - (k - 1)) / (w.sum() - (w ** 2).sum() / w.sum()))
-
-    def ee(tau2):
-        w = 1 / (v + tau2)
-        m = (w * y).sum() / w.sum()
-        return (w * (y - m) ** 2).sum() - (k - 1)
-
-    if ee(0.0) <= 0:
-        return 0.0
-    upper = max(float(np.var(y, ddof=1)), 1e-12)
-    while ee(upper) > 0:
-        upper *= 2
-    return float(brentq(ee, 0.0, upper, xtol=1e-15, rtol=1e-14, maxiter=500))
-
-
-def pool_published(table: pd.DataFrame, ids: Iterable[str], *, method_re: str = "iterated",
-                   confidence: float = 0.95, allow_overlap: bool = False) -> PooledEvidence:
-    """Pool published results of the evidence table with statsmodels' ``combine_effects``.
+def pool_published(table: pd.DataFrame, ids: Iterable[str], *, method: str = "REML", test: str = "z",
+                   confidence: float = 0.95, allow_overlap: bool = False):
+    """Pool published results of the evidence table with :func:`~backwalk_study.stats.meta.meta_analysis`.
 
     Parameters
     ----------
@@ -394,18 +344,21 @@ def pool_published(table: pd.DataFrame, ids: Iterable[str], *, method_re: str = 
         The evidence table (:func:`~backwalk_study.data.evidence.load_evidence`).
     ids : iterable of str
         The ``id`` of each result to pool (at least two).
-    method_re : {"iterated", "chi2"}
-        Between-study variance: ``"iterated"`` Paule-Mandel (default),
-        ``"chi2"`` DerSimonian-Laird (statsmodels' names).
+    method : {"REML", "DL", "PM", "FE"}
+        Between-study variance estimator (``meta_analysis``'s).
+    test : {"z", "hksj"}
+        Wald z or Hartung-Knapp-Sidik-Jonkman.
     confidence : float
-        Of the printed CIs and of the pooled CI.
+        Of the printed CIs and of every interval of the fit.
     allow_overlap : bool
-        Two pooled results of the same condition probably share trials, and pooling them counts those trials twice; this is
-        refused unless ``allow_overlap=True``.
+        Two pooled results of the same condition probably share trials, and
+        pooling them counts those trials twice; this is refused unless
+        ``allow_overlap=True``.
 
     Returns
     -------
-    PooledEvidence
+    MetaAnalysisResult
+        ``.pooled``, ``.heterogeneity``, ``.studies`` (labelled by evidence id).
 
     Raises
     ------
@@ -416,26 +369,19 @@ def pool_published(table: pd.DataFrame, ids: Iterable[str], *, method_re: str = 
 
     Notes
     -----
-    Each result's SE comes from its CI (:func:`with_standard_errors`).
-    The fixed-effect result, Q and I² come from statsmodels'
-    ``combine_effects``; tau² does not (:func:`_tau2`): statsmodels'
-    DerSimonian-Laird leaves tau² negative when Q < df and weights with it,
-    and its Paule-Mandel stops at a loose tolerance, so both are solved here
-    and truncated at 0 as DerSimonian & Laird (1986) define it; I² = (Q -
-    df) / Q is truncated at 0 too. Checked against metafor's ``rma()`` (FE, DL,
-    PM) in ``tests/reference/evidence_pool.R``; I² is Higgins & Thompson's
-    (Q - df) / Q, which is metafor's I² under DL but not under PM. A full random-effects analysis (REML, HKSJ,
-    prediction intervals) is ``backwalk_study.stats.meta`` (issue 15).
+    Each result's SE comes from its printed CI (:func:`with_standard_errors`).
+    Checked against metafor's ``rma()`` (FE, DL, PM, REML) on these very
+    rows in ``tests/reference/evidence_pool.R``.
 
     Examples
     --------
     >>> from backwalk_study.data.evidence import load_evidence
     >>> from backwalk_study.workflows.evidence import pool_published
-    >>> pooled = pool_published(load_evidence(), ["menezes2023_speed_vs_forward", "stroke_bw_vs_fw2024_speed"])
-    >>> print(pooled.table.set_index("label").loc["random effect", ["estimate", "ci_low", "ci_high"]].round(3).tolist())
+    >>> fit = pool_published(load_evidence(), ["menezes2023_speed_vs_forward", "stroke_bw_vs_fw2024_speed"])
+    >>> print(fit.pooled[["estimate", "ci_low", "ci_high"]].round(3).iloc[0].tolist())
     [0.113, 0.064, 0.162]
     """
-    from statsmodels.stats.meta_analysis import combine_effects
+    from ..stats.meta import meta_analysis
 
     ids = list(ids)
     name = "pool_published"
@@ -443,8 +389,6 @@ def pool_published(table: pd.DataFrame, ids: Iterable[str], *, method_re: str = 
         raise ValueError(f"{name}: ids listed twice: {sorted({i for i in ids if ids.count(i) > 1})}")
     if len(ids) < 2:
         raise ValueError(f"{name}: pooling needs at least two results, got {len(ids)}")
-    if method_re not in ("iterated", "chi2"):
-        raise ValueError(f"{name}: method_re must be 'iterated' (Paule-Mandel) or 'chi2' (DerSimonian-Laird)")
     indexed = table.set_index("id")
     unknown = [i for i in ids if i not in indexed.index]
     if unknown:
@@ -466,35 +410,8 @@ def pool_published(table: pd.DataFrame, ids: Iterable[str], *, method_re: str = 
                              "share trials, which pooling would count twice (allow_overlap=True to pool them "
                              "anyway)")
     rows = with_standard_errors(rows, confidence)
-    alpha = 1 - confidence
-    y, v = rows["estimate"].to_numpy(float), (rows["se"] ** 2).to_numpy(float)
-    res = combine_effects(y, v, method_re="iterated", row_names=rows["id"].tolist(), alpha=alpha)
-    frame = res.summary_frame(alpha=alpha)
-    tau2 = _tau2(y, v, float(res.q), method_re)
-    w_re = 1 / (v + tau2)
-    est, se = (w_re * y).sum() / w_re.sum(), math.sqrt(1 / w_re.sum())
-    z = res.crit
-    frame.loc["random effect", ["eff", "sd_eff", "ci_low", "ci_upp"]] = [est, se, est - z * se, est + z * se]
-    frame["w_re"] = np.r_[w_re / w_re.sum(), np.full(len(frame) - len(y), np.nan)]
-    frame.loc["random effect", "w_re"] = 1.0
-    out = pd.DataFrame({
-        "label": list(rows["id"]) + ["fixed effect", "random effect"],
-        "evidence_id": list(rows["id"]) + [None, None],
-        "estimate": list(rows["estimate"]) + [frame.loc["fixed effect", "eff"], frame.loc["random effect", "eff"]],
-        "se": list(rows["se"]) + [frame.loc["fixed effect", "sd_eff"], frame.loc["random effect", "sd_eff"]],
-        "ci_low": list(rows["ci_low"]) + [frame.loc["fixed effect", "ci_low"], frame.loc["random effect", "ci_low"]],
-        "ci_high": list(rows["ci_high"]) + [frame.loc["fixed effect", "ci_upp"],
-                                            frame.loc["random effect", "ci_upp"]],
-        "weight_fixed": list(frame["w_fe"].iloc[:len(rows)]) + [1.0, math.nan],
-        "weight_random": list(frame["w_re"].iloc[:len(rows)]) + [math.nan, 1.0],
-    })
-    from scipy.stats import chi2
-
-    dof = len(rows) - 1
-    het = pd.DataFrame([{"k": len(rows), "q": float(res.q), "dof": dof, "p_val": float(chi2.sf(res.q, dof)),
-                         "tau2": tau2, "i2": max(0.0, float(res.i2)),
-                         "method_re": {"iterated": "Paule-Mandel", "chi2": "DerSimonian-Laird"}[method_re]}])
-    return PooledEvidence(out, het, res)
+    return meta_analysis(rows, estimate="estimate", se="se", study="id", method=method, test=test,
+                         confidence=confidence)
 
 
 #: Columns of :func:`trial_effect_sizes`.
@@ -505,14 +422,12 @@ TRIAL_EFFECT_COLUMNS = ["evidence_id", "outcome", "arm_statistic", "n_backward",
 def trial_effect_sizes(table: pd.DataFrame, confidence: float = 0.95) -> pd.DataFrame:
     """Mean difference and Hedges' g of every single-trial row that prints both arms in full.
 
-    A row qualifies when it has the mean, SD and size of both arms. The mean
-    difference (backward minus comparator) has SE ``sqrt(sd1²/n1 +
-    sd2²/n2)``; Hedges' g is the SMD with the pooled SD times Hedges' exact
-    correction ``J(m) = Γ(m/2) / (sqrt(m/2) Γ((m-1)/2))``, m = n1 + n2 - 2
-    (Hedges 1981), with variance ``1/n1 + 1/n2 + g² / (2 (n1 + n2))``, as
-    metafor's ``escalc("SMD")`` computes them (checked in
-    ``tests/reference/evidence_pool.R``; statsmodels' ``effectsize_smd``
-    uses the approximate J and another variance). Normal-approximation CIs.
+    A row qualifies when it has the mean, SD and size of both arms. The
+    effects are :func:`~backwalk_study.stats.effect_sizes.mean_difference`
+    and :func:`~backwalk_study.stats.effect_sizes.standardized_mean_difference`
+    (Hedges' exact correction), as metafor's ``escalc("MD")`` and
+    ``escalc("SMD")`` compute them (checked in
+    ``tests/reference/evidence_pool.R``); normal-approximation CIs.
 
     Examples
     --------
@@ -522,28 +437,27 @@ def trial_effect_sizes(table: pd.DataFrame, confidence: float = 0.95) -> pd.Data
     >>> round(float(es.loc["yang2005_walking_speed", "md"]), 2)
     4.95
     """
-    from scipy.special import gammaln
     from scipy.stats import norm
+
+    from ..stats.effect_sizes import mean_difference, standardized_mean_difference
 
     need = ["mean_backward", "sd_backward", "n_backward", "mean_comparator", "sd_comparator", "n_comparator"]
     rows = table[table[need].notna().all(axis=1)]
+    if rows.empty:
+        return pd.DataFrame(columns=TRIAL_EFFECT_COLUMNS)
+    arms = [rows[c].to_numpy(float) for c in need]
+    md = mean_difference(*arms)
+    g = standardized_mean_difference(*arms)
     z = norm.ppf(0.5 + confidence / 2)
-    out = []
-    for rec in rows.to_dict("records"):
-        m1, s1, n1 = rec["mean_backward"], rec["sd_backward"], rec["n_backward"]
-        m2, s2, n2 = rec["mean_comparator"], rec["sd_comparator"], rec["n_comparator"]
-        md, md_se = m1 - m2, math.sqrt(s1 ** 2 / n1 + s2 ** 2 / n2)
-        dof = n1 + n2 - 2
-        sd_pooled = math.sqrt(((n1 - 1) * s1 ** 2 + (n2 - 1) * s2 ** 2) / dof)
-        # Hedges' exact correction J(m) = Gamma(m/2) / (sqrt(m/2) Gamma((m-1)/2)), as metafor's escalc uses
-        j = math.exp(gammaln(dof / 2) - gammaln((dof - 1) / 2)) / math.sqrt(dof / 2)
-        g = j * (m1 - m2) / sd_pooled
-        g_se = math.sqrt(1 / n1 + 1 / n2 + g ** 2 / (2 * (n1 + n2)))
-        out.append({"evidence_id": rec["id"], "outcome": rec["outcome"], "arm_statistic": rec["arm_statistic"],
-                    "n_backward": n1, "n_comparator": n2, "md": md, "md_se": md_se, "md_ci_low": md - z * md_se,
-                    "md_ci_high": md + z * md_se, "hedges_g": g, "hedges_g_se": g_se,
-                    "hedges_g_ci_low": g - z * g_se, "hedges_g_ci_high": g + z * g_se})
-    return pd.DataFrame(out, columns=TRIAL_EFFECT_COLUMNS)
+    out = pd.DataFrame({"evidence_id": rows["id"].to_numpy(), "outcome": rows["outcome"].to_numpy(),
+                        "arm_statistic": rows["arm_statistic"].to_numpy(), "n_backward": rows["n_backward"].to_numpy(),
+                        "n_comparator": rows["n_comparator"].to_numpy(),
+                        "md": md["estimate"].to_numpy(), "md_se": md["se"].to_numpy(),
+                        "hedges_g": g["estimate"].to_numpy(), "hedges_g_se": g["se"].to_numpy()})
+    for name in ("md", "hedges_g"):
+        out[f"{name}_ci_low"] = out[name] - z * out[f"{name}_se"]
+        out[f"{name}_ci_high"] = out[name] + z * out[f"{name}_se"]
+    return out[TRIAL_EFFECT_COLUMNS]
 
 
 def evidence_for_claim(claim: str, table: pd.DataFrame | None = None) -> pd.DataFrame:

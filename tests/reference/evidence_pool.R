@@ -1,11 +1,12 @@
-# Reference values for backwalk_study.workflows.evidence.pool_published (issue 15).
+# Reference values for backwalk_study.workflows.evidence.pool_published and trial_effect_sizes (issue 15),
+# which call stats.meta.meta_analysis and stats.effect_sizes on the evidence table's rows.
 #
 # Run from this folder:   cd tests/reference && Rscript evidence_pool.R
 #
 # Inputs are PUBLISHED estimates with their 95% CIs, copied from
 # data/evidence/backward_walking.csv (ids below; tests/test_claims_evidence.py
 # checks that they agree with the table). Each SE is the CI's width / (2 z):
-#   metafor::rma(yi, sei = (ub - lb) / (2 * qnorm(0.975)), method = "DL" | "PM",
+#   metafor::rma(yi, sei = (ub - lb) / (2 * qnorm(0.975)), method = "DL" | "PM" | "REML",
 #                control = list(tol = 1e-12))
 #   metafor::rma(yi, sei = ..., method = "FE")
 # Writes evidence_pool_inputs.csv and evidence_pool_metafor.csv
@@ -35,7 +36,7 @@ put <- function(set, method, statistic, value) {
 for (s in unique(inputs$set)) {
   d <- inputs[inputs$set == s, ]
   sei <- (d$ub - d$lb) / (2 * qnorm(0.975))
-  for (m in c("FE", "DL", "PM")) {
+  for (m in c("FE", "DL", "PM", "REML")) {
     # PM's root is found to metafor's default tolerance (1e-5) unless asked for more
     fit <- rma(yi = d$yi, sei = sei, method = m, control = list(tol = 1e-12))
     put(s, m, "estimate", fit$beta[1])
