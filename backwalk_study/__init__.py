@@ -34,12 +34,17 @@ _EXPORTS = {
     "import_wide": "data.readers",
     # the synthetic example
     "simulate_study": "data.simulate",
+    # data sets for examples and teaching (issue 11)
+    "example_study": "data.datasets",
+    "small_trial": "data.datasets",
+    "balance_data": "data.datasets",
     # comparisons (issue 3)
+    "compare_paired": "stats.compare",
     "compare_directions": "stats.compare",
     "compare_arms": "stats.compare",
     "responders": "stats.compare",
-    "compare_all": "stats.compare",
-    "safety": "stats.compare",
+    "compare_all": "workflows.trial",
+    "safety": "workflows.trial",
     "adjusted_means": "stats.compare",
     "compare_groups": "stats.compare",
     "correlate": "stats.compare",
@@ -57,6 +62,10 @@ _EXPORTS = {
     "adherence": "workflows.clinic",
     "adherence_summary": "workflows.clinic",
     "adverse_events": "workflows.clinic",
+    # the results of one run, each analysis computed once (issue 11)
+    "Results": "outputs.results",
+    "build_results": "outputs.bundle",
+    "write_results": "outputs.bundle",
     "write_client_report": "outputs.report",
     "write_cohort_report": "outputs.report",
     # force plate (issue 7)
@@ -70,11 +79,11 @@ _EXPORTS = {
     "run_notebooks": "interfaces.notebooks",
     "NotebookError": "interfaces.notebooks",
     "NotebookWarning": "interfaces.notebooks",
-    "CLAIMS": "interfaces.notebooks",
-    "claims_table": "interfaces.notebooks",
-    "claim_results": "interfaces.notebooks",
-    "practice_features": "interfaces.notebooks",
-    "balance_person_table": "interfaces.notebooks",
+    "CLAIMS": "workflows.claims",
+    "claims_table": "workflows.claims",
+    "claim_results": "workflows.claims",
+    "practice_features": "workflows.practice",
+    "balance_person_table": "workflows.balance",
     # meta-analysis (issue 15)
     "meta_analysis": "stats.meta",
     "meta_regression": "stats.meta",

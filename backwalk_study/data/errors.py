@@ -81,7 +81,10 @@ class StudyReadError(OSError):
 
 
 def format_problems(problems) -> str:
-    """A plain-text table of problems for the terminal."""
+    """A plain-text table of problems for the terminal (control characters
+    in the data shown escaped)."""
+    from .terminal import printable
+
     headers = ["file", "row", "column", "participant", "value", "what is wrong"]
     rows = []
     for rec in problems.itertuples(index=False):
@@ -92,6 +95,7 @@ def format_problems(problems) -> str:
             "" if rec.value is None or str(rec.value) in ("nan", "None") else repr(rec.value)[:30],
             str(rec.message),
         ])
+        rows[-1] = [printable(cell) for cell in rows[-1]]
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
     widths[-1] = len(headers[-1])
     line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731

@@ -1,8 +1,11 @@
-"""The ``backwalk`` command.
+"""The ``backwalk`` command: the one place where errors become messages and
+exit codes.
 
-Exit codes: 0 success; 1 the data are invalid (every problem is listed);
-2 the input cannot be read or the arguments are wrong; 3 an unexpected
-internal error (run with ``--debug`` to see its traceback and report it).
+Exit codes (:data:`EXIT_CODES`), the same for every command: 0 success;
+1 the data are invalid (every problem is listed); 2 the input cannot be read
+or written, or the arguments are wrong; 3 an unexpected internal error (run
+with ``--debug`` to see its traceback and report it). Text from the data is
+printed with control characters escaped.
 """
 
 from __future__ import annotations
@@ -12,45 +15,50 @@ import json
 import sys
 from pathlib import Path
 
+from ..data.terminal import printable
+
+#: The exit codes of every command, in one table.
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
+EXIT_CODES = {
+    EXIT_OK: "success (the data are valid; the results were written)",
+    EXIT_INVALID: "the data are invalid (every problem is listed) or an analysis cannot use them",
+    EXIT_UNREADABLE: "the input cannot be read or written, or the arguments are wrong",
+    EXIT_INTERNAL: "an unexpected internal error (run with --debug and report it)",
+}
+
+#: What was left undone when the data are invalid, per command.
+_NOT_DONE = {"validate": "nothing was changed", "import": "no study folder was written",
+             "run": "nothing was written; fix them and run again", "report": "no report was written",
+             "meta": "nothing was written"}
 
 
-def _load(path: str, mapping: str | None):
-    from ..data.readers import import_wide
-    from ..data.study import load_study
+class UsageError(Exception):
+    """An argument names something that is not there (exit code 2)."""
 
-    if mapping:
-        return import_wide(path, mapping)
-    if Path(path).is_file():
-        from ..data.errors import StudyReadError
 
-        raise StudyReadError(f"{path} is a file: give the study folder, or --mapping MAPPING.toml to import "
-                             "a clinic's wide spreadsheet")
-    return load_study(path)
+def _load(args):
+    """The study the command's ``path`` (and ``--mapping``) names."""
+    from ..data.loading import open_study
+
+    return open_study(args.path, getattr(args, "mapping", None))
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = [ln.strip().lstrip("-").strip() for ln in str(exc).splitlines() if ln.strip()]
+    return printable("; ".join(lines).replace(":;", ":") or type(exc).__name__)
 
 
 def cmd_validate(args) -> int:
-    from ..data.errors import StudyValidationError, format_problems
-
-    try:
-        study = _load(args.path, args.mapping)
-    except StudyValidationError as exc:
-        if args.json:
-            print(json.dumps(exc.to_records(), indent=2, ensure_ascii=False, default=str))
-        else:
-            n = len(exc.problems)
-            print(f"{args.path}: {n} problem{'s' if n != 1 else ''} found; nothing was changed.\n")
-            print(format_problems(exc.problems))
-        return EXIT_INVALID
+    study = _load(args)
     if args.json:
         print("[]")
     else:
         label = " (synthetic data)" if study.config.synthetic else ""
-        print(f"{args.path}: valid{label}. {len(study.participants)} participants, {len(study.sessions)} "
-              f"sessions, {len(study.assessments)} assessments of {study.assessments['measure'].nunique()} "
-              "measures.")
+        print(f"{printable(args.path)}: valid{label}. {len(study.participants)} participants, "
+              f"{len(study.sessions)} sessions, {len(study.assessments)} assessments of "
+              f"{study.assessments['measure'].nunique()} measures.")
         for note in study.notes:
-            print(f"note: {note}")
+            print(f"note: {printable(note)}")
     return EXIT_OK
 
 
@@ -67,23 +75,14 @@ def cmd_simulate(args) -> int:
 
 
 def cmd_import(args) -> int:
-    from ..data.errors import StudyValidationError, format_problems
-    from ..data.readers import import_wide
-
-    try:
-        study = import_wide(args.path, args.mapping)
-    except StudyValidationError as exc:
-        print(f"{args.path}: {len(exc.problems)} problem(s); no study folder was written.\n")
-        print(format_problems(exc.problems))
-        return EXIT_INVALID
+    study = _load(args)
     out = Path(args.output)
     if out.exists() and any(out.iterdir()):
-        print(f"backwalk: {out} exists and is not empty; choose a new folder", file=sys.stderr)
-        return EXIT_UNREADABLE
+        raise UsageError(f"{out} exists and is not empty; choose a new folder")
     study.to_folder(out)
-    print(f"wrote {out}: {study!r}")
+    print(f"wrote {printable(out)}: {printable(repr(study))}")
     for note in study.notes:
-        print(f"note: {note}")
+        print(f"note: {printable(note)}")
     return EXIT_OK
 
 
@@ -100,33 +99,66 @@ def cmd_catalogue(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ..data.errors import StudyValidationError, format_problems
-    from ..outputs.bundle import run_main_job
+    from ..outputs.bundle import write_results
 
-    try:
-        written = run_main_job(args.path, args.output, mapping=args.mapping, notebooks=not args.no_notebooks)
-    except StudyValidationError as exc:
-        print(f"{args.path}: {len(exc.problems)} problem(s); fix them and run again.\n")
-        print(format_problems(exc.problems))
-        return EXIT_INVALID
+    study = _load(args)
+    written = write_results(study, args.output)
+    notebooks_dir = Path(__file__).resolve().parents[2] / "notebooks"
+    if not args.no_notebooks and not args.mapping and notebooks_dir.is_dir():
+        written += _run_notebooks(study, Path(args.path), Path(args.output), notebooks_dir)
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {printable(path)}")
     return EXIT_OK
 
 
+def _run_notebooks(study, path: Path, out: Path, notebooks_dir: Path) -> list[Path]:
+    """Execute the teaching notebooks on this study, written as HTML into
+    ``out/notebooks`` (a source checkout only: installed packages have no
+    notebooks)."""
+    import os
+
+    from ..outputs.report import example_participant
+    from .notebooks import run_notebooks
+
+    # relative to the notebooks' working folder, so no absolute path reaches the HTML
+    parameters = {"data_path": Path(os.path.relpath(path.resolve(), notebooks_dir)).as_posix(),
+                  "05-client-report": {"participant_id": example_participant(study)}}
+    # the notebooks are written for a trial like the example; on another design a cell may fail: the
+    # failed notebook is still written (showing the error) and a NotebookWarning is printed
+    return run_notebooks(out / "notebooks", notebooks_dir, parameters=parameters, errors="warn")
+
+
 def cmd_meta(args) -> int:
-    from ..data.errors import StudyValidationError, format_problems
     from ..outputs.meta_report import write_meta_report
 
-    try:
-        written = write_meta_report(args.table, args.output, by=args.by, moderators=args.moderator,
-                                    method=args.method, test=args.test)
-    except StudyValidationError as exc:
-        print(f"{args.table}: {len(exc.problems)} problem(s); nothing was written.\n")
-        print(format_problems(exc.problems))
-        return EXIT_INVALID
+    written = write_meta_report(args.table, args.output, by=args.by, moderators=args.moderator,
+                                method=args.method, test=args.test)
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {printable(path)}")
+    return EXIT_OK
+
+
+def cmd_report(args) -> int:
+    from ..outputs.report import _file_id, privacy_warnings, write_client_report, write_cohort_report
+
+    study = _load(args)
+    if args.participant is not None:
+        try:
+            study.participant(args.participant)
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+        out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(args.participant)}.html"
+        written = write_client_report(study, args.participant, out)
+    else:
+        out = Path(args.output) if args.output else Path.cwd() / "cohort.html"
+        written = write_cohort_report(study, out)
+    warn = privacy_warnings(study)
+    for r in warn.drop_duplicates("column").itertuples():
+        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
+        print(f"warning: column {printable(repr(r.column))} ({where}) may hold personal data: "
+              f"{printable(r.reason)}; it is not shown in the report", file=sys.stderr)
+    label = " (SYNTHETIC data)" if study.config.synthetic else ""
+    print(f"wrote {printable(written)}{label}")
     return EXIT_OK
 
 
@@ -179,19 +211,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--test", choices=["z", "hksj"], default="z", help="z test or Hartung-Knapp-Sidik-Jonkman")
     p.set_defaults(func=cmd_meta)
 
-    _add_report_command(sub)
+    p = sub.add_parser(
+        "report", help="write a self-contained HTML report: one client's progress, or the cohort page",
+        description="Write one self-contained HTML page (figures embedded, no network needed): a client's "
+                    "progress with --participant, otherwise the cohort page.")
+    p.add_argument("path", help="study folder, or a clinic's wide spreadsheet (CSV/XLSX) with --mapping")
+    p.add_argument("--participant", "-p", metavar="ID", help="participant ID for a client report")
+    p.add_argument("--output", "-o", metavar="OUT.html",
+                   help="file to write (default: report-ID.html or cohort.html in the current folder)")
+    p.add_argument("--mapping", metavar="MAPPING.toml", help="column-mapping file for a wide spreadsheet")
+    p.set_defaults(func=cmd_report)
     return parser
 
 
-def _add_report_command(sub) -> None:
-    try:
-        from ..outputs.report import add_report_command
-    except ImportError:
-        return
-    add_report_command(sub)
-
-
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``backwalk`` command; returns its exit code (:data:`EXIT_CODES`).
+
+    Every command's errors end here: invalid data print the problem table
+    (or JSON with ``validate --json``), unreadable input and bad arguments
+    print one line on stderr, a closed output pipe ends quietly, anything
+    else is an internal error.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "command", None) is None:
@@ -201,22 +241,59 @@ def main(argv: list[str] | None = None) -> int:
         from ..data.simulate import EXAMPLE_SEED
 
         args.seed = EXAMPLE_SEED
-    from ..data.errors import StudyReadError
+    try:
+        return _handled(args)
+    except BrokenPipeError:  # the reader went away (`backwalk validate --json | head -1`): stop quietly
+        _silence_stdout()
+        return getattr(args, "exit_code", EXIT_OK)
 
+
+def _handled(args) -> int:
+    from ..data.errors import StudyReadError, StudyValidationError, format_problems
+
+    where = f"backwalk {args.command}"
     try:
         return args.func(args)
-    except StudyReadError as exc:
-        print(f"backwalk: {exc}", file=sys.stderr)
+    except StudyValidationError as exc:
+        args.exit_code = EXIT_INVALID
+        if getattr(args, "json", False):
+            print(json.dumps(exc.to_records(), indent=2, ensure_ascii=False, default=str))
+        else:
+            n = len(exc.problems)
+            source = getattr(args, "path", None) or getattr(args, "table", "")
+            print(f"{printable(source)}: {n} problem{'s' if n != 1 else ''} found; "
+                  f"{_NOT_DONE.get(args.command, 'nothing was written')}.\n")
+            print(format_problems(exc.problems))
+        return EXIT_INVALID
+    except (StudyReadError, UsageError) as exc:
+        print(f"{where}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_UNREADABLE
     except ValueError as exc:  # a clear message from an analysis about the user's data
-        print(f"backwalk: {exc}", file=sys.stderr)
+        print(f"{where}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_INVALID
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a file that cannot be read or written
+        print(f"{where}: {_one_line(exc)}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except Exception as exc:  # noqa: BLE001 - the user gets one line, not a traceback
         if args.debug:
             raise
-        print(f"backwalk: internal error ({type(exc).__name__}: {exc}); run with --debug and report it",
-              file=sys.stderr)
+        print(f"{where}: internal error ({type(exc).__name__}: {_one_line(exc)}); run with --debug and "
+              "report it", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does
+    not fail again on the closed pipe (Python's documented recipe)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # no real stdout (captured in tests)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -1,86 +1,86 @@
-"""The main job behind ``make run`` / ``backwalk run``: validate a study and
-write every table, figure and report into a results folder.
+"""The results of one run: every table, fit and figure of ``backwalk run``,
+each computed once, in one :class:`Results` object; files and HTML pages
+read it.
 
-Re-running on the same input writes byte-identical files (tables via
-:func:`~backwalk_study.io.write_table`, figures without timestamps).
+:func:`build_results` computes everything; :func:`write_results` writes it
+(tables via :func:`~backwalk_study.data.readers.write_table`, figures as PNG
+without timestamps), so re-running on the same input writes byte-identical
+files. The reports take the same object, so rendering a page never fits a
+model or reruns a comparison that the run already made.
 """
 
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ..data.readers import write_table
+from .results import MINUTES_WALKED, WEEKS_BY_ARM, Computed, Results
 
-__all__ = ["run_main_job", "save_figure"]
+__all__ = ["Results", "Computed", "WEEKS_BY_ARM", "MINUTES_WALKED", "DIAGNOSTIC_COLUMNS", "build_results",
+           "write_results", "run_main_job"]
 
-
-def save_figure(fig, path: Path) -> Path:
-    """Save a matplotlib figure as PNG with no timestamp or software tag, so
-    re-runs are byte-identical; closes the figure."""
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    return path
+#: Columns of ``dose_response/diagnostics.csv`` taken from a fit's diagnostics.
+DIAGNOSTIC_COLUMNS = ("converged", "optimality", "optimizer", "best_start", "iterations", "singular",
+                      "fallback", "n_obs", "n_participants", "n_dropped")
 
 
-def _validation(study, out: Path) -> list[Path]:
+def _validation(results: Results) -> None:
+    study = results.study
     lines = [f"Study: {study.config.name}",
              "SYNTHETIC DATA: not observations of real people." if study.config.synthetic else "",
              f"Valid: {len(study.participants)} participants, {len(study.sessions)} sessions, "
              f"{len(study.assessments)} assessments of {study.assessments['measure'].nunique()} measures.",
              *[f"Note: {n}" for n in study.notes]]
-    txt = out / "validation.txt"
-    txt.write_text("\n".join(line for line in lines if line) + "\n", encoding="utf-8")
-    js = out / "validation.json"
-    js.write_text(json.dumps({"valid": True, "problems": []}, indent=2) + "\n", encoding="utf-8")
-    return [txt, js]
+    results.texts["validation.txt"] = "\n".join(line for line in lines if line) + "\n"
+    results.texts["validation.json"] = json.dumps({"valid": True, "problems": []}, indent=2) + "\n"
 
 
-def _summary(study, out: Path) -> list[Path]:
+def _summary(results: Results) -> None:
     from ..data.measures import measure_catalogue
 
-    written = [write_table(study.summary(), out / "study_summary.csv"),
-               write_table(measure_catalogue(study.catalogue), out / "measure_catalogue.csv"),
-               write_table(study.dose(), out / "dose_by_week.csv")]
+    study = results.study
+    results.add_table("study_summary.csv", study.summary())
+    results.add_table("measure_catalogue.csv", measure_catalogue(study.catalogue))
+    results.add_table("dose_by_week.csv", study.dose())
     counts = (study.assessments.groupby(["measure", "week"]).size().rename("assessments").reset_index())
-    written.append(write_table(counts, out / "assessments_by_measure_and_week.csv"))
-    return written
+    results.add_table("assessments_by_measure_and_week.csv", counts)
 
 
-def _comparisons(study, out: Path) -> list[Path]:
+def _comparisons(results: Results) -> None:
     """Forward vs backward within a person (baseline walking tests), the arms
     compared on every measure (ANCOVA, adjusted p-values), responders and
     safety, with the paired and forest figures."""
     import pandas as pd
 
-    from ..stats.compare import compare_all, compare_directions, responders, safety
+    from ..stats.compare import compare_directions, responders
     from .plots import plot_forest, plot_paired_directions
 
-    folder = out / "comparisons"
-    written = []
+    study = results.study
     walked = [k for k in sorted(set(study.assessments["measure"]))
               if study.catalogue[k].walked and study.assessments.loc[study.assessments["measure"] == k,
                                                                       "direction"].nunique() == 2]
-    first_week = int(study.assessments["week"].min())
+    first_week = results.first_week
     rows = []
     for key in walked:
         data = study.long(key)
         rows.append(compare_directions(data, measure=key, week=first_week))
         ax = plot_paired_directions(data, measure=key, week=first_week, catalogue=study.catalogue)
-        written.append(save_figure(ax.figure, folder / f"forward_vs_backward_{key}.png"))
+        results.add_figure(f"comparisons/forward_vs_backward_{key}.png", ax.figure)
     if rows:
-        written.append(write_table(pd.concat(rows, ignore_index=True), folder / "forward_vs_backward.csv"))
+        results.add_table("comparisons/forward_vs_backward.csv", pd.concat(rows, ignore_index=True))
     if study.participants["arm"].nunique() > 1:
-        table = compare_all(study, baseline=first_week)
-        written.append(write_table(table, folder / "arms_ancova_all_measures.csv"))
+        computed = results.comparisons()
+        if computed.error is not None:
+            raise ValueError(computed.error)
+        table = computed.value
+        results.add_table("comparisons/arms_ancova_all_measures.csv", table)
         skipped = table.attrs.get("skipped")
         if skipped is not None and len(skipped):
-            written.append(write_table(pd.DataFrame(skipped), folder / "arms_ancova_skipped.csv"))
+            results.add_table("comparisons/arms_ancova_skipped.csv", pd.DataFrame(skipped))
         ax = plot_forest(table)
-        written.append(save_figure(ax.figure, folder / "forest_plot.png"))
+        results.add_figure("comparisons/forest_plot.png", ax.figure)
         resp = []
         for key in table["measure"].unique():
             data = study.long(key, direction="forward" if study.catalogue[key].walked else None)
@@ -88,72 +88,47 @@ def _comparisons(study, out: Path) -> list[Path]:
                 resp.append(responders(data, measure=key, baseline=first_week, catalogue=study.catalogue))
             except ValueError as exc:  # no published threshold for this measure: say so
                 resp.append(pd.DataFrame([{"measure": key, "note": str(exc)}]))
-        written.append(write_table(pd.concat(resp, ignore_index=True), folder / "responders.csv"))
+        results.add_table("comparisons/responders.csv", pd.concat(resp, ignore_index=True))
     if len(study.sessions):
-        written.append(write_table(safety(study), folder / "safety.csv"))
-    return written
+        computed = results.safety()
+        if computed.error is not None:
+            raise ValueError(computed.error)
+        results.add_table("comparisons/safety.csv", computed.value)
 
 
-def _visits_by_measure(study):
-    """For each measure, one row per participant and week (trials averaged by
-    :func:`~backwalk_study.clinic.visit_means`; walked tests taken walking
-    forward), with the participant's arm and the dose walked by then."""
-    from ..workflows.clinic import visit_means
-
-    visits = visit_means(study).merge(study.participants[["participant_id", "arm"]], on="participant_id")
-    if len(study.sessions):
-        visits = visits.merge(study.dose(), on=["participant_id", "week"], how="left")
-    for key, rows in visits.groupby("measure", sort=True):
-        if study.catalogue[key].walked:
-            rows = rows[rows["direction"] == "forward"]
-        yield key, rows.reset_index(drop=True)
-
-
-def _dose_response(study, out: Path) -> list[Path]:
+def _dose_response(results: Results) -> None:
     """Every measure over weeks by arm (linear mixed model, random intercept
     and slope), and against the minutes actually walked in the walking arms
     with sessions per week (consistency) as a covariate. Fit warnings are
     recorded in diagnostics.csv, not hidden."""
-    import warnings
-
     import pandas as pd
 
-    from ..stats.mixed import dose_response
-
-    folder = out / "dose_response"
+    study = results.study
     tables: dict[str, list] = {k: [] for k in ("fixed", "random", "r2", "emmeans", "contrasts", "slopes",
                                                "dose_fixed", "diagnostics")}
-    written = []
-    ref = study.config.reference_arm
     last = int(study.assessments["week"].max())
     at_weeks = [w for w in (4, 8, 12) if w <= last] or [last]
-    walking_arms = set(study.sessions["participant_id"].map(
-        study.participants.set_index("participant_id")["arm"])) if len(study.sessions) else set()
 
-    def record(key, model, fit, caught, error=None):
+    def record(key, model, computed: Computed):
         row = {"measure": key, "model": model}
-        if fit is not None:
-            d = fit.diagnostics
-            row.update(converged=d.converged, optimality=d.optimality, optimizer=d.optimizer,
-                       best_start=d.best_start, iterations=d.iterations, singular=d.singular,
-                       fallback=d.fallback, n_obs=d.n_obs, n_participants=d.n_participants,
-                       n_dropped=d.n_dropped)
-        row["warnings"] = " | ".join(str(w.message) for w in caught) or None
-        row["error"] = error
+        if computed.value is not None:
+            d = computed.value.diagnostics
+            row.update({k: getattr(d, k) for k in DIAGNOSTIC_COLUMNS})  # a missing one raises
+        row["warnings"] = " | ".join(computed.warnings) or None
+        row["error"] = computed.error
         tables["diagnostics"].append(pd.DataFrame([row]))
 
-    for key, visits in _visits_by_measure(study):
-        if visits["arm"].nunique() < 2 or visits["week"].nunique() < 2:
+    visits = results.visits()
+    for key in sorted(set(visits["measure"])):
+        direction = "forward" if study.catalogue[key].walked else None
+        rows = results._measure_visits(key, direction)
+        if rows["arm"].nunique() < 2 or rows["week"].nunique() < 2:
             continue
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                fit = dose_response(visits, dv="value", time="week", subject="participant_id", between="arm",
-                                    reference=ref if ref in set(visits["arm"]) else None)
-            except ValueError as exc:
-                record(key, "weeks by arm", None, caught, str(exc))
-                continue
-        record(key, "weeks by arm", fit, caught)
+        computed = results.weeks_fit(key, direction)
+        record(key, WEEKS_BY_ARM, computed)
+        if computed.value is None:
+            continue
+        fit = computed.value
         tag = {"measure": key}
         tables["fixed"].append(fit.fixed.assign(**tag))
         tables["random"].append(fit.random.assign(**tag))
@@ -163,21 +138,14 @@ def _dose_response(study, out: Path) -> list[Path]:
         tables["slopes"].append(fit.slopes().assign(**tag))
         m = study.catalogue[key]
         ax = fit.plot(xlabel="programme week", ylabel=f"{m.name} ({m.unit})")
-        written.append(save_figure(ax.figure, folder / f"trajectory_{key}.png"))
+        results.add_figure(f"dose_response/trajectory_{key}.png", ax.figure)
 
-        walkers = visits[visits["arm"].isin(walking_arms)]
-        if "cumulative_minutes" in walkers and walkers["arm"].nunique() >= 1 and len(walkers):
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                try:
-                    dfit = dose_response(walkers, dv="value", time="cumulative_minutes", subject="participant_id",
-                                         between="arm" if walkers["arm"].nunique() > 1 else None,
-                                         covariates=["sessions_per_week"])
-                except ValueError as exc:
-                    record(key, "minutes walked + sessions per week", None, caught, str(exc))
-                    continue
-            record(key, "minutes walked + sessions per week", dfit, caught)
-            tables["dose_fixed"].append(dfit.fixed.assign(**tag))
+        walkers = rows[rows["arm"].isin(results.walking_arms)]
+        if "cumulative_minutes" in walkers and len(walkers):
+            computed = results.minutes_fit(key, direction)
+            record(key, MINUTES_WALKED, computed)
+            if computed.value is not None:
+                tables["dose_fixed"].append(computed.value.fixed.assign(**tag))
 
     names = {"fixed": "weeks_fixed_effects", "random": "weeks_variance_components", "r2": "weeks_r2",
              "emmeans": "weeks_emmeans", "contrasts": "weeks_contrasts", "slopes": "weeks_slopes",
@@ -186,53 +154,70 @@ def _dose_response(study, out: Path) -> list[Path]:
         if parts:
             frame = pd.concat(parts, ignore_index=True)
             cols = ["measure"] + [c for c in frame.columns if c != "measure"]
-            written.append(write_table(frame[cols], folder / f"{names[name]}.csv"))
-    return written
+            results.add_table(f"dose_response/{names[name]}.csv", frame[cols])
 
 
-def _reports(study, out: Path) -> list[Path]:
-    """The cohort page and one example client's page (self-contained HTML)."""
+def _page_analyses(results: Results) -> None:
+    """The analyses the cohort page shows beyond the files (its headline
+    measures' mixed models, e.g. gait speed walked backward), so that
+    rendering the page only reads results."""
+    from .report import _headline_rows
+
+    study = results.study
+    if study.assessments["week"].nunique() > 1:
+        for key, direction in _headline_rows(study):
+            results.weeks_fit(key, direction)
+
+
+#: The steps of the main job, in order: each adds its tables, figures and
+#: texts to the results.
+STEPS = [_validation, _summary, _comparisons, _dose_response, _page_analyses]
+
+
+def build_results(study) -> Results:
+    """Compute every table, fit and figure of the main job on ``study``."""
+    results = Results(study)
+    for step in STEPS:
+        step(results)
+    return results
+
+
+def write_results(results: Results | Any, output: str | Path = "results") -> list[Path]:
+    """Write the results (built here when given a Study) into ``output``:
+    texts, tables, figures, then the cohort page and one example client's
+    page, which read the same results. Returns the paths written."""
     from .report import write_reports
 
-    return write_reports(study, out / "reports")
-
-
-#: The steps of the main job, in order: each takes (study, output folder)
-#: and returns the paths it wrote.
-STEPS = [_validation, _summary, _comparisons, _dose_response, _reports]
-
-
-def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None,
-                 notebooks: bool = True) -> list[Path]:
-    """Validate the study at ``path`` and write all results into ``output``.
-
-    Raises :class:`~backwalk_study.errors.StudyValidationError` (nothing is
-    written then) or :class:`~backwalk_study.errors.StudyReadError`.
-    """
-    from ..data.readers import import_wide
-    from ..data.study import load_study
-
-    study = import_wide(path, mapping) if mapping else load_study(path)
+    if not isinstance(results, Results):
+        results = build_results(results)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
-    for step in STEPS:
-        written += step(study, out)
-    notebooks_dir = Path(__file__).resolve().parents[2] / "notebooks"
-    if notebooks and not mapping and notebooks_dir.is_dir():
-        written += _notebooks(study, Path(path), out, notebooks_dir)
+    for name, text in results.texts.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        written.append(path)
+    for name, table in results.tables.items():
+        written.append(write_table(table, out / name))
+    for name, png in results.figures.items():
+        path = out / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(png)
+        written.append(path)
+    written += write_reports(results.study, out / "reports", results=results)
     return written
 
 
-def _notebooks(study, path: Path, out: Path, notebooks_dir: Path) -> list[Path]:
-    """Execute the teaching notebooks on this study, written as HTML into
-    ``out/notebooks`` (a source checkout only: installed packages have no
-    notebooks)."""
-    from ..interfaces.notebooks import run_notebooks
-    from .report import example_participant
+def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None) -> list[Path]:
+    """Validate the study at ``path`` and write all results into ``output``.
 
-    parameters = {"data_path": str(path.resolve()),
-                  "05-client-report": {"participant_id": example_participant(study)}}
-    # the notebooks are written for a trial like the example; on another design a cell may fail: the
-    # failed notebook is still written (showing the error) and a NotebookWarning is printed
-    return run_notebooks(out / "notebooks", notebooks_dir, parameters=parameters, errors="warn")
+    The teaching notebooks are run by the ``backwalk run`` command
+    (:mod:`backwalk_study.interfaces.cli`), not here.
+
+    Raises :class:`~backwalk_study.data.errors.StudyValidationError` (nothing is
+    written then) or :class:`~backwalk_study.data.errors.StudyReadError`.
+    """
+    from ..data.loading import open_study
+
+    return write_results(open_study(path, mapping), output)

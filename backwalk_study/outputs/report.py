@@ -10,8 +10,8 @@ IDs, the study's name) is HTML-escaped. Reports identify people by
 names, phone numbers or birth dates (those columns are never printed).
 Re-running on the same data writes a byte-identical file.
 
-``backwalk report PATH --participant ID`` and ``backwalk report PATH`` are the
-command-line entry points (:func:`add_report_command`).
+``backwalk report PATH --participant ID`` and ``backwalk report PATH``
+(:mod:`backwalk_study.interfaces.cli`) write them from the command line.
 """
 
 from __future__ import annotations
@@ -21,8 +21,6 @@ import html
 import io
 import math
 import re
-import sys
-import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -38,7 +36,6 @@ __all__ = [
     "example_participant",
     "progress_sentences",
     "privacy_warnings",
-    "add_report_command",
 ]
 
 SYNTHETIC_NOTE = ("SYNTHETIC DATA: made up by a simulator for teaching and testing. These are not "
@@ -882,36 +879,23 @@ def _cohort_adherence_section(study) -> str:
     return "".join(parts)
 
 
-def _cohort_safety_section(study) -> str:
+def _cohort_safety_section(study, results) -> str:
     parts = ["<h2>Safety</h2>"]
     if len(study.sessions) == 0:
         return parts[0] + '<p class="unavailable">No session log: adverse events cannot be reported.</p>'
-    try:
-        from ..stats.compare import safety
-    except ImportError:
-        safety = None
-    if safety is None:
-        from ..workflows.clinic import adherence_summary
-
-        s = adherence_summary(study).groupby("arm")[["adverse_events", "falls"]].sum().reset_index()
-        parts.append('<p class="unavailable">Rates and rate ratios (backwalk_study.compare.safety) are not '
-                     "available in this installation; counts only.</p>")
-        parts.append(_table(["Arm", "Sessions with an adverse event", "Falls"],
-                            s.itertuples(index=False, name=None)))
-        return "".join(parts)
-    try:
-        table = safety(study)
-    except ValueError as exc:
-        return parts[0] + f'<p class="unavailable">Safety table not available: {_e(exc)}</p>'
+    computed = results.safety()
+    if computed.error is not None:
+        return parts[0] + f'<p class="unavailable">Safety table not available: {_e(computed.error)}</p>'
+    table = computed.value
     rows = []
     for r in table.itertuples():
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
                      _num(r.session_minutes),
                      "–" if pd.isna(r.rate_per_1000_min) else
-                     f"{_num(r.rate_per_1000_min)} [{_num(r.rate_ci_low)}, {_num(r.rate_ci_high)}]",
+                     f"{_num(r.rate_per_1000_min)} [{_num(r.rate_per_1000_min_ci_low)}, {_num(r.rate_per_1000_min_ci_high)}]",
                      "–" if pd.isna(r.rate_ratio) else
-                     f"{_num(r.rate_ratio)} [{_num(r.rr_ci_low)}, {_num(r.rr_ci_high)}]",
-                     "–" if pd.isna(r.rr_p_val) else f"{r.rr_p_val:.3g}", r.note or ""])
+                     f"{_num(r.rate_ratio)} [{_num(r.rate_ratio_ci_low)}, {_num(r.rate_ratio_ci_high)}]",
+                     "–" if pd.isna(r.p_val) else f"{r.p_val:.3g}", r.note or ""])
     ref = table.attrs.get("reference", "")
     reason = table.attrs.get("reference_reason", "")
     parts.append(f"<p>Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
@@ -921,23 +905,16 @@ def _cohort_safety_section(study) -> str:
     return "".join(parts)
 
 
-def _cohort_comparisons_section(study) -> str:
+def _cohort_comparisons_section(study, results) -> str:
     parts = ["<h2>Main comparisons</h2>"]
-    try:
-        from ..stats.compare import compare_all
-    except ImportError:
-        return parts[0] + ('<p class="unavailable">Between-arm comparisons (backwalk_study.compare) are not '
-                           "available in this installation.</p>")
     if study.participants["arm"].nunique() < 2:
         return parts[0] + ("<p class=\"unavailable\">All participants are in one arm "
                            f"({_e(study.participants['arm'].iloc[0])}), so there is no between-arm comparison."
                            "</p>")
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            table = compare_all(study, direction="both")
-    except ValueError as exc:
-        return parts[0] + f'<p class="unavailable">Comparisons not available: {_e(exc)}</p>'
+    computed = results.comparisons()
+    if computed.error is not None:
+        return parts[0] + f'<p class="unavailable">Comparisons not available: {_e(computed.error)}</p>'
+    table = computed.value
     rows = []
     for r in table.itertuples():
         walked = f", {r.direction}" if isinstance(r.direction, str) else ""
@@ -955,36 +932,24 @@ def _cohort_comparisons_section(study) -> str:
     if skipped:
         parts.append("<p>Not analysed: " + _e("; ".join(f"{s.get('measure')} {s.get('direction') or ''}: "
                                                         f"{s.get('reason')}" for s in skipped)) + "</p>")
-    for w in dict.fromkeys(str(w.message) for w in caught):
+    for w in computed.warnings:
         parts.append(f'<p class="note">Warning from the analysis: {_e(w)}</p>')
     return "".join(parts)
 
 
-def _cohort_dose_section(study, measures) -> str:
+def _cohort_dose_section(study, measures, results) -> str:
     parts = ["<h2>Dose-response per arm</h2>"]
-    try:
-        from ..stats.mixed import dose_response
-    except ImportError:
-        dose_response = None
-    from ..workflows.clinic import visit_means
-
-    visits = visit_means(study)
-    arm = study.participants.set_index("participant_id")["arm"]
-    visits["arm"] = visits["participant_id"].map(arm)
+    visits = results.visits()
     several_arms = visits["arm"].nunique() > 1
     if visits["week"].nunique() < 2:
         return parts[0] + ('<p class="unavailable">Every assessment is from the same week, so there is no change '
                            "over time to show.</p>")
-    if dose_response is None:
-        parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.stats.mixed) is not available '
-                     "in this installation; the figures are descriptive (mean and 95 % CI per arm and week).</p>")
-    else:
-        parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
-                     "values on week"
-                     + (" × arm" if several_arms else "")
-                     + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
-                     "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
-                     "The table gives the fitted change per week in each arm.</p>")
+    parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
+                 "values on week"
+                 + (" × arm" if several_arms else "")
+                 + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
+                 "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
+                 "The table gives the fitted change per week in each arm.</p>")
     parts.append('<div class="cards">')
     with _Styled():
         for key, direction in measures:
@@ -996,28 +961,24 @@ def _cohort_dose_section(study, measures) -> str:
             ax = fig.add_subplot()
             table_html, notes = "", []
             fitted = False
-            if dose_response is not None:
-                try:
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        fit = dose_response(data, "score", subject="participant_id", time="week",
-                                            between="arm" if data["arm"].nunique() > 1 else None,
-                                            reference=study.config.reference_arm
-                                            if data["arm"].nunique() > 1
-                                            and study.config.reference_arm in set(data["arm"]) else None)
-                    fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
-                    ax.set_title("")
-                    ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
-                    slopes = fit.slopes()
-                    rows = [[(r.arm if "arm" in slopes else "all"),
-                             f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
-                            for r in slopes.itertuples()]
-                    table_html = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
-                    notes = ["Model note: " + msg for msg in dict.fromkeys(str(w.message) for w in caught)]
-                    fitted = True
-                except ValueError as exc:
-                    notes = [f"mixed model not fitted: {exc}"]
-                    ax.clear()
+            computed = results.weeks_fit(key, direction)
+            try:
+                if computed.error is not None:
+                    raise ValueError(computed.error)
+                fit = computed.value
+                fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
+                ax.set_title("")
+                ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
+                slopes = fit.slopes()
+                rows = [[(r.arm if "arm" in slopes else "all"),
+                         f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
+                        for r in slopes.itertuples()]
+                table_html = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
+                notes = ["Model note: " + msg for msg in computed.warnings]
+                fitted = True
+            except ValueError as exc:
+                notes = [f"mixed model not fitted: {exc}"]
+                ax.clear()
             if not fitted:
                 _descriptive_trajectories(ax, data, m)
                 ax.set_title(f"{label}: mean and 95 % CI (descriptive)", loc="left", fontsize=10)
@@ -1044,7 +1005,7 @@ def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
     ax.legend(frameon=False, fontsize=7)
 
 
-def cohort_report_html(study, measures=None) -> str:
+def cohort_report_html(study, measures=None, results=None) -> str:
     """The cohort page as one self-contained HTML page.
 
     Parameters
@@ -1055,14 +1016,22 @@ def cohort_report_html(study, measures=None) -> str:
         ``(key, direction)`` pairs for walked tests. Default: the headline
         measures present (Berg, Mini-BESTest, TUG, 3-metre backward walk,
         backward gait speed, 6-minute walk, Short FES-I).
+    results : Results, optional
+        The run's :class:`~backwalk_study.outputs.results.Results`, whose
+        comparisons, safety table and mixed models the page shows (default:
+        computed here, once each).
 
     Returns
     -------
     str
         The HTML page: enrolment, adherence, safety, the main between-arm
-        comparisons (:func:`~backwalk_study.compare.compare_all`) and the
+        comparisons (:func:`~backwalk_study.workflows.trial.compare_all`) and the
         dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
+    if results is None:
+        from .results import Results
+
+        results = Results(study)
     cfg = study.config
     chosen = _headline_rows(study, measures)
     warn = privacy_warnings(study)
@@ -1076,9 +1045,9 @@ def cohort_report_html(study, measures=None) -> str:
         body.append(f'<p class="note">Note: {_e(n)}</p>')
     body.append(_enrolment_section(study))
     body.append(_cohort_adherence_section(study))
-    body.append(_cohort_safety_section(study))
-    body.append(_cohort_comparisons_section(study))
-    body.append(_cohort_dose_section(study, chosen))
+    body.append(_cohort_safety_section(study, results))
+    body.append(_cohort_comparisons_section(study, results))
+    body.append(_cohort_dose_section(study, chosen, results))
     return _page(f"Cohort report: {cfg.name}", body, bool(cfg.synthetic))
 
 
@@ -1099,9 +1068,9 @@ def write_client_report(study, participant_id: str, path: str | Path) -> Path:
     return _write(client_report_html(study, participant_id), path)
 
 
-def write_cohort_report(study, path: str | Path, measures=None) -> Path:
+def write_cohort_report(study, path: str | Path, measures=None, results=None) -> Path:
     """Write :func:`cohort_report_html` to ``path`` (UTF-8); returns the path."""
-    return _write(cohort_report_html(study, measures), path)
+    return _write(cohort_report_html(study, measures, results), path)
 
 
 def example_participant(study) -> str:
@@ -1127,7 +1096,7 @@ def _file_id(participant_id: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]+", "_", str(participant_id)).strip("._") or "participant"
 
 
-def write_reports(study, output: str | Path, participant_id: str | None = None) -> list[Path]:
+def write_reports(study, output: str | Path, participant_id: str | None = None, results=None) -> list[Path]:
     """The reports step of the main job: the cohort page, one client's
     report and that client's progress table.
 
@@ -1141,73 +1110,6 @@ def write_reports(study, output: str | Path, participant_id: str | None = None) 
 
     out = Path(output)
     pid = str(participant_id) if participant_id is not None else example_participant(study)
-    return [write_cohort_report(study, out / "cohort.html"),
+    return [write_cohort_report(study, out / "cohort.html", results=results),
             write_client_report(study, pid, out / f"report-{_file_id(pid)}.html"),
             write_table(client_progress(study, pid), out / f"client_progress-{_file_id(pid)}.csv")]
-
-
-# --- command line -----------------------------------------------------------------------------------
-
-def add_report_command(subparsers) -> None:
-    """Add ``backwalk report`` to the ``backwalk`` command's subparsers."""
-    p = subparsers.add_parser(
-        "report", help="write a self-contained HTML report: one client's progress, or the cohort page",
-        description="Write one self-contained HTML page (figures embedded, no network needed): a client's "
-                    "progress with --participant, otherwise the cohort page. Exit code 1 with a one-line "
-                    "message when the participant is unknown or the input cannot be used.")
-    p.add_argument("path", help="study folder, or a clinic's wide spreadsheet (CSV/XLSX) with --mapping")
-    p.add_argument("--participant", "-p", metavar="ID", help="participant ID for a client report")
-    p.add_argument("--output", "-o", metavar="OUT.html",
-                   help="file to write (default: report-ID.html or cohort.html in the current folder)")
-    p.add_argument("--mapping", metavar="MAPPING.toml", help="column-mapping file for a wide spreadsheet")
-    p.set_defaults(func=cmd_report)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip().lstrip("-").strip() for ln in str(exc).splitlines() if ln.strip()]
-    return "; ".join(lines).replace(":;", ":") or type(exc).__name__
-
-
-def cmd_report(args) -> int:
-    """Handler of ``backwalk report``: 0 on success; 1 with a one-line
-    message (or the problem table for invalid data) otherwise."""
-    from ..data.errors import StudyReadError, StudyValidationError, format_problems
-
-    try:
-        path = Path(args.path)
-        if args.mapping:
-            from ..data.readers import import_wide
-
-            study = import_wide(path, args.mapping)
-        elif path.is_file():
-            raise StudyReadError(f"{path} is a file: give --mapping MAPPING.toml to read a clinic's wide "
-                                 "spreadsheet, or give a study folder")
-        else:
-            from ..data.study import load_study
-
-            study = load_study(path)
-        if args.participant is not None:
-            from ..workflows.clinic import _check_participant
-
-            _check_participant(study, args.participant)
-            out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(args.participant)}.html"
-            written = write_client_report(study, args.participant, out)
-        else:
-            out = Path(args.output) if args.output else Path.cwd() / "cohort.html"
-            written = write_cohort_report(study, out)
-    except StudyValidationError as exc:
-        n = len(exc.problems)
-        print(f"{args.path}: {n} problem{'s' if n != 1 else ''} found; no report was written.\n")
-        print(format_problems(exc.problems))
-        return 1
-    except (StudyReadError, ValueError, OSError, KeyError) as exc:
-        print(f"backwalk report: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    warn = privacy_warnings(study)
-    for r in warn.drop_duplicates("column").itertuples():
-        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
-        print(f"warning: column {r.column!r} ({where}) may hold personal data: {r.reason}; it is not shown in "
-              "the report", file=sys.stderr)
-    label = " (SYNTHETIC data)" if study.config.synthetic else ""
-    print(f"wrote {written}{label}")
-    return 0

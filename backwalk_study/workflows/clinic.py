@@ -68,9 +68,9 @@ def visit_means(study, participant_id: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
+    >>> from backwalk_study.data.datasets import example_study
     >>> from backwalk_study.workflows.clinic import visit_means
-    >>> v = visit_means(load_study("data/example"), "P003")
+    >>> v = visit_means(example_study(), "P003")
     >>> v[(v.measure == "gait_speed")].groupby("direction")["trials"].max().tolist()
     [2, 2]
     """
@@ -386,9 +386,9 @@ def adherence(study, participant_id: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
+    >>> from backwalk_study.data.datasets import example_study
     >>> from backwalk_study.workflows.clinic import adherence
-    >>> adh = adherence(load_study("data/example"), "P003")
+    >>> adh = adherence(example_study(), "P003")
     >>> adh[["week", "sessions", "planned_sessions"]].head(2).to_dict("records")
     [{'week': 1, 'sessions': 3, 'planned_sessions': 3.0}, {'week': 2, 'sessions': 2, 'planned_sessions': 3.0}]
     """
@@ -441,9 +441,9 @@ def adverse_events(study, participant_id: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
+    >>> from backwalk_study.data.datasets import example_study
     >>> from backwalk_study.workflows.clinic import adverse_events
-    >>> adverse_events(load_study("data/example"), "P011")["adverse_event"].tolist()
+    >>> adverse_events(example_study(), "P011")["adverse_event"].tolist()
     ['fall', 'near_fall']
     """
     if participant_id is not None:
@@ -477,9 +477,9 @@ def adherence_summary(study) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
+    >>> from backwalk_study.data.datasets import example_study
     >>> from backwalk_study.workflows.clinic import adherence_summary
-    >>> summary = adherence_summary(load_study("data/example"))
+    >>> summary = adherence_summary(example_study())
     >>> summary.groupby("arm")["has_sessions"].all().to_dict()
     {'backward': True, 'control': False, 'forward': True}
     """

@@ -31,10 +31,7 @@ import pandas as pd
 from ..data.evidence import load_evidence
 from ..data.measures import default_catalogue
 
-try:  # the layered layout (issue 11): the claims live in workflows/claims.py
-    from .claims import CLAIMS, Claim
-except ImportError:  # until that move is merged they are in the notebook module; drop this fallback then
-    from ..interfaces.notebooks import CLAIMS, Claim
+from .claims import CLAIMS, Claim
 
 __all__ = ["OUTCOME_CLAIMS", "OUTCOME_BETTER", "NOT_FOUND_NOTES", "CLAIMS_EVIDENCE_COLUMNS",
            "TRIAL_EFFECT_COLUMNS", "claims_evidence", "claims_summary", "evidence_for_claim", "verdict",
