@@ -109,6 +109,15 @@ _EXPORTS = {
     "risk_difference": "stats.effect_sizes",
     "read_meta_table": "data.meta_table",
     "write_meta_report": "outputs.meta_report",
+    # published evidence (issue 15)
+    "load_evidence": "data.evidence",
+    "claims_evidence": "workflows.evidence",
+    "claims_summary": "workflows.evidence",
+    "pool_published": "workflows.evidence",
+    "evidence_for_claim": "workflows.evidence",
+    "trial_effect_sizes": "workflows.evidence",
+    "evidence_doses": "workflows.evidence",
+    "plot_claims_forest": "outputs.evidence_forest",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
