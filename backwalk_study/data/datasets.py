@@ -10,11 +10,19 @@ Real data:
   curve of ``lmer``'s documentation.
 - :func:`orthodont`: nlme's ``Orthodont`` (Potthoff & Roy 1964): a jaw
   distance measured at ages 8, 10, 12 and 14 in 16 boys and 11 girls.
+- :func:`anorexia`: MASS's ``anorexia`` (Hand et al. 1994): weight of 72
+  young women before and after cognitive behavioural therapy, family
+  therapy or control, a three-arm trial with baseline and follow-up.
+- :func:`sleep`: R's ``sleep`` (Cushny & Peebles 1905): extra hours of sleep
+  of 10 patients on each of two drugs, a paired comparison.
 - :func:`balance_data`: the public balance data set of Santos & Duarte
   (2016), read from ``../shared/data/bds`` when present.
 
-Both R sets were exported from R with ``tests/reference/mixed_real.R``
-(``write.csv(..., row.names = FALSE)``), subject IDs kept as text.
+``sleepstudy`` and ``orthodont`` were exported from R with
+``tests/reference/mixed_real.R``, ``anorexia`` and ``sleep`` (long, as
+``compare_real_anorexia.csv`` and ``compare_real_sleep.csv``) with
+``tests/reference/compare.R`` (``write.csv(..., row.names = FALSE)``),
+subject IDs kept as text.
 
 SYNTHETIC data (made by :func:`~backwalk_study.data.simulate.simulate_study`,
 not observations of people):
@@ -32,7 +40,8 @@ from pathlib import Path
 
 import pandas as pd
 
-__all__ = ["sleepstudy", "orthodont", "example_study", "small_trial", "balance_data", "repository_root"]
+__all__ = ["sleepstudy", "orthodont", "anorexia", "sleep", "example_study", "small_trial",
+           "balance_data", "repository_root"]
 
 #: Where the public balance data set is looked for, relative to the repository.
 BDS_RELATIVE = Path("..") / "shared" / "data" / "bds"
@@ -162,7 +171,7 @@ def balance_data(path: str | os.PathLike | None = None):
 def _read(name: str) -> pd.DataFrame:
     path = resources.files("backwalk_study.data").joinpath("_datasets", name)
     with resources.as_file(path) as file:
-        return pd.read_csv(file, dtype={"Subject": str})
+        return pd.read_csv(file, dtype={"Subject": str, "participant_id": str, "patient": str})
 
 
 def sleepstudy() -> pd.DataFrame:
@@ -200,3 +209,39 @@ def orthodont() -> pd.DataFrame:
     {'Female': 11, 'Male': 16}
     """
     return _read("orthodont.csv")
+
+
+def anorexia() -> pd.DataFrame:
+    """MASS's ``anorexia``, long: participant_id, arm (``CBT``, ``Cont``,
+    ``FT``), visit (0 before, 1 after treatment), weight_lb (pounds).
+
+    References
+    ----------
+    Hand, D. J., Daly, F., McConway, K., Lunn, D., & Ostrowski, E. (1994).
+    *A Handbook of Small Data Sets*. Chapman & Hall, data set 285.
+
+    Examples
+    --------
+    >>> from backwalk_study.data.datasets import anorexia
+    >>> anorexia().groupby("arm")["participant_id"].nunique().to_dict()
+    {'CBT': 29, 'Cont': 26, 'FT': 17}
+    """
+    return _read("anorexia.csv")
+
+
+def sleep() -> pd.DataFrame:
+    """R's ``sleep``, long: patient (``S01``-``S10``), drug (``drug1``,
+    ``drug2``), extra_hours (increase in hours of sleep).
+
+    References
+    ----------
+    Cushny, A. R., & Peebles, A. R. (1905). The action of optical isomers:
+    II. Hyoscines. *The Journal of Physiology*, 32, 501-510.
+
+    Examples
+    --------
+    >>> from backwalk_study.data.datasets import sleep
+    >>> sleep().groupby("drug")["extra_hours"].mean().round(2).to_dict()
+    {'drug1': 0.75, 'drug2': 2.33}
+    """
+    return _read("sleep.csv")

@@ -892,10 +892,10 @@ def _cohort_safety_section(study, results) -> str:
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
                      _num(r.session_minutes),
                      "–" if pd.isna(r.rate_per_1000_min) else
-                     f"{_num(r.rate_per_1000_min)} [{_num(r.rate_ci_low)}, {_num(r.rate_ci_high)}]",
+                     f"{_num(r.rate_per_1000_min)} [{_num(r.rate_per_1000_min_ci_low)}, {_num(r.rate_per_1000_min_ci_high)}]",
                      "–" if pd.isna(r.rate_ratio) else
-                     f"{_num(r.rate_ratio)} [{_num(r.rr_ci_low)}, {_num(r.rr_ci_high)}]",
-                     "–" if pd.isna(r.rr_p_val) else f"{r.rr_p_val:.3g}", r.note or ""])
+                     f"{_num(r.rate_ratio)} [{_num(r.rate_ratio_ci_low)}, {_num(r.rate_ratio_ci_high)}]",
+                     "–" if pd.isna(r.p_val) else f"{r.p_val:.3g}", r.note or ""])
     ref = table.attrs.get("reference", "")
     reason = table.attrs.get("reference_reason", "")
     parts.append(f"<p>Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
@@ -1025,7 +1025,7 @@ def cohort_report_html(study, measures=None, results=None) -> str:
     -------
     str
         The HTML page: enrolment, adherence, safety, the main between-arm
-        comparisons (:func:`~backwalk_study.compare.compare_all`) and the
+        comparisons (:func:`~backwalk_study.workflows.trial.compare_all`) and the
         dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
     if results is None:

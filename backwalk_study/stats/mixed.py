@@ -1152,9 +1152,11 @@ class DoseResponseResult:
         DataFrame
             quantity ("mean" or "slope"), contrast ("a - b", in level order as
             emmeans' ``pairs``), the ``by`` column, the time column, estimate,
-            se, dof, t, p_val, ci_low, ci_high, and with an adjustment its
-            adjusted p-value column (``p_tukey``, ``p_holm``, ...) and
-            ``adjust``; the CI is then the simultaneous one.
+            se, dof, t, p_val, ci_low, ci_high (unadjusted), and with an
+            adjustment its p-value column (``p_tukey``, ``p_holm``, ``p_bh``,
+            ``p_bonferroni``), the simultaneous interval as emmeans gives it
+            (``ci_low_tukey``/``ci_high_tukey``; Bonferroni's,
+            ``ci_low_bonferroni``, for Holm, Bonferroni and BH) and ``adjust``.
         """
         from backwalk_study.stats.multiplicity import adjust_contrasts
 
@@ -1193,9 +1195,10 @@ class DoseResponseResult:
                     if adjust != "none":
                         adj = adjust_contrasts(tval, dof, adjust, n_means=len(idx),
                                                confidence=level)
-                        part[adj.p_column or "p_adjusted"] = adj.p_adjusted
-                        part["ci_low"] = est - adj.critical * se
-                        part["ci_high"] = est + adj.critical * se
+                        part[adj.p_column] = adj.p_adjusted
+                        if adj.interval != "none":
+                            part[f"ci_low_{adj.interval}"] = est - adj.critical * se
+                            part[f"ci_high_{adj.interval}"] = est + adj.critical * se
                         part["adjust"] = f"{adjust} ({len(idx)} means)"
                     frames.append(part)
         return pd.concat(frames, ignore_index=True)

@@ -168,7 +168,7 @@ def _directions_rows(claim: Claim, study, alpha: float) -> list[dict]:
         m = study.catalogue[key]
         rows.append({
             "claim": claim.key, "analysis": claim.analysis, "measure": key, "measure_name": m.name,
-            "direction": None, "term": "backward - forward", "estimate": res["mean_diff"],
+            "direction": None, "term": "backward - forward", "estimate": res["estimate"],
             "ci_low": res["ci_low"], "ci_high": res["ci_high"], "unit": m.unit, "p_val": res["p_val"],
             "effect_size": res["hedges_gav"], "effect_size_kind": "hedges_gav",
             "note": f"week {base}, {int(res['n'])} participants walking both ways",
@@ -181,7 +181,7 @@ def _directions_rows(claim: Claim, study, alpha: float) -> list[dict]:
 
 
 def _safety_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
-    from ..stats.compare import safety
+    from ..workflows.trial import safety
 
     sessions = study.sessions
     arms = study.participants.set_index("participant_id")["arm"]
@@ -198,7 +198,7 @@ def _safety_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
         rows.append({
             "claim": claim.key, "analysis": claim.analysis, "measure": None, "measure_name": None,
             "direction": None, "term": f"{rec.event}: {arm} / {ref}", "estimate": rec.rate_ratio,
-            "ci_low": rec.rr_ci_low, "ci_high": rec.rr_ci_high, "unit": "rate ratio", "p_val": rec.rr_p_val,
+            "ci_low": rec.rate_ratio_ci_low, "ci_high": rec.rate_ratio_ci_high, "unit": "rate ratio", "p_val": rec.p_val,
             "effect_size": rec.rate_per_1000_min, "effect_size_kind": "rate_per_1000_min",
             "note": f"{rec.events} events in {rec.session_minutes:g} session-minutes" + (
                 f"; {rec.note}" if rec.note else ""),
@@ -315,7 +315,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     c = _claim(claim)
     if c.analysis == "arms":
         if comparisons is None:
-            from ..stats.compare import compare_all
+            from ..workflows.trial import compare_all
 
             comparisons = compare_all(study, direction="both")
         rows = _arms_rows(c, comparisons, arm, alpha)
@@ -387,7 +387,7 @@ def claims_table(study=None, *, arm: str = "backward", alpha: float = 0.05,
 
     catalogue = study.catalogue if study is not None else default_catalogue()
     if study is not None and comparisons is None and any(c.analysis == "arms" for c in CLAIMS):
-        from ..stats.compare import compare_all
+        from ..workflows.trial import compare_all
 
         comparisons = compare_all(study, direction="both")
     rows = []
