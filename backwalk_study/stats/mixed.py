@@ -550,6 +550,16 @@ class MixedModel:
             f"breakpoint estimated by profile ML at {self.design.breakpoint:.4g} "
             "(grid then bounded search); its uncertainty is not propagated")
 
+        if (self.design.breakpoint > times[-2] + 0.99 * (times[-1] - times[-2])
+                or self.design.breakpoint < times[1] - 0.99 * (times[1] - times[0])):
+            msg = (f"no plateau inside the observed range of {self.design.time}: the best "
+                   f"breakpoint ({self.design.breakpoint:.4g}) is at the edge of the data "
+                   f"({times[0]:g}-{times[-1]:g}), so the trajectory is as linear as the data "
+                   "can show; prefer shape='linear'")
+            self.notes.append(msg)
+            warnings.warn(msg, ModelFitWarning, stacklevel=4)
+
+
     @property
     def n_obs(self):
         return int(self.engine_model.n)
@@ -596,6 +606,9 @@ class MixedModel:
         if not 0 < confidence < 1:
             raise ValueError("dose_response: confidence must be between 0 and 1")
         notes = list(self.notes)
+        if self.n_dropped:
+            notes.append(f"{self.n_dropped} row(s) with a missing value in a column of the model "
+                         "were left out (as lme4 does)")
         engine_fit = _run_engine(self, reml, notes)
         result = DoseResponseResult(self, engine_fit, dof=dof, confidence=confidence,
                                     notes=notes)
@@ -721,7 +734,8 @@ def dose_response(
     dof : {"satterthwaite", "kenward-roger"}
         Degrees of freedom of every t-test, CI, EMM and contrast:
         Satterthwaite's (lmerTest's default) or Kenward-Roger's, which also
-        adjusts the covariance of the fixed effects (pbkrtest; REML only).
+        adjusts the covariance of the fixed effects (pbkrtest; REML only, and
+        not with ``site``).
     engine : {"auto", "exact", "statsmodels"}
         ``"exact"``: the sufficient-statistics REML/ML engine;
         ``"statsmodels"``: MixedLM's optimiser, then the same inference code;
@@ -1020,6 +1034,22 @@ class DoseResponseResult:
         return pd.DataFrame({self.model.design.site: lmm.sites, "intercept": u,
                              "sd_intercept": np.sqrt(var)})
 
+    def _singular_reason(self):
+        """Which variance is on its boundary, in words."""
+        cov = self.cov_re
+        sd = np.sqrt(np.maximum(np.diag(cov), 0.0))
+        largest = max(float(np.max(sd)), float(self._fit.sigma), 1e-300)
+        names = ["intercept", "slope"]
+        zero = [names[k] for k in range(len(sd)) if sd[k] < 1e-4 * largest]
+        reasons = [f"the participants' {name} SD is estimated as zero" for name in zero]
+        if len(sd) == 2 and not zero:
+            corr = cov[0, 1] / (sd[0] * sd[1])
+            if abs(corr) > 1 - 1e-6:
+                reasons.append(f"intercept and slope are perfectly correlated ({corr:+.0f})")
+        if self.var_site is not None and self.var_site < (1e-4 * largest) ** 2:
+            reasons.append("the site SD is estimated as zero")
+        return "; ".join(reasons) or "a random-effect variance is on its boundary"
+
     def _make_diagnostics(self, notes):
         fit, model = self._fit, self.model
         evals = self._satt[3]
@@ -1027,10 +1057,9 @@ class DoseResponseResult:
         if not fit.converged:
             warn.append(f"the model did not converge: {fit.message}")
         if fit.singular:
-            warn.append(
-                "boundary (singular) fit: a random-effect SD is estimated as (near) zero, "
-                "checked to be the optimum; the data cannot separate that variance from the "
-                "others (a simpler random structure gives the same fixed effects)")
+            warn.append(f"boundary (singular) fit: {self._singular_reason()}; checked to be the "
+                        "optimum (the data cannot tell these random effects apart; lme4 reports "
+                        "such fits as singular too)")
         if fit.optimizer.startswith("statsmodels"):
             # its own warnings (e.g. "MLE on the boundary") are passed on
             warn.extend(n for n in notes if n.startswith("statsmodels ("))
@@ -1064,7 +1093,11 @@ class DoseResponseResult:
         if at is None:
             return {d.time: float(self.model.data[d.time].mean())}
         if d.time not in at:
-            raise ValueError(f"at must give a value of {d.time!r}, e.g. at={{{d.time!r}: 12}}")
+            unknown = set(at) - {d.time, *d.numeric_covariates, *d.categorical_covariates}
+            extra = f" ({', '.join(map(repr, sorted(unknown)))} is not a column of the model)" \
+                if unknown else ""
+            raise ValueError(f"at must give a value of {d.time!r}, e.g. at={{{d.time!r}: 12}}"
+                             + extra)
         unknown = set(at) - {d.time, *d.numeric_covariates, *d.categorical_covariates}
         if unknown:
             raise ValueError(f"at names unknown column(s): {', '.join(sorted(unknown))}")
@@ -1162,9 +1195,10 @@ class DoseResponseResult:
 
         d = self.model.design
         if not d.factors:
-            raise ValueError("contrasts need a between factor (e.g. between='arm')")
+            raise ValueError("contrasts: the model has no between factor (e.g. between='arm')")
         if adjust not in ("none", "tukey", "holm", "bonferroni", "bh"):
-            raise ValueError("adjust must be 'none', 'tukey', 'holm', 'bonferroni' or 'bh'")
+            raise ValueError("contrasts: adjust must be 'none', 'tukey', 'holm', 'bonferroni' or "
+                             f"'bh', not {adjust!r}")
         if by is not None and by not in d.factors:
             raise ValueError(f"by must be one of the between factors: {', '.join(d.factors)}")
         if by is not None and len(d.factors) < 2:
@@ -1184,7 +1218,7 @@ class DoseResponseResult:
                     rows, labels = [], []
                     for (ia, ca), (ib, cb) in itertools.combinations(zip(idx, cells), 2):
                         rows.append(L[ia] - L[ib])
-                        labels.append(f"{' '.join(map(str, ca))} - {' '.join(map(str, cb))}")
+                        labels.append(f"{_cell_text(ca)} - {_cell_text(cb)}")
                     est, se, dof, tval, p, lo, hi = self._inference(np.vstack(rows), level)
                     part = pd.DataFrame({"quantity": quantity, "contrast": labels})
                     if by is not None:
@@ -1337,6 +1371,13 @@ class DoseResponseResult:
         dof = self.dof_method if reml else "satterthwaite"
         return self.model.fit(reml=reml, dof=dof, confidence=self.confidence)
 
+
+
+def _cell_text(cell):
+    """A cell of levels for a contrast label; bracketed, as emmeans does, when a
+    level holds a space or an operator."""
+    text = " ".join(map(str, cell))
+    return f"({text})" if any(ch in text for ch in "+-*/") else text
 
 
 def _label_with_unit(name):
