@@ -4,7 +4,8 @@ physiotherapist, and a cohort page for the study team.
 Each report is a single HTML file: figures are embedded as PNG data URIs,
 the styles are inline, there is no JavaScript and nothing is fetched from a
 network, so it opens offline in any browser and can be e-mailed or printed.
-Every piece of text that comes from the user's files (measure names, notes,
+Pages are rendered from Jinja2 templates (``outputs/templates/``, package data) with autoescape on:
+every piece of text that comes from the user's files (measure names, notes,
 IDs, the study's name) is HTML-escaped. Reports identify people by
 ``participant_id`` only, and warn when a table has columns that look like
 names, phone numbers or birth dates (those columns are never printed).
@@ -17,7 +18,6 @@ command-line entry points (:func:`add_report_command`).
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import re
@@ -50,17 +50,59 @@ HEADLINE_MEASURES = (("berg", None), ("mini_bestest", None), ("tug", None),
                      ("six_minute_walk", None), ("fes_i_short", None))
 
 
-# --- small HTML helpers --------------------------------------------------------------
+# --- templates and small helpers ---------------------------------------------------------
 
-class _Html(str):
-    """Markup made here (not user text): inserted without escaping."""
+def _env():
+    """The Jinja2 environment of the report templates (package data), autoescape on."""
+    global _ENV
+    if _ENV is None:
+        import jinja2
+
+        _ENV = jinja2.Environment(loader=jinja2.PackageLoader("backwalk_study.outputs", "templates"),
+                                  autoescape=True, keep_trailing_newline=True, undefined=jinja2.ChainableUndefined)
+    return _ENV
 
 
-def _e(text) -> str:
-    """Escape user text for HTML (quotes too: safe inside attributes)."""
-    if isinstance(text, _Html):
-        return str(text)
-    return html.escape("" if text is None else str(text), quote=True)
+_ENV = None
+
+
+def _render(template: str, **context) -> str:
+    from . import __version__
+
+    context.setdefault("synthetic_note", SYNTHETIC_NOTE)
+    return _env().get_template(template).render(version=__version__, **context)
+
+
+class Flag:
+    """A coloured flag in a table cell (kind: "high", "low" or "neutral")."""
+
+    __slots__ = ("text", "flag_kind")
+
+    def __init__(self, text: str, kind: str):
+        self.text, self.flag_kind = str(text), kind
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _block(kind: str, **fields) -> dict:
+    return {"kind": kind, **fields}
+
+
+def _h2(text) -> dict:
+    return _block("h2", text=text)
+
+
+def _p(text) -> dict:
+    return _block("p", text=text)
+
+
+def _note(text) -> dict:
+    return _block("note", text=text)
+
+
+def _unavailable(text) -> dict:
+    return _block("unavailable", text=text)
 
 
 def _num(value, digits: int | None = None) -> str:
@@ -123,19 +165,13 @@ def _short_source(source: str | None) -> str:
     return head
 
 
-def _table(headers: list[str], rows: Iterable[Iterable], cls: str = "", row_classes=None) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = []
-    for i, r in enumerate(rows):
-        rc = row_classes[i] if row_classes else ""
-        cells = "".join(f"<td>{_e(c)}</td>" for c in r)
-        body.append(f'<tr class="{_e(rc)}">{cells}</tr>' if rc else f"<tr>{cells}</tr>")
-    return (f'<div class="scroll"><table class="{_e(cls)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+def _table(headers: list[str], rows: Iterable[Iterable], cls: str = "", row_classes=None) -> dict:
+    return _block("table", headers=list(headers), rows=[list(r) for r in rows], cls=cls,
+                  row_classes=list(row_classes) if row_classes else None)
 
 
-def _flag(text: str, kind: str) -> _Html:
-    return _Html(f'<span class="flag {_e(kind)}">{_e(text)}</span>')
+def _flag(text: str, kind: str) -> Flag:
+    return Flag(text, kind)
 
 
 _OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
@@ -147,52 +183,6 @@ def _yes_no(value, yes="yes", no="no") -> str:
     return yes if bool(value) else no
 
 
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif;margin:0;
-color:#1b1b1b;background:#fff;line-height:1.45}
-main{max-width:1080px;margin:0 auto;padding:1.2rem 1.4rem 3rem}
-h1{font-size:1.6rem;margin:.4rem 0 .2rem}h2{font-size:1.25rem;margin:2rem 0 .6rem;border-bottom:2px solid #dde3ea;
-padding-bottom:.2rem}h3{font-size:1.02rem;margin:.2rem 0 .4rem}
-.subtitle{color:#4a5563;margin:0 0 1rem}
-.synthetic{background:#b42318;color:#fff;font-weight:700;padding:.7rem 1rem;border-radius:6px;margin:.6rem 0}
-.privacy{background:#fff6d5;border:2px solid #c99a06;padding:.6rem 1rem;border-radius:6px;margin:.6rem 0}
-.note{background:#eef4fb;border-left:4px solid #2f6db5;padding:.5rem .9rem;margin:.6rem 0}
-.unavailable{background:#f3f3f3;border-left:4px solid #888;padding:.5rem .9rem;margin:.6rem 0}
-ul.keypoints li{margin:.25rem 0}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.86rem;width:100%}
-th,td{border:1px solid #d0d7de;padding:.28rem .45rem;text-align:left;vertical-align:top}
-th{background:#f1f4f8}tr:nth-child(even) td{background:#fafbfc}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:1rem}
-.card{border:1px solid #d0d7de;border-radius:8px;padding:.7rem .8rem;background:#fff}
-.card p{margin:.2rem 0 .5rem;font-size:.92rem}
-.scroll{overflow-x:auto}table.progress{font-size:.8rem}
-img{max-width:100%;height:auto;display:block}
-.flag{padding:0 .35rem;border-radius:4px;white-space:nowrap}
-.flag.high{background:#fde2de;color:#8a1c0f;font-weight:600}.flag.low{background:#dff3e4;color:#15602c}
-.flag.neutral{background:#eceff3;color:#333}
-footer{color:#555;font-size:.82rem;margin-top:2.5rem;border-top:1px solid #dde3ea;padding-top:.6rem}
-@media print{.cards{display:block}.card{break-inside:avoid;margin-bottom:.8rem}}
-"""
-
-
-def _page(title: str, body: list[str], synthetic: bool) -> str:
-    banner = f'<div class="synthetic" role="alert">{_e(SYNTHETIC_NOTE)}</div>' if synthetic else ""
-    footer_synth = f"<p><strong>{_e(SYNTHETIC_NOTE)}</strong></p>" if synthetic else ""
-    from . import __version__
-
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-        "style-src 'unsafe-inline'\">\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n{banner}\n"
-        + "\n".join(body)
-        + f"\n<footer>{footer_synth}<p>Made with backwalk-study {_e(__version__)}. "
-          "This page is self-contained: it needs no network and contains no scripts.</p></footer>\n"
-          "</main>\n</body>\n</html>\n"
-    )
-
-
 # --- figures ------------------------------------------------------------------------------
 
 def _new_figure(width: float, height: float):
@@ -201,12 +191,12 @@ def _new_figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _img(fig, alt: str) -> _Html:
-    """The figure as an <img> with a PNG data URI (no timestamp: byte-identical)."""
+def _img(fig, alt: str) -> dict:
+    """The figure as an image block with a PNG data URI (no timestamp: byte-identical)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return _Html(f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">')
+    return _block("img", src=f"data:image/png;base64,{data}", alt=alt)
 
 
 class _Styled:
@@ -233,7 +223,7 @@ def _palette(n: int):
     return sns.color_palette("colorblind", max(n, 3))
 
 
-def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> _Html:
+def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> dict:
     m = study.catalogue[rec.measure]
     label = m.name + (f", walked {rec.direction}" if isinstance(rec.direction, str) else "")
     fig = _new_figure(4.7, 3.6)
@@ -502,16 +492,14 @@ def _source_headers(study) -> list[str]:
         return []
 
 
-def _privacy_box(warn: pd.DataFrame) -> str:
+def _privacy_box(warn: pd.DataFrame) -> dict:
     if warn.empty:
-        return ""
-    items = "".join(f"<li>{_e(r.table)} table, column “{_e(r.column)}”: {_e(r.reason)}</li>"
-                    if r.table != "spreadsheet" else
-                    f"<li>the source spreadsheet’s column “{_e(r.column)}”: {_e(r.reason)}</li>"
-                    for r in warn.itertuples())
-    return ('<div class="privacy" role="note"><strong>Privacy warning.</strong> These columns look like '
-            "personal data. This report identifies people by participant ID only and does not print these "
-            f"columns; consider removing them from the data you share.<ul>{items}</ul></div>")
+        return {}
+    items = [f"{r.table} table, column “{r.column}”: {r.reason}" if r.table != "spreadsheet" else
+             f"the source spreadsheet’s column “{r.column}”: {r.reason}" for r in warn.itertuples()]
+    return {"lead": "These columns look like personal data. This report identifies people by participant ID "
+                    "only and does not print these columns; consider removing them from the data you share.",
+            "columns": items}
 
 
 def _hidden(warn: pd.DataFrame, table: str) -> set[str]:
@@ -520,13 +508,14 @@ def _hidden(warn: pd.DataFrame, table: str) -> set[str]:
 
 # --- the client page -------------------------------------------------------------------------
 
-def _fall_risk_section(study, participant_id: str) -> str:
+def _fall_risk_section(study, participant_id: str) -> list[dict]:
     from .clinic import fall_risk_flags
 
     flags = fall_risk_flags(study, participant_id)
     if flags.empty:
-        return ("<h2>Fall risk</h2><p>None of this client’s measures has a published fall-risk cut-off "
-                "(3-metre backward walk, Timed Up and Go, Berg, backward gait speed).</p>")
+        return [_h2("Fall risk"),
+                _p("None of this client’s measures has a published fall-risk cut-off (3-metre backward walk, "
+                   "Timed Up and Go, Berg, backward gait speed).")]
     rows, notes = [], []
     for r in flags.itertuples():
         what = "high fall risk" if r.level == "high" else "low fall risk"
@@ -537,15 +526,15 @@ def _fall_risk_section(study, participant_id: str) -> str:
                      f"{_num(r.latest)} (week {r.latest_week})", state(r.latest_flagged)])
         if isinstance(r.note, str) and r.note:
             notes.append(f"{r.name} ({_short_source(r.source)}): {r.note}.")
-    table = _table(["Test", "Cut-off", "Population studied", "Source", "Baseline", "At risk?", "Latest",
-                    "At risk?"], rows)
-    note_html = "".join(f'<p class="note">{_e(n)}</p>' for n in dict.fromkeys(notes))
-    return ("<h2>Fall risk</h2><p>Published cut-offs that apply to this client’s condition and to the way "
-            "each test was walked. A cut-off describes a group; use it as one piece of the clinical "
-            f"picture, not as a diagnosis.</p>{table}{note_html}")
+    return [_h2("Fall risk"),
+            _p("Published cut-offs that apply to this client’s condition and to the way each test was walked. "
+               "A cut-off describes a group; use it as one piece of the clinical picture, not as a diagnosis."),
+            _table(["Test", "Cut-off", "Population studied", "Source", "Baseline", "At risk?", "Latest",
+                    "At risk?"], rows),
+            *[_note(n) for n in dict.fromkeys(notes)]]
 
 
-def _progress_table(progress: pd.DataFrame) -> str:
+def _progress_table(progress: pd.DataFrame) -> dict:
     rows = []
     for r in progress.itertuples():
         risk = r.fall_risk_latest
@@ -563,17 +552,17 @@ def _progress_table(progress: pd.DataFrame) -> str:
                   rows, cls="progress")
 
 
-def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
+def _adherence_section(study, participant_id: str, hidden_notes: bool) -> list[dict]:
     from .clinic import adherence, adverse_events
 
     cfg = study.config
     mine = study.sessions[study.sessions["participant_id"] == participant_id]
-    parts = ["<h2>Walking sessions</h2>"]
+    parts = [_h2("Walking sessions")]
     no_log = len(study.sessions) == 0 and any("no sessions table" in n for n in study.notes)
     if no_log:
-        parts.append('<p class="unavailable">This study has no session log, so adherence and safety during '
-                     "sessions cannot be reported.</p>")
-        return "".join(parts)
+        parts.append(_unavailable("This study has no session log, so adherence and safety during sessions cannot "
+                                  "be reported."))
+        return parts
     weekly = adherence(study, participant_id)
     plan_text = ""
     if cfg.planned_sessions_per_week:
@@ -582,7 +571,7 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
                         else "")
                      + (f" for {cfg.planned_weeks} weeks" if cfg.planned_weeks else "") + ".")
     if mine.empty:
-        parts.append(f"<p>No walking sessions are recorded for this client. {_e(plan_text)}</p>")
+        parts.append(_p(f"No walking sessions are recorded for this client. {plan_text}"))
     else:
         n_weeks = len(weekly)
         done, minutes = int(weekly["sessions"].sum()), float(weekly["minutes"].sum())
@@ -605,20 +594,20 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
             sup = mine["supervised"].astype("boolean")
             if sup.notna().any():
                 sentence += f" {int(sup.fillna(False).sum())} of {len(mine)} sessions were supervised."
-        parts.append(f"<p>{_e(sentence)}</p>")
+        parts.append(_p(sentence))
         parts.append(_adherence_figure(weekly, cfg))
         parts.append(_weekly_table(weekly))
     events = adverse_events(study, participant_id)
-    parts.append("<h2>Safety</h2>")
+    parts.append(_h2("Safety"))
     if mine.empty:
-        parts.append("<p>No sessions recorded, so no adverse events can be reported.</p>")
+        parts.append(_p("No sessions recorded, so no adverse events can be reported."))
     elif events.empty:
-        parts.append(f"<p>No adverse events (falls, near falls, pain) were recorded in {len(mine)} sessions.</p>")
+        parts.append(_p(f"No adverse events (falls, near falls, pain) were recorded in {len(mine)} sessions."))
     else:
         kinds = events["adverse_event"].value_counts().sort_index()
         text = ", ".join(f"{n} {k.replace('_', ' ')}{'s' if n != 1 and k != 'pain' else ''}"
                          for k, n in kinds.items())
-        parts.append(f"<p>{_e(f'{len(events)} adverse event(s) in {len(mine)} sessions: {text}.')}</p>")
+        parts.append(_p(f"{len(events)} adverse event(s) in {len(mine)} sessions: {text}."))
         rows = []
         for r in events.itertuples():
             date = r.session_date.date().isoformat() if pd.notna(r.session_date) else "–"
@@ -626,7 +615,7 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
             rows.append([date, r.week, r.direction, _num(r.minutes), _yes_no(r.supervised),
                          str(r.adverse_event).replace("_", " "), note])
         parts.append(_table(["Date", "Week", "Direction", "Minutes", "Supervised", "Event", "Notes"], rows))
-    return "".join(parts)
+    return parts
 
 
 def _sessions_key_point(study, participant_id: str) -> str:
@@ -647,7 +636,7 @@ def _sessions_key_point(study, participant_id: str) -> str:
     return text + f"; adverse events: {', '.join(f'{n} {k}' for k, n in kinds.items())}."
 
 
-def _weekly_table(weekly: pd.DataFrame) -> str:
+def _weekly_table(weekly: pd.DataFrame) -> dict:
     """Weeks as columns: sessions, minutes and the share of the plan."""
     headers = ["Week"] + [str(w) for w in weekly["week"]]
     rows = [["Sessions"] + [str(n) for n in weekly["sessions"]],
@@ -660,7 +649,7 @@ def _weekly_table(weekly: pd.DataFrame) -> str:
     return _table(headers, rows, cls="weekly")
 
 
-def _adherence_figure(weekly: pd.DataFrame, cfg) -> _Html:
+def _adherence_figure(weekly: pd.DataFrame, cfg) -> dict:
     fig = _new_figure(7.5, 2.8)
     ax = fig.add_subplot()
     colors = _palette(3)
@@ -712,12 +701,7 @@ def client_report_html(study, participant_id: str) -> str:
     visits = visit_means(study, pid)
     sentences = progress_sentences(progress)
     cfg = study.config
-    body = [f"<h1>Progress report: participant {_e(pid)}</h1>",
-            f'<p class="subtitle">{_e(cfg.name)} · arm: {_e(person.get("arm"))} · condition: '
-            f'{_e(str(person.get("condition")).replace("_", " "))}</p>',
-            _privacy_box(warn)]
 
-    # key points
     keys = []
     real = progress[progress["improved"].fillna(False) & progress["exceeds_mdc95"].fillna(False)]
     if len(real):
@@ -738,19 +722,12 @@ def client_report_html(study, participant_id: str) -> str:
                     + "; ".join(_measure_label(r) for r in high.itertuples()) + ".")
     elif progress["fall_risk_latest"].notna().any():
         keys.append("Not in a high fall-risk range on any test with a published cut-off at the latest visit.")
-    followed = f"Assessed at weeks {', '.join(str(w) for w in sorted(visits['week'].unique()))}."
-    keys.append(followed)
+    keys.append(f"Assessed at weeks {', '.join(str(w) for w in sorted(visits['week'].unique()))}.")
     keys.append(_sessions_key_point(study, pid))
-    body.append("<h2>At a glance</h2><ul class=\"keypoints\">" + "".join(f"<li>{_e(k)}</li>" for k in keys)
-                + "</ul>")
-    body.append('<p class="note">How to read this: a change is <em>real</em> when it is larger than the '
-                "minimal detectable change (MDC95), the change that measurement error alone explains 95 % of "
-                "the time; the reliable change index (RCI) asks the same with the test’s published reliability "
-                "(beyond ±1.96 is reliable). A change <em>matters</em> when it reaches the minimal clinically "
-                "important difference (MCID). Every threshold is a published figure with its source.</p>")
-    body.append(_fall_risk_section(study, pid))
 
-    body.append("<h2>Progress by measure</h2><div class=\"cards\">")
+    sections = _fall_risk_section(study, pid)
+    sections.append(_h2("Progress by measure"))
+    cards = []
     trials_all = study.assessments[study.assessments["participant_id"] == pid]
     with _Styled():
         for rec, sentence in zip(progress.itertuples(index=False), sentences):
@@ -759,20 +736,24 @@ def client_report_html(study, participant_id: str) -> str:
             t = trials_all[(trials_all["measure"] == rec.measure)
                            & (trials_all["direction"].fillna("") == key_dir) & trials_all["value"].notna()]
             img = _progress_figure(study, rec, v.sort_values("week"), t)
-            body.append(f'<div class="card"><h3>{_e(_measure_label(rec))}</h3><p>{_e(sentence)}</p>{img}</div>')
-        body.append("</div>")
-        body.append("<h2>All measures in one table</h2>")
-        body.append("<p>Baseline is the first visit, latest the last; values of repeated trials are averaged. "
-                    "Change = latest − baseline. ‘Trend per week’ is the straight line through all visits "
-                    "(3 or more).</p>")
-        body.append(_progress_table(progress))
+            cards.append({"title": _measure_label(rec), "blocks": [_p(sentence), img]})
+        sections.append(_block("cards", cards=cards))
+        sections.append(_h2("All measures in one table"))
+        sections.append(_p("Baseline is the first visit, latest the last; values of repeated trials are averaged. "
+                           "Change = latest − baseline. ‘Trend per week’ is the straight line through all visits "
+                           "(3 or more)."))
+        sections.append(_progress_table(progress))
         hidden = "notes" in _hidden(warn, "sessions")
-        body.append(_adherence_section(study, pid, hidden))
-    body.append(_sources_section(study, progress))
-    return _page(f"Progress report: {pid}", body, bool(cfg.synthetic))
+        sections += _adherence_section(study, pid, hidden)
+    sections += _sources_section(study, progress)
+    return _render("client.html.j2", title=f"Progress report: {pid}", synthetic=bool(cfg.synthetic),
+                   heading=f"Progress report: participant {pid}",
+                   subtitle=f"{cfg.name} · arm: {person.get('arm')} · condition: "
+                            f"{str(person.get('condition')).replace('_', ' ')}",
+                   privacy=_privacy_box(warn), keypoints=keys, sections=sections)
 
 
-def _sources_section(study, progress: pd.DataFrame) -> str:
+def _sources_section(study, progress: pd.DataFrame) -> list[dict]:
     person = study.participant(progress["participant_id"].iloc[0])
     condition = person.get("condition")
     condition = None if condition is None or pd.isna(condition) else str(condition)
@@ -786,12 +767,13 @@ def _sources_section(study, progress: pd.DataFrame) -> str:
             figures.append(m.published("icc", condition))
         sources += [f.source for f in figures if f is not None and f.source]
         sources += [c.source for c in m.fall_risk_for(condition, direction)]
-    items = "".join(f"<li>{_e(s)}</li>" for s in sorted(dict.fromkeys(sources)))
-    return ("<h2>Sources and methods</h2><p>Reliable change index: Jacobson NS, Truax P. Clinical significance: "
-            "a statistical approach to defining meaningful change in psychotherapy research. J Consult Clin "
-            "Psychol 1991;59:12-19. RCI = change / (√2 × SEM); the SEM is the published one where available, "
-            "otherwise the study’s baseline SD (one value per participant) × √(1 − published ICC); each "
-            f"measure’s paragraph says which. Published thresholds used on this page:</p><ul>{items}</ul>")
+    return [_h2("Sources and methods"),
+            _p("Reliable change index: Jacobson NS, Truax P. Clinical significance: a statistical approach to "
+               "defining meaningful change in psychotherapy research. J Consult Clin Psychol 1991;59:12-19. "
+               "RCI = change / (√2 × SEM); the SEM is the published one where available, otherwise the study’s "
+               "baseline SD (one value per participant) × √(1 − published ICC); each measure’s paragraph says "
+               "which. Published thresholds used on this page:"),
+            _block("list", items=sorted(dict.fromkeys(sources)))]
 
 
 # --- the cohort page ---------------------------------------------------------------------------
@@ -815,29 +797,29 @@ def _headline_rows(study, measures=None) -> list[tuple[str, str | None]]:
     return chosen
 
 
-def _enrolment_section(study) -> str:
+def _enrolment_section(study) -> list[dict]:
     summary = study.summary()
     summary = summary[summary["participants"] > 0]
     rows = [[r.arm, r.participants, r.female,
              f"{_num(r.age_mean, 1)} ({_num(r.age_sd, 1)})",
              r.conditions.replace("_", " "), r.sessions, _num(r.minutes_walked), r.assessments]
             for r in summary.itertuples()]
-    return ("<h2>Enrolment</h2>"
-            + _table(["Arm", "Participants", "Female", "Age, mean (SD)", "Conditions", "Sessions",
-                      "Minutes walked", "Assessments"], rows))
+    return [_h2("Enrolment"),
+            _table(["Arm", "Participants", "Female", "Age, mean (SD)", "Conditions", "Sessions",
+                    "Minutes walked", "Assessments"], rows)]
 
 
-def _cohort_adherence_section(study) -> str:
+def _cohort_adherence_section(study) -> list[dict]:
     from .clinic import adherence_summary
 
-    parts = ["<h2>Adherence</h2>"]
+    parts = [_h2("Adherence")]
     summary = adherence_summary(study)
     cfg = study.config
     if len(study.sessions) == 0:
-        return parts[0] + '<p class="unavailable">No session log: adherence cannot be reported.</p>'
+        return parts + [_unavailable("No session log: adherence cannot be reported.")]
     if not cfg.planned_sessions_per_week:
-        parts.append("<p>The study declares no plan ([plan] in study.toml), so adherence is shown as sessions "
-                     "and minutes only.</p>")
+        parts.append(_p("The study declares no plan ([plan] in study.toml), so adherence is shown as sessions "
+                        "and minutes only."))
     rows, no_log = [], []
     for arm, part in summary.groupby("arm", sort=False):
         logged = part[part["has_sessions"]]
@@ -852,15 +834,15 @@ def _cohort_adherence_section(study) -> str:
                      f"{int((pct >= 80).sum())}" if pct.notna().any() else "–",
                      _num(logged["supervised_pct"].median(), 0) + " %"])
     if cfg.planned_sessions_per_week:
-        parts.append(f"<p>Plan: {_e(_num(cfg.planned_sessions_per_week))} sessions a week"
-                     + (f" of {_e(_num(cfg.planned_minutes_per_session))} minutes" if cfg.planned_minutes_per_session
-                        else "")
-                     + ". Percentages are over the weeks each participant was followed.</p>")
+        parts.append(_p(f"Plan: {_num(cfg.planned_sessions_per_week)} sessions a week"
+                        + (f" of {_num(cfg.planned_minutes_per_session)} minutes" if cfg.planned_minutes_per_session
+                           else "")
+                        + ". Percentages are over the weeks each participant was followed."))
     parts.append(_table(["Arm", "Participants with sessions", "Sessions (median)",
                          "Planned sessions done, median (IQR)", "Planned minutes done (median)",
                          "Participants ≥ 80 % of sessions", "Supervised sessions (median)"], rows))
     if no_log:
-        parts.append(f"<p>No sessions are logged in arm(s) {_e(', '.join(no_log))} (for example usual care).</p>")
+        parts.append(_p(f"No sessions are logged in arm(s) {', '.join(no_log)} (for example usual care)."))
     data = summary[summary["has_sessions"] & summary["sessions_pct"].notna()]
     if len(data):
         with _Styled():
@@ -879,13 +861,13 @@ def _cohort_adherence_section(study) -> str:
             ax.set_xlabel("planned sessions done (%)")
             ax.set_title("Adherence per participant", loc="left")
             parts.append(_img(fig, "planned sessions done per participant, by arm"))
-    return "".join(parts)
+    return parts
 
 
-def _cohort_safety_section(study) -> str:
-    parts = ["<h2>Safety</h2>"]
+def _cohort_safety_section(study) -> list[dict]:
+    parts = [_h2("Safety")]
     if len(study.sessions) == 0:
-        return parts[0] + '<p class="unavailable">No session log: adverse events cannot be reported.</p>'
+        return parts + [_unavailable("No session log: adverse events cannot be reported.")]
     try:
         from .compare import safety
     except ImportError:
@@ -894,15 +876,15 @@ def _cohort_safety_section(study) -> str:
         from .clinic import adherence_summary
 
         s = adherence_summary(study).groupby("arm")[["adverse_events", "falls"]].sum().reset_index()
-        parts.append('<p class="unavailable">Rates and rate ratios (backwalk_study.compare.safety) are not '
-                     "available in this installation; counts only.</p>")
+        parts.append(_unavailable("Rates and rate ratios (backwalk_study.compare.safety) are not available in this "
+                                  "installation; counts only."))
         parts.append(_table(["Arm", "Sessions with an adverse event", "Falls"],
                             s.itertuples(index=False, name=None)))
-        return "".join(parts)
+        return parts
     try:
         table = safety(study)
     except ValueError as exc:
-        return parts[0] + f'<p class="unavailable">Safety table not available: {_e(exc)}</p>'
+        return parts + [_unavailable(f"Safety table not available: {exc}")]
     rows = []
     for r in table.itertuples():
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
@@ -914,30 +896,29 @@ def _cohort_safety_section(study) -> str:
                      "–" if pd.isna(r.rr_p_val) else f"{r.rr_p_val:.3g}", r.note or ""])
     ref = table.attrs.get("reference", "")
     reason = table.attrs.get("reference_reason", "")
-    parts.append(f"<p>Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
-                 f"intervals), and rate ratios against arm {_e(ref)}{(': ' + _e(reason)) if reason else ''}.</p>")
+    parts.append(_p(f"Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
+                    f"intervals), and rate ratios against arm {ref}{(': ' + reason) if reason else ''}."))
     parts.append(_table(["Arm", "Event", "Events", "Participants", "Sessions", "Minutes", "Rate per 1,000 min",
                          "Rate ratio", "p", "Note"], rows))
-    return "".join(parts)
+    return parts
 
 
-def _cohort_comparisons_section(study) -> str:
-    parts = ["<h2>Main comparisons</h2>"]
+def _cohort_comparisons_section(study) -> list[dict]:
+    parts = [_h2("Main comparisons")]
     try:
         from .compare import compare_all
     except ImportError:
-        return parts[0] + ('<p class="unavailable">Between-arm comparisons (backwalk_study.compare) are not '
-                           "available in this installation.</p>")
+        return parts + [_unavailable("Between-arm comparisons (backwalk_study.compare) are not available in this "
+                                     "installation.")]
     if study.participants["arm"].nunique() < 2:
-        return parts[0] + ("<p class=\"unavailable\">All participants are in one arm "
-                           f"({_e(study.participants['arm'].iloc[0])}), so there is no between-arm comparison."
-                           "</p>")
+        return parts + [_unavailable(f"All participants are in one arm ({study.participants['arm'].iloc[0]}), so "
+                                     "there is no between-arm comparison.")]
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             table = compare_all(study, direction="both")
     except ValueError as exc:
-        return parts[0] + f'<p class="unavailable">Comparisons not available: {_e(exc)}</p>'
+        return parts + [_unavailable(f"Comparisons not available: {exc}")]
     rows = []
     for r in table.itertuples():
         walked = f", {r.direction}" if isinstance(r.direction, str) else ""
@@ -945,23 +926,23 @@ def _cohort_comparisons_section(study) -> str:
                      f"{_num(r.estimate)} [{_num(r.ci_low)}, {_num(r.ci_high)}]",
                      f"{_num(r.hedges_g)}", f"{r.p_val:.3g}", f"{r.p_holm:.3g}", _yes_no(r.improved)])
     ref = table["reference"].iloc[0] if len(table) else study.config.reference_arm
-    parts.append(f"<p>Each arm against {_e(ref)} at the last follow-up: ANCOVA of the follow-up value on the "
-                 "baseline value and arm (adjusted mean difference with 95 % CI, Hedges’ g). p values are "
-                 "adjusted over every row of this table (Holm). ‘Better?’ says whether the difference lies in "
-                 "the measure’s better direction.</p>")
+    parts.append(_p(f"Each arm against {ref} at the last follow-up: ANCOVA of the follow-up value on the "
+                    "baseline value and arm (adjusted mean difference with 95 % CI, Hedges’ g). p values are "
+                    "adjusted over every row of this table (Holm). ‘Better?’ says whether the difference lies in "
+                    "the measure’s better direction."))
     parts.append(_table(["Measure", "Unit", "Contrast", "n", "Adjusted difference [95% CI]", "Hedges’ g", "p",
                          "p (Holm)", "Better?"], rows))
     skipped = table.attrs.get("skipped") or []
     if skipped:
-        parts.append("<p>Not analysed: " + _e("; ".join(f"{s.get('measure')} {s.get('direction') or ''}: "
-                                                        f"{s.get('reason')}" for s in skipped)) + "</p>")
+        parts.append(_p("Not analysed: " + "; ".join(f"{s.get('measure')} {s.get('direction') or ''}: "
+                                                     f"{s.get('reason')}" for s in skipped)))
     for w in dict.fromkeys(str(w.message) for w in caught):
-        parts.append(f'<p class="note">Warning from the analysis: {_e(w)}</p>')
-    return "".join(parts)
+        parts.append(_note(f"Warning from the analysis: {w}"))
+    return parts
 
 
-def _cohort_dose_section(study, measures) -> str:
-    parts = ["<h2>Dose-response per arm</h2>"]
+def _cohort_dose_section(study, measures) -> list[dict]:
+    parts = [_h2("Dose-response per arm")]
     try:
         from .dose import dose_response
     except ImportError:
@@ -973,19 +954,18 @@ def _cohort_dose_section(study, measures) -> str:
     visits["arm"] = visits["participant_id"].map(arm)
     several_arms = visits["arm"].nunique() > 1
     if visits["week"].nunique() < 2:
-        return parts[0] + ('<p class="unavailable">Every assessment is from the same week, so there is no change '
-                           "over time to show.</p>")
+        return parts + [_unavailable("Every assessment is from the same week, so there is no change over time to "
+                                     "show.")]
     if dose_response is None:
-        parts.append('<p class="unavailable">Mixed-model dose-response (backwalk_study.dose) is not available '
-                     "in this installation; the figures are descriptive (mean and 95 % CI per arm and week).</p>")
+        parts.append(_unavailable("Mixed-model dose-response (backwalk_study.dose) is not available in this "
+                                  "installation; the figures are descriptive (mean and 95 % CI per arm and week)."))
     else:
-        parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
-                     "values on week"
-                     + (" × arm" if several_arms else "")
-                     + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
-                     "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
-                     "The table gives the fitted change per week in each arm.</p>")
-    parts.append('<div class="cards">')
+        parts.append(_p("Change over programme weeks per arm: a linear mixed model of each participant’s visit "
+                        "values on week" + (" × arm" if several_arms else "")
+                        + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
+                        "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
+                        "The table gives the fitted change per week in each arm."))
+    cards = []
     with _Styled():
         for key, direction in measures:
             m = study.catalogue[key]
@@ -994,7 +974,7 @@ def _cohort_dose_section(study, measures) -> str:
             data = data.rename(columns={"value": "score"})
             fig = _new_figure(4.8, 3.3)
             ax = fig.add_subplot()
-            table_html, notes = "", []
+            table_block, notes = None, []
             fitted = False
             if dose_response is not None:
                 try:
@@ -1012,7 +992,7 @@ def _cohort_dose_section(study, measures) -> str:
                     rows = [[(r.arm if "arm" in slopes else "all"),
                              f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
                             for r in slopes.itertuples()]
-                    table_html = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
+                    table_block = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
                     notes = ["Model note: " + msg for msg in dict.fromkeys(str(w.message) for w in caught)]
                     fitted = True
                 except ValueError as exc:
@@ -1021,11 +1001,13 @@ def _cohort_dose_section(study, measures) -> str:
             if not fitted:
                 _descriptive_trajectories(ax, data, m)
                 ax.set_title(f"{label}: mean and 95 % CI (descriptive)", loc="left", fontsize=10)
-            img = _img(fig, f"{label} by week and arm")
-            note_html = "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
-            parts.append(f'<div class="card"><h3>{_e(label)}</h3>{img}{table_html}{note_html}</div>')
-    parts.append("</div>")
-    return "".join(parts)
+            blocks = [_img(fig, f"{label} by week and arm")]
+            if table_block is not None:
+                blocks.append(table_block)
+            blocks += [_note(n) for n in notes]
+            cards.append({"title": label, "blocks": blocks})
+    parts.append(_block("cards", cards=cards))
+    return parts
 
 
 def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
@@ -1066,20 +1048,21 @@ def cohort_report_html(study, measures=None) -> str:
     cfg = study.config
     chosen = _headline_rows(study, measures)
     warn = privacy_warnings(study)
-    body = [f"<h1>Cohort report: {_e(cfg.name)}</h1>",
-            f'<p class="subtitle">{len(study.participants)} participants · {len(study.sessions)} walking sessions · '
-            f"{len(study.assessments)} assessments · arms: {_e(', '.join(map(str, study.participants['arm'].unique())))}</p>",
-            _privacy_box(warn)]
+    sections = []
     if cfg.description:
-        body.append(f"<p>{_e(cfg.description)}</p>")
-    for n in study.notes:
-        body.append(f'<p class="note">Note: {_e(n)}</p>')
-    body.append(_enrolment_section(study))
-    body.append(_cohort_adherence_section(study))
-    body.append(_cohort_safety_section(study))
-    body.append(_cohort_comparisons_section(study))
-    body.append(_cohort_dose_section(study, chosen))
-    return _page(f"Cohort report: {cfg.name}", body, bool(cfg.synthetic))
+        sections.append(_p(cfg.description))
+    sections += [_note(f"Note: {n}") for n in study.notes]
+    sections += _enrolment_section(study)
+    sections += _cohort_adherence_section(study)
+    sections += _cohort_safety_section(study)
+    sections += _cohort_comparisons_section(study)
+    sections += _cohort_dose_section(study, chosen)
+    arms = ", ".join(map(str, study.participants["arm"].unique()))
+    return _render("cohort.html.j2", title=f"Cohort report: {cfg.name}", synthetic=bool(cfg.synthetic),
+                   heading=f"Cohort report: {cfg.name}",
+                   subtitle=f"{len(study.participants)} participants · {len(study.sessions)} walking sessions · "
+                            f"{len(study.assessments)} assessments · arms: {arms}",
+                   privacy=_privacy_box(warn), sections=sections)
 
 
 # --- writing ------------------------------------------------------------------------------------

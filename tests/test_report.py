@@ -5,7 +5,6 @@ plain-language sentences, and one-line errors with exit code 1."""
 from __future__ import annotations
 
 import base64
-import html
 import re
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from backwalk_study import client_progress, import_wide, load_study
 from backwalk_study.cli import main
@@ -26,6 +26,11 @@ from conftest import EXAMPLE, EXAMPLE_CLINIC, ROOT
 FIXTURES = ROOT / "tests" / "fixtures" / "clinic"
 CLIENTS, MAPPING = EXAMPLE_CLINIC / "clients.csv", EXAMPLE_CLINIC / "mapping.toml"
 EVIL_NAME = '<script>alert("m")</script> & "Reach" test'
+def _esc(text) -> str:
+    """User text as the templates escape it (markupsafe: &amp; &lt; &gt; &#34; &#39;)."""
+    return str(escape(text))
+
+
 FORMULA_NAME = "=HYPERLINK(\"http://example.invalid\")"
 
 
@@ -131,7 +136,7 @@ def test_cli_reruns_are_byte_identical_across_processes(tmp_path):
 def test_user_text_is_escaped(small):
     page = client_report_html(small, "K-2")
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt; steadied" in page
-    assert "<b>test</b>" not in page and html.escape("Tiny synthetic clinic <b>test</b>") in page
+    assert "<b>test</b>" not in page and _esc("Tiny synthetic clinic <b>test</b>") in page
     assert "<script" not in page.lower()
 
 
@@ -139,10 +144,10 @@ def test_measure_names_from_study_toml_are_escaped(evil_study, tmp_path):
     study = load_study(evil_study)
     page = client_report_html(study, "E1")
     assert "<script>" not in page and "<i>names</i>" not in page
-    assert html.escape(EVIL_NAME) in page
-    assert html.escape("Evil <i>names</i>") in page
+    assert _esc(EVIL_NAME) in page
+    assert _esc("Evil <i>names</i>") in page
     cohort = cohort_report_html(study, measures=["reach_test"])
-    assert "<script>" not in cohort and html.escape(EVIL_NAME) in cohort
+    assert "<script>" not in cohort and _esc(EVIL_NAME) in cohort
     # no session log: said so, not an error
     assert "no walking sessions are recorded" in page.lower() or "no session log" in page.lower()
 
