@@ -62,6 +62,7 @@ def cmd_validate(args) -> int:
             print(f"{args.path}: {n} problem{'s' if n != 1 else ''} found; nothing was changed.\n")
             print(format_problems(exc.problems))
         return EXIT_INVALID
+    _privacy_warnings(study)
     if args.json:
         print("[]")
     else:
@@ -72,6 +73,15 @@ def cmd_validate(args) -> int:
         for note in study.notes:
             print(f"note: {note}")
     return EXIT_OK
+
+
+def _privacy_warnings(study) -> None:
+    """Personal data found by the one privacy detector, as warnings on stderr."""
+    from .data.privacy import scan_study
+    from .report import privacy_lines
+
+    for line in privacy_lines(scan_study(study)):
+        print(f"warning: {line}", file=sys.stderr)
 
 
 def cmd_simulate(args) -> int:

@@ -368,55 +368,14 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
 
 # --- privacy -----------------------------------------------------------------------------------
 
-_PERSONAL_NAME = re.compile(
-    r"(^|_)(name|names|first_?name|last_?name|surname|given_?name|full_?name|forename|patient_?name|"
-    r"client_?name|phone|phone_?number|mobile|cell|tel|telephone|email|e_?mail|dob|birth|birthday|"
-    r"birth_?date|date_?of_?birth|address|street|postcode|post_?code|zip|zip_?code|nhs|ssn)($|_)")
-_PHONE = re.compile(r"^\+?[\d][\d\s().\-/]{6,}\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_SAFE_COLUMNS = {"participant_id", "arm", "sex", "condition", "site", "measure", "direction", "assessor",
-                 "surface", "adverse_event", "week", "trial"}
-
-
-def _snake(name) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
-
-
-def _reference_year(study) -> int | None:
-    years = []
-    for frame, col in ((study.participants, "enrolled_on"), (study.sessions, "session_date"),
-                       (study.assessments, "assessed_on")):
-        if col in frame and pd.api.types.is_datetime64_any_dtype(frame[col]) and frame[col].notna().any():
-            years.append(int(frame[col].max().year))
-    return max(years) if years else None
-
-
-def _looks_like_birth_dates(series: pd.Series, ref_year: int | None) -> bool:
-    if ref_year is None:
-        return False
-    if pd.api.types.is_datetime64_any_dtype(series):
-        dates = series.dropna()
-    else:
-        text = series.dropna().astype(str)
-        if text.empty:
-            return False
-        dates = pd.to_datetime(text, errors="coerce", dayfirst=not text.str.match(_ISO_DATE).all(),
-                               format="mixed")
-        if dates.notna().mean() < 0.8:
-            return False
-        dates = dates.dropna()
-    if dates.empty:
-        return False
-    # dates of people who were at least 15 years old when the study ran
-    return bool(((ref_year - dates.dt.year) >= 15).mean() >= 0.8)
-
-
 def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Columns that look like personal data: names, phone numbers, e-mail
-    addresses, postal addresses or dates of birth.
+    """Where the study seems to hold personal data (names, contact details,
+    dates of birth): columns, participant IDs and free-text cells.
 
-    Reports never print these columns; they show a warning box listing them.
+    A thin layer over :func:`backwalk_study.data.privacy.scan_study`, the one
+    detector that validate, report, run and import share. Reports never
+    print a column flagged by its name and withhold flagged free-text cells
+    unless asked to show them.
 
     Parameters
     ----------
@@ -429,8 +388,8 @@ def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.D
     Returns
     -------
     pandas.DataFrame
-        table, column, reason; one row per suspicious column (empty when
-        none).
+        table, column, row, participant_id, kind, reason; one row per
+        finding (empty when none).
 
     Examples
     --------
@@ -440,70 +399,63 @@ def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.D
     >>> privacy_warnings(small)[["table", "column"]].drop_duplicates("column").values.tolist()
     [['assessments', 'client_name'], ['assessments', 'phone'], ['spreadsheet', 'Client name'], ['spreadsheet', 'Phone']]
     """
-    rows = []
-    ref_year = _reference_year(study)
-    for table in ("participants", "sessions", "assessments"):
-        frame = getattr(study, table)
-        for col in frame.columns:
-            if col in _SAFE_COLUMNS:
-                continue
-            reason = None
-            if _PERSONAL_NAME.search(_snake(col)):
-                reason = "its name suggests personal data (names, contact details or birth dates)"
-            else:
-                s = frame[col]
-                if pd.api.types.is_datetime64_any_dtype(s):
-                    if col not in ("enrolled_on", "session_date", "assessed_on") and \
-                            _looks_like_birth_dates(s, ref_year):
-                        reason = "its values look like dates of birth"
-                elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-                    text = s.dropna().astype(str).str.strip()
-                    text = text[text != ""]
-                    if len(text):
-                        if text.map(lambda v: bool(_PHONE.match(v)) and not _ISO_DATE.match(v)
-                                    and sum(ch.isdigit() for ch in v) >= 7).any():
-                            reason = "some values look like phone numbers"
-                        elif text.map(lambda v: bool(_EMAIL.match(v))).any():
-                            reason = "some values look like e-mail addresses"
-                        elif _looks_like_birth_dates(text, ref_year):
-                            reason = "its values look like dates of birth"
-            if reason:
-                rows.append({"table": table, "column": str(col), "reason": reason})
-    if source_columns is None:
-        source_columns = _source_headers(study)
-    for col in source_columns or ():
-        if _PERSONAL_NAME.search(_snake(col)):
-            rows.append({"table": "spreadsheet", "column": str(col),
-                         "reason": "its name suggests personal data (names, contact details or birth dates)"})
-    return pd.DataFrame(rows, columns=["table", "column", "reason"])
+    from .data.privacy import scan_study
+
+    return scan_study(study, source_columns)
 
 
-def _source_headers(study) -> list[str]:
-    source = getattr(study.config, "source", "")
-    path = Path(source) if source else None
-    if path is None or not path.is_file():
-        return []
-    from .errors import StudyReadError
-    from .io import read_table
-
-    try:
-        return [str(c) for c in read_table(path).frame.columns]
-    except StudyReadError:
-        return []
-
-
-def _privacy_box(warn: pd.DataFrame) -> dict:
+def _privacy_box(warn: pd.DataFrame, *, shown_id: str | None = None, allow_names: bool = False,
+                 show_flagged_text: bool = False) -> dict:
+    """The privacy warning: what looks personal, and what this page did about it."""
     if warn.empty:
         return {}
+    columns = warn[warn["kind"].isin(["column name", "column values"])].drop_duplicates(["table", "column"])
     items = [f"{r.table} table, column “{r.column}”: {r.reason}" if r.table != "spreadsheet" else
-             f"the source spreadsheet’s column “{r.column}”: {r.reason}" for r in warn.itertuples()]
-    return {"lead": "These columns look like personal data. This report identifies people by participant ID "
-                    "only and does not print these columns; consider removing them from the data you share.",
-            "columns": items}
+             f"the source spreadsheet’s column “{r.column}”: {r.reason}" for r in columns.itertuples()]
+    ids = warn[warn["kind"] == "id"]
+    cells = warn[warn["kind"] == "free text"]
+    lead = []
+    if len(ids):
+        if allow_names:
+            lead.append(f"{len(ids)} participant ID(s) look like names, contact details or dates of birth, and "
+                        "this page shows them because you asked for names in the output.")
+        else:
+            lead.append(f"{len(ids)} participant ID(s) look like names, contact details or dates of birth. This "
+                        "page and its file name use a code instead"
+                        + (f" ({shown_id})" if shown_id else "")
+                        + "; give --pseudonymise KEYS.csv for codes with a key table.")
+    if len(items):
+        lead.append("These columns look like personal data and are not printed; consider removing them from the "
+                    "data you share:")
+    elif len(ids) == 0:
+        lead.append("This page identifies people by participant ID only.")
+    advice = None
+    if len(cells):
+        where = ", ".join(dict.fromkeys(f"{r.table} “{r.column}”" for r in cells.itertuples()))
+        if show_flagged_text:
+            advice = (f"{len(cells)} free-text cell(s) ({where}) seem to contain personal data (names, phone "
+                      "numbers, dates) and are shown because you asked for them.")
+        else:
+            advice = (f"{len(cells)} free-text cell(s) ({where}) seem to contain personal data (names, phone "
+                      "numbers, dates) and are withheld; give --show-flagged-text to print them.")
+    return {"lead": " ".join(lead), "columns": items, "cells": len(cells), "ids": len(ids), "advice": advice}
+
+
+def _free_text(value, show_flagged_text: bool = False) -> str:
+    """A free-text cell as a report prints it: withheld when the detector flags it."""
+    from .data.privacy import WITHHELD, text_reasons
+
+    if value is None or pd.isna(value):
+        return ""
+    return str(value) if show_flagged_text or not text_reasons(value) else WITHHELD
 
 
 def _hidden(warn: pd.DataFrame, table: str) -> set[str]:
-    return set(warn.loc[warn["table"] == table, "column"]) if len(warn) else set()
+    """Columns of ``table`` that reports never print (flagged by their name or values)."""
+    if not len(warn):
+        return set()
+    whole = warn[(warn["table"] == table) & warn["kind"].isin(["column name", "column values"])]
+    return set(whole["column"])
 
 
 # --- the client page -------------------------------------------------------------------------
@@ -552,7 +504,7 @@ def _progress_table(progress: pd.DataFrame) -> dict:
                   rows, cls="progress")
 
 
-def _adherence_section(study, participant_id: str, hidden_notes: bool) -> list[dict]:
+def _adherence_section(study, participant_id: str, hidden_notes: bool, show_flagged_text: bool = False) -> list[dict]:
     from .clinic import adherence, adverse_events
 
     cfg = study.config
@@ -611,7 +563,8 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> list[d
         rows = []
         for r in events.itertuples():
             date = r.session_date.date().isoformat() if pd.notna(r.session_date) else "–"
-            note = "(hidden: see privacy warning)" if hidden_notes else ("" if pd.isna(r.notes) else r.notes)
+            note = ("(hidden: see privacy warning)" if hidden_notes else
+                    _free_text(r.notes, show_flagged_text))
             rows.append([date, r.week, r.direction, _num(r.minutes), _yes_no(r.supervised),
                          str(r.adverse_event).replace("_", " "), note])
         parts.append(_table(["Date", "Week", "Direction", "Minutes", "Supervised", "Event", "Notes"], rows))
@@ -670,13 +623,20 @@ def _adherence_figure(weekly: pd.DataFrame, cfg) -> dict:
     return _img(fig, "minutes walked per week against the plan")
 
 
-def client_report_html(study, participant_id: str) -> str:
+def client_report_html(study, participant_id: str, *, show_flagged_text: bool = False,
+                       allow_names: bool = False) -> str:
     """The client's progress report as one self-contained HTML page.
 
     Parameters
     ----------
     study : Study
     participant_id : str
+    show_flagged_text : bool, default False
+        Print free-text cells that the privacy detector flags (withheld by
+        default).
+    allow_names : bool, default False
+        Show a participant ID that looks like a name in the page title;
+        by default a code (:func:`~backwalk_study.data.privacy.display_id`).
 
     Returns
     -------
@@ -698,6 +658,9 @@ def client_report_html(study, participant_id: str) -> str:
     progress = client_progress(study, pid)
     person = study.participant(pid)
     warn = privacy_warnings(study)
+    from .data.privacy import display_id
+
+    shown = display_id(study, pid, allow_names=allow_names, findings=warn)
     visits = visit_means(study, pid)
     sentences = progress_sentences(progress)
     cfg = study.config
@@ -744,13 +707,15 @@ def client_report_html(study, participant_id: str) -> str:
                            "(3 or more)."))
         sections.append(_progress_table(progress))
         hidden = "notes" in _hidden(warn, "sessions")
-        sections += _adherence_section(study, pid, hidden)
+        sections += _adherence_section(study, pid, hidden, show_flagged_text)
     sections += _sources_section(study, progress)
-    return _render("client.html.j2", title=f"Progress report: {pid}", synthetic=bool(cfg.synthetic),
-                   heading=f"Progress report: participant {pid}",
+    return _render("client.html.j2", title=f"Progress report: participant {shown}", synthetic=bool(cfg.synthetic),
+                   heading=f"Progress report: participant {shown}",
                    subtitle=f"{cfg.name} · arm: {person.get('arm')} · condition: "
                             f"{str(person.get('condition')).replace('_', ' ')}",
-                   privacy=_privacy_box(warn), keypoints=keys, sections=sections)
+                   privacy=_privacy_box(warn, shown_id=shown if shown != pid else None, allow_names=allow_names,
+                                        show_flagged_text=show_flagged_text),
+                   keypoints=keys, sections=sections)
 
 
 def _sources_section(study, progress: pd.DataFrame) -> list[dict]:
@@ -1026,7 +991,7 @@ def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
     ax.legend(frameon=False, fontsize=7)
 
 
-def cohort_report_html(study, measures=None) -> str:
+def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False, allow_names: bool = False) -> str:
     """The cohort page as one self-contained HTML page.
 
     Parameters
@@ -1062,7 +1027,8 @@ def cohort_report_html(study, measures=None) -> str:
                    heading=f"Cohort report: {cfg.name}",
                    subtitle=f"{len(study.participants)} participants · {len(study.sessions)} walking sessions · "
                             f"{len(study.assessments)} assessments · arms: {arms}",
-                   privacy=_privacy_box(warn), sections=sections)
+                   privacy=_privacy_box(warn, allow_names=allow_names, show_flagged_text=show_flagged_text),
+                   sections=sections)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -1077,14 +1043,15 @@ def _write(text: str, path: str | Path) -> Path:
     return path
 
 
-def write_client_report(study, participant_id: str, path: str | Path) -> Path:
-    """Write :func:`client_report_html` to ``path`` (UTF-8); returns the path."""
-    return _write(client_report_html(study, participant_id), path)
+def write_client_report(study, participant_id: str, path: str | Path, **options) -> Path:
+    """Write :func:`client_report_html` to ``path`` (UTF-8); returns the path.
+    ``options`` go to :func:`client_report_html`."""
+    return _write(client_report_html(study, participant_id, **options), path)
 
 
-def write_cohort_report(study, path: str | Path, measures=None) -> Path:
+def write_cohort_report(study, path: str | Path, measures=None, **options) -> Path:
     """Write :func:`cohort_report_html` to ``path`` (UTF-8); returns the path."""
-    return _write(cohort_report_html(study, measures), path)
+    return _write(cohort_report_html(study, measures, **options), path)
 
 
 def example_participant(study) -> str:
@@ -1110,26 +1077,89 @@ def _file_id(participant_id: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]+", "_", str(participant_id)).strip("._") or "participant"
 
 
-def write_reports(study, output: str | Path, participant_id: str | None = None) -> list[Path]:
+def write_reports(study, output: str | Path, participant_id: str | None = None, *,
+                  show_flagged_text: bool = False, allow_names: bool = False) -> list[Path]:
     """The reports step of the main job: the cohort page, one client's
     report and that client's progress table.
 
-    Writes ``cohort.html``, ``report-<ID>.html`` and
-    ``client_progress-<ID>.csv`` (guarded against spreadsheet formula
+    Writes ``cohort.html``, ``report-<code>.html`` and
+    ``client_progress-<code>.csv`` (guarded against spreadsheet formula
     injection) into ``output``; the client is ``participant_id`` or
-    :func:`example_participant`. Returns the paths written.
+    :func:`example_participant`. ``<code>`` is the participant ID, or a
+    code when the study's IDs look like names
+    (:func:`~backwalk_study.data.privacy.display_id`; ``allow_names=True``
+    keeps the IDs). Returns the paths written.
     """
     from .clinic import client_progress
+    from .data.privacy import display_id
     from .io import write_table
 
     out = Path(output)
+    options = {"show_flagged_text": show_flagged_text, "allow_names": allow_names}
     pid = str(participant_id) if participant_id is not None else example_participant(study)
-    return [write_cohort_report(study, out / "cohort.html"),
-            write_client_report(study, pid, out / f"report-{_file_id(pid)}.html"),
-            write_table(client_progress(study, pid), out / f"client_progress-{_file_id(pid)}.csv")]
+    warn = privacy_warnings(study)
+    shown = display_id(study, pid, allow_names=allow_names, findings=warn)
+    progress = client_progress(study, pid)
+    if shown != pid:
+        progress["participant_id"] = shown
+    return [write_cohort_report(study, out / "cohort.html", **options),
+            write_client_report(study, pid, out / f"report-{_file_id(shown)}.html", **options),
+            write_table(progress, out / f"client_progress-{_file_id(shown)}.csv")]
 
 
 # --- command line -----------------------------------------------------------------------------------
+
+def add_privacy_arguments(parser) -> None:
+    """The privacy options shared by ``backwalk report`` and ``backwalk run``."""
+    g = parser.add_argument_group("privacy")
+    g.add_argument("--pseudonymise", metavar="KEYS.csv",
+                   help="replace participant IDs with stable codes and write the key table (ID, code) to KEYS.csv; "
+                        "keep that file apart from the reports (it may not be inside the output). An existing key "
+                        "table is reused, so codes stay the same from run to run")
+    g.add_argument("--key-file", metavar="SECRET",
+                   help="with --pseudonymise: a file holding a secret key; codes are then a keyed hash "
+                        "(HMAC-SHA256) of the ID, the same on every machine with the same key. Without it codes "
+                        "are drawn at random")
+    g.add_argument("--show-flagged-text", action="store_true",
+                   help="print free-text cells (notes, assessor) that seem to hold names, phone numbers or dates; "
+                        "by default they are withheld")
+    g.add_argument("--names-in-output", action="store_true",
+                   help="use participant IDs in file names and page titles even when they look like names "
+                        "(by default a code is used)")
+
+
+def apply_privacy_arguments(study, args, outputs=()):
+    """Pseudonymise ``study`` when ``--pseudonymise`` was given (the key
+    table must not be inside ``outputs``). Returns the study to report on."""
+    from .data.privacy import pseudonymise
+
+    if getattr(args, "pseudonymise", None):
+        study = pseudonymise(study, args.pseudonymise, key_file=args.key_file, outputs=outputs)
+    elif getattr(args, "key_file", None):
+        raise ValueError("--key-file needs --pseudonymise KEYS.csv")
+    return study
+
+
+def privacy_lines(warn: pd.DataFrame) -> list[str]:
+    """The privacy findings as one-line warnings for a terminal (one per
+    column, one for the IDs, one per free-text column)."""
+    lines = []
+    ids = warn[warn["kind"] == "id"]
+    if len(ids):
+        lines.append(f"{len(ids)} participant ID(s) look like names, contact details or dates of birth "
+                     f"({'; '.join(dict.fromkeys(ids['reason']))}); reports use codes in file names and titles; "
+                     "--pseudonymise KEYS.csv replaces them everywhere")
+    for r in warn[warn["kind"].isin(["column name", "column values"])].drop_duplicates("column").itertuples():
+        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
+        lines.append(f"column {r.column!r} ({where}) may hold personal data: {r.reason}; it is not shown in the "
+                     "report")
+    cells = warn[warn["kind"] == "free text"]
+    for (table, column), part in cells.groupby(["table", "column"], sort=True):
+        lines.append(f"{len(part)} cell(s) of column {column!r} ({table} table) may hold personal data "
+                     f"({'; '.join(dict.fromkeys(part['reason']))}); withheld from reports unless "
+                     "--show-flagged-text")
+    return lines
+
 
 def add_report_command(subparsers) -> None:
     """Add ``backwalk report`` to the ``backwalk`` command's subparsers."""
@@ -1143,6 +1173,10 @@ def add_report_command(subparsers) -> None:
     p.add_argument("--output", "-o", metavar="OUT.html",
                    help="file to write (default: report-ID.html or cohort.html in the current folder)")
     p.add_argument("--mapping", metavar="MAPPING.toml", help="column-mapping file for a wide spreadsheet")
+    p.add_argument("--force", action="store_true",
+                   help="write even when OUT.html is one of the inputs or inside the input folder, or an existing "
+                        "file that is not an HTML page")
+    add_privacy_arguments(p)
     p.set_defaults(func=cmd_report)
 
 
@@ -1151,14 +1185,31 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join(lines).replace(":;", ":") or type(exc).__name__
 
 
+def _inputs(args) -> list[Path]:
+    """Every file or folder ``backwalk report`` reads: never an output."""
+    path = Path(args.path)
+    inputs = [path]
+    if args.mapping:
+        inputs.append(Path(args.mapping))
+        if path.is_file():
+            inputs.append(path.parent / "sessions.csv")  # the session log a mapping points to sits beside it
+    return inputs
+
+
 def cmd_report(args) -> int:
     """Handler of ``backwalk report``: 0 on success; 1 with a one-line
     message (or the problem table for invalid data) otherwise."""
     from .cli import format_problems
+    from .data.output_paths import check_output_path
+    from .data.privacy import display_id
     from .errors import StudyReadError, StudyValidationError
 
+    notes: list[str] = []
     try:
         path = Path(args.path)
+        if args.output:
+            # before reading anything: a wrong -o costs nothing
+            notes += check_output_path(args.output, _inputs(args), args.force, kind="HTML page")
         if args.mapping:
             from .io import import_wide
 
@@ -1170,15 +1221,28 @@ def cmd_report(args) -> int:
             from .study import load_study
 
             study = load_study(path)
+        warn = privacy_warnings(study)
+        options = {"show_flagged_text": args.show_flagged_text, "allow_names": args.names_in_output}
         if args.participant is not None:
             from .clinic import _check_participant
 
             _check_participant(study, args.participant)
-            out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(args.participant)}.html"
-            written = write_client_report(study, args.participant, out)
+            pid = args.participant
+            if args.pseudonymise:
+                study = apply_privacy_arguments(study, args, outputs=[_report_folder(args)])
+                pid = _code_of(args.pseudonymise, args.participant)
+            shown = display_id(study, pid, allow_names=args.names_in_output)
+            out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(shown)}.html"
+            if not args.output:
+                notes += check_output_path(out, _inputs(args), args.force, kind="HTML page")
+            written = write_client_report(study, pid, out, **options)
         else:
+            if args.pseudonymise:
+                study = apply_privacy_arguments(study, args, outputs=[_report_folder(args)])
             out = Path(args.output) if args.output else Path.cwd() / "cohort.html"
-            written = write_cohort_report(study, out)
+            if not args.output:
+                notes += check_output_path(out, _inputs(args), args.force, kind="HTML page")
+            written = write_cohort_report(study, out, **options)
     except StudyValidationError as exc:
         n = len(exc.problems)
         print(f"{args.path}: {n} problem{'s' if n != 1 else ''} found; no report was written.\n")
@@ -1187,11 +1251,20 @@ def cmd_report(args) -> int:
     except (StudyReadError, ValueError, OSError, KeyError) as exc:
         print(f"backwalk report: {_one_line(exc)}", file=sys.stderr)
         return 1
-    warn = privacy_warnings(study)
-    for r in warn.drop_duplicates("column").itertuples():
-        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
-        print(f"warning: column {r.column!r} ({where}) may hold personal data: {r.reason}; it is not shown in "
-              "the report", file=sys.stderr)
+    for line in privacy_lines(warn) + notes:
+        print(f"warning: {line}", file=sys.stderr)
     label = " (SYNTHETIC data)" if study.config.synthetic else ""
     print(f"wrote {written}{label}")
     return 0
+
+
+def _report_folder(args) -> Path:
+    """The folder the report goes to: the key table may not be in it."""
+    return Path(args.output).resolve().parent if args.output else Path.cwd()
+
+
+def _code_of(key_table, participant_id) -> str:
+    """The code the key table gives an ID."""
+    from .data.privacy import _read_key_table
+
+    return _read_key_table(Path(key_table))[str(participant_id)]
