@@ -46,11 +46,11 @@ _EXPORTS = {
     "plot_paired_directions": "plots",
     "plot_forest": "plots",
     # dose-response (issue 4)
-    "dose_response": "dose",
-    "DoseResponseResult": "dose",
-    "likelihood_ratio_test": "dose",
-    "compare_shapes": "dose",
-    "ModelFitWarning": "dose",
+    "dose_response": "stats.mixed",
+    "DoseResponseResult": "stats.mixed",
+    "likelihood_ratio_test": "stats.mixed",
+    "compare_shapes": "stats.mixed",
+    "ModelFitWarning": "stats.mixed",
     # clinic (issue 5)
     "client_progress": "clinic",
     "fall_risk_flags": "clinic",

@@ -32,6 +32,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from .stats.checks import check_confidence, check_input, listing, numeric_column
+
 __all__ = [
     "compare_directions",
     "compare_arms",
@@ -89,40 +91,11 @@ _MIN_PAIRS = 3
 
 
 # --------------------------------------------------------------------------
-# Input checks, in one place
+# Input checks: stats.checks, the package's one input-check helper
 # --------------------------------------------------------------------------
-def _listing(values, limit: int = 12) -> str:
-    values = [str(v) for v in values]
-    more = f" and {len(values) - limit} more" if len(values) > limit else ""
-    return ", ".join(values[:limit]) + more
-
-
-def _check_frame(data, columns: dict[str, str], what: str) -> pd.DataFrame:
-    """``data`` must be a non-empty DataFrame holding every named column."""
-    if not isinstance(data, pd.DataFrame):
-        raise ValueError(f"{what}: data must be a pandas DataFrame, not {type(data).__name__}")
-    missing = [f"{role} column {name!r}" for role, name in columns.items() if name not in data.columns]
-    if missing:
-        raise ValueError(f"{what}: the data have no {' and no '.join(missing)}; "
-                         f"columns present: {_listing(data.columns)}")
-    if data.empty:
-        raise ValueError(f"{what}: the data have no rows")
-    return data
-
-
-def _check_confidence(confidence, what: str) -> float:
-    if not isinstance(confidence, (int, float)) or not 0 < confidence < 1:
-        raise ValueError(f"{what}: confidence must be a number between 0 and 1 (e.g. 0.95), not {confidence!r}")
-    return float(confidence)
-
-
 def _numeric(data: pd.DataFrame, dv: str, what: str) -> pd.DataFrame:
     """A copy whose ``dv`` is float; rows with a missing value are dropped."""
-    values = pd.to_numeric(data[dv], errors="coerce")
-    bad = data.loc[values.isna() & data[dv].notna(), dv]
-    if len(bad):
-        raise ValueError(f"{what}: column {dv!r} holds values that are not numbers: {_listing(bad.unique())}")
-    out = data.assign(**{dv: values.astype(float)})
+    out = check_input(what, data, numeric=[dv])
     return out[out[dv].notna()]
 
 
@@ -139,10 +112,10 @@ def _select(data: pd.DataFrame, column: str, value, what: str, role: str, hint: 
         kept = data[data[column] == value]
         if kept.empty:
             raise ValueError(f"{what}: {role} {value!r} is absent from the data; "
-                             f"{role}s present: {_listing(sorted(map(str, present)))}")
+                             f"{role}s present: {listing(sorted(map(str, present)))}")
         return kept
     if len(present) > 1:
-        raise ValueError(f"{what}: the data hold several {role}s ({_listing(sorted(map(str, present)))}); "
+        raise ValueError(f"{what}: the data hold several {role}s ({listing(sorted(map(str, present)))}); "
                          f"{hint}")
     return data
 
@@ -174,7 +147,7 @@ def _resolve_measure(measure, data: pd.DataFrame, catalogue, what: str, required
     if measure not in catalogue:
         if required:
             raise ValueError(f"{what}: measure {measure!r} is not in the catalogue; "
-                             f"known measures: {_listing(sorted(catalogue))}")
+                             f"known measures: {listing(sorted(catalogue))}")
         return None
     return catalogue[measure]
 
@@ -186,7 +159,7 @@ def _direction_means(data, dv, subject, direction, forward, backward, measure, w
     """Per participant mean of each direction, after the checks. Returns the
     complete pairs (columns forward, backward), the unpaired participants,
     the number of rows averaged and the measure key."""
-    data = _check_frame(data, {"dv": dv, "subject": subject, "direction": direction}, what)
+    data = check_input(what, data, columns={"dv": dv, "subject": subject, "direction": direction})
     key = _measure_key(measure)
     data = _select(data, "measure", key, what, "measure", "pass measure= to pick one")
     data = _select(data, "week", week, what, "week", "pass week= to pick one", need_column=True)
@@ -195,7 +168,7 @@ def _direction_means(data, dv, subject, direction, forward, backward, measure, w
     for label in (forward, backward):
         if label not in present:
             raise ValueError(f"{what}: no {label!r} rows in column {direction!r} (values present: "
-                             f"{_listing(sorted(map(str, present))) or 'none'})")
+                             f"{listing(sorted(map(str, present))) or 'none'})")
     rows = data[data[direction].isin([forward, backward])]
     means = rows.groupby([subject, direction], observed=True)[dv].mean().unstack(direction)
     complete = means.dropna(subset=[forward, backward])
@@ -204,7 +177,7 @@ def _direction_means(data, dv, subject, direction, forward, backward, measure, w
     if len(complete) < _MIN_PAIRS:
         raise ValueError(f"{what}: only {len(complete)} participant(s) have both a {forward!r} and a "
                          f"{backward!r} value; at least {_MIN_PAIRS} complete pairs are needed"
-                         + (f" (left out for lack of a pair: {_listing(unpaired)})" if unpaired else ""))
+                         + (f" (left out for lack of a pair: {listing(unpaired)})" if unpaired else ""))
     if key is None and "measure" in data.columns and data["measure"].nunique() == 1:
         key = str(data["measure"].iloc[0])
     return complete[[forward, backward]], unpaired, n_rows, key
@@ -369,7 +342,7 @@ def compare_directions(data: pd.DataFrame, dv: str = "value", subject: str = "pa
     0  4     -0.345  0.001  0.696
     """
     what = "compare_directions"
-    confidence = _check_confidence(confidence, what)
+    confidence = check_confidence(confidence, what)
     pairs, unpaired, n_rows, key = _direction_means(data, dv, subject, direction, forward, backward,
                                                      measure, week, what)
     from scipy import stats
@@ -428,8 +401,8 @@ class _Visits:
 def _visits(data, dv, subject, arm, time, baseline, followup, reference, measure, direction,
             catalogue, what, need_measure: bool, condition: str | None = None,
             confidence: float = 0.95) -> _Visits:
-    _check_confidence(confidence, what)
-    data = _check_frame(data, {"dv": dv, "subject": subject, "arm": arm, "time": time}, what)
+    check_confidence(confidence, what)
+    data = check_input(what, data, columns={"dv": dv, "subject": subject, "arm": arm, "time": time})
     key = _measure_key(measure)
     data = _select(data, "measure", key, what, "measure", "pass measure= to pick one")
     if direction is not None and "direction" not in data.columns:
@@ -448,18 +421,18 @@ def _visits(data, dv, subject, arm, time, baseline, followup, reference, measure
     times = sorted(data[time].dropna().unique())
     if baseline not in times:
         raise ValueError(f"{what}: no baseline values: no rows with {time} = {baseline!r} "
-                         f"({time} values present: {_listing(times)})")
+                         f"({time} values present: {listing(times)})")
     if followup is None:
         followup = times[-1]
     if followup == baseline or followup not in times:
         raise ValueError(f"{what}: no follow-ups at all: no rows with {time} = "
-                         f"{followup!r} other than the baseline ({time} values present: {_listing(times)})")
+                         f"{followup!r} other than the baseline ({time} values present: {listing(times)})")
     arms_per_person = data.groupby(subject)[arm].nunique(dropna=False)
     mixed = arms_per_person.index[arms_per_person > 1]
     if len(mixed):
-        raise ValueError(f"{what}: participant(s) {_listing(mixed)} appear in more than one arm")
+        raise ValueError(f"{what}: participant(s) {listing(mixed)} appear in more than one arm")
     if data[arm].isna().any():
-        raise ValueError(f"{what}: participant(s) {_listing(data.loc[data[arm].isna(), subject].unique())} "
+        raise ValueError(f"{what}: participant(s) {listing(data.loc[data[arm].isna(), subject].unique())} "
                          f"have no arm")
     rows = data[data[time].isin([baseline, followup])]
     visit = rows.groupby([subject, time])[dv].mean().unstack(time)
@@ -478,13 +451,13 @@ def _visits(data, dv, subject, arm, time, baseline, followup, reference, measure
 
     present = sorted(frame["arm"].unique())
     if len(present) < 2:
-        raise ValueError(f"{what}: only one arm ({_listing(present)}) in column {arm!r}; "
+        raise ValueError(f"{what}: only one arm ({listing(present)}) in column {arm!r}; "
                          f"comparing arms needs at least two")
     if reference is None:
         reference = "control" if "control" in present else present[0]
     elif str(reference) not in present:
         raise ValueError(f"{what}: reference arm {reference!r} is absent from column {arm!r} "
-                         f"(arms present: {_listing(present)})")
+                         f"(arms present: {listing(present)})")
     reference = str(reference)
     arms = [reference] + [a for a in present if a != reference]
     counts = complete["arm"].value_counts()
@@ -976,8 +949,8 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
     -----
     The family for the multiplicity adjustment is every row of the table
     (all measures, directions and arm contrasts analysed):
-    ``statsmodels.stats.multitest.multipletests`` with ``"holm"`` (Holm,
-    1979) and ``"fdr_bh"`` (Benjamini & Hochberg, 1995). Each row is the
+    :func:`~backwalk_study.stats.multiplicity.adjust_pvalues` with ``"holm"`` (Holm,
+    1979) and ``"bh"`` (Benjamini & Hochberg, 1995). Each row is the
     ANCOVA of :func:`compare_arms`. Checked against R 4.2
     ``p.adjust(p, "holm")`` and ``p.adjust(p, "BH")`` on the three
     contrasts of two synthetic trials analysed as one study, to 1e-6
@@ -1009,24 +982,23 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
           measure direction       arm  p_holm
     0  gait_speed   forward  backward   0.0...
     """
-    from statsmodels.stats.multitest import multipletests
+    from .stats.multiplicity import adjust_pvalues
 
     what = "compare_all"
-    _check_confidence(confidence, what)
-    if direction not in ("forward", "backward", "both"):
-        raise ValueError(f"{what}: direction must be 'forward', 'backward' or 'both', not {direction!r}")
+    check_confidence(confidence, what)
+    check_input(what, choices={"direction": (direction, ("forward", "backward", "both"))})
     long = study.long()
     catalogue = study.catalogue
     if reference is None:
         reference = getattr(getattr(study, "config", None), "reference_arm", None)
-    _check_frame(long, {"measure": "measure", "value": "value", "participant": "participant_id",
-                        "arm": "arm", "week": "week"}, what)
+    check_input(what, long, columns={"measure": "measure", "value": "value", "participant": "participant_id",
+                                     "arm": "arm", "week": "week"})
     present = list(dict.fromkeys(long["measure"].dropna().astype(str)))
     if measures is not None:
         unknown = [k for k in measures if k not in present]
         if unknown:
-            raise ValueError(f"{what}: measure(s) {_listing(unknown)} absent from the assessments "
-                             f"(present: {_listing(sorted(present))})")
+            raise ValueError(f"{what}: measure(s) {listing(unknown)} absent from the assessments "
+                             f"(present: {listing(sorted(present))})")
         present = [k for k in present if k in set(measures)]
     order = {k: i for i, k in enumerate(catalogue)}
     present.sort(key=lambda k: (order.get(k, len(order)), k))
@@ -1067,8 +1039,8 @@ def compare_all(study, baseline=0, followup=None, *, direction: str = "forward",
     out = pd.concat(tables, ignore_index=True)
     out["direction"] = out["direction"].astype(object)
     out["improved"] = out["improved"].astype("boolean")
-    out["p_holm"] = multipletests(out["p_val"].to_numpy(float), method="holm")[1]
-    out["p_fdr_bh"] = multipletests(out["p_val"].to_numpy(float), method="fdr_bh")[1]
+    out["p_holm"] = adjust_pvalues(out["p_val"].to_numpy(float), "holm")
+    out["p_fdr_bh"] = adjust_pvalues(out["p_val"].to_numpy(float), "bh")
     out.attrs.update({
         "skipped": skipped, "baseline": _plain(baseline), "followup": _plain(followup),
         "reference": str(out["reference"].iloc[0]), "confidence": confidence,
@@ -1188,22 +1160,23 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
     from scipy import stats
 
     what = "safety"
-    _check_confidence(confidence, what)
-    sessions = _check_frame(study.sessions, {"participant": "participant_id", "minutes": "minutes",
-                                             "adverse_event": "adverse_event"}, f"{what} (sessions table)")
-    participants = _check_frame(study.participants, {"participant": "participant_id", "arm": "arm"},
-                                f"{what} (participants table)")
+    check_confidence(confidence, what)
+    sessions = check_input(f"{what} (sessions table)", study.sessions,
+                           columns={"participant": "participant_id", "minutes": "minutes",
+                                    "adverse_event": "adverse_event"})
+    participants = check_input(f"{what} (participants table)", study.participants,
+                               columns={"participant": "participant_id", "arm": "arm"})
     arm_of = participants.set_index("participant_id")["arm"]
     data = sessions.assign(arm=sessions["participant_id"].map(arm_of))
     orphans = data.loc[data["arm"].isna(), "participant_id"].unique()
     if len(orphans):
-        raise ValueError(f"{what}: sessions of participant(s) {_listing(orphans)} who have no arm "
+        raise ValueError(f"{what}: sessions of participant(s) {listing(orphans)} who have no arm "
                          f"in the participants table")
-    minutes = pd.to_numeric(data["minutes"], errors="coerce")
+    minutes = numeric_column(data, "minutes", what)
     if minutes.isna().any():
         rows_bad = data.index[minutes.isna()]
         raise ValueError(f"{what}: {len(rows_bad)} session(s) have no minutes (participants "
-                         f"{_listing(data.loc[rows_bad, 'participant_id'].unique())}); the exposure is unknown")
+                         f"{listing(data.loc[rows_bad, 'participant_id'].unique())}); the exposure is unknown")
     data = data.assign(minutes=minutes.astype(float), arm=data["arm"].astype(str))
     event = data["adverse_event"].astype(object)
     recorded = event.notna()
@@ -1212,7 +1185,7 @@ def safety(study, reference: str | None = None, *, confidence: float = 0.95) -> 
     walked = [a for a in arms if t_arm.get(a, 0.0) > 0]
     if reference is not None:
         if reference not in arms:
-            raise ValueError(f"{what}: reference arm {reference!r} is not among the arms ({_listing(arms)})")
+            raise ValueError(f"{what}: reference arm {reference!r} is not among the arms ({listing(arms)})")
         reason = "given"
     else:
         # Usual care often logs no walking sessions; a rate ratio against an
@@ -1289,14 +1262,8 @@ GROUPS_COLUMNS = [
 
 
 def _two_groups(data, dv, group, first, second, subject, what):
-    if not isinstance(data, pd.DataFrame):
-        raise TypeError(f"{what}: data must be a pandas DataFrame")
-    need = [c for c in (dv, group, subject) if c is not None and c not in data]
-    if need:
-        raise ValueError(f"{what}: data has no column {', '.join(map(repr, need))}; "
-                         f"columns: {', '.join(map(str, data.columns))}")
+    data = check_input(what, data, columns={"dv": dv, "group": group, "subject": subject}, numeric=[dv])
     frame = data[[c for c in (subject, group, dv) if c is not None]].copy()
-    frame[dv] = pd.to_numeric(frame[dv], errors="coerce")
     frame = frame.dropna(subset=[dv, group])
     levels = sorted(frame[group].unique().tolist(), key=str)
     if first is None and second is None:
@@ -1412,8 +1379,7 @@ def compare_groups(data: pd.DataFrame, dv: str, group: str, first=None, second=N
     from scipy import stats
 
     what = "compare_groups"
-    if not 0 < confidence < 1:
-        raise ValueError(f"{what}: confidence must be between 0 and 1, not {confidence!r}")
+    check_input(what, confidence=confidence)
     x1, x2, first, second = _two_groups(data, dv, group, first, second, subject, what)
     n1, n2 = x1.size, x2.size
     m1, m2 = x1.mean(), x2.mean()
@@ -1505,16 +1471,9 @@ def correlate(data: pd.DataFrame, x: str, y: str, *, method: str = "spearman", s
     from scipy import stats
 
     what = "correlate"
-    if method not in ("spearman", "pearson"):
-        raise ValueError(f"{what}: method must be 'spearman' or 'pearson', not {method!r}")
-    if not 0 < confidence < 1:
-        raise ValueError(f"{what}: confidence must be between 0 and 1, not {confidence!r}")
-    need = [c for c in (x, y, subject) if c is not None and c not in data]
-    if need:
-        raise ValueError(f"{what}: data has no column {', '.join(map(repr, need))}")
+    data = check_input(what, data, columns={"x": x, "y": y, "subject": subject}, numeric=[x, y],
+                       confidence=confidence, choices={"method": (method, ("spearman", "pearson"))})
     frame = data[[c for c in (subject, x, y) if c is not None]].copy()
-    for col in (x, y):
-        frame[col] = pd.to_numeric(frame[col], errors="coerce")
     if subject is not None:
         frame = frame.groupby(subject, as_index=False)[[x, y]].mean()
     frame = frame.dropna(subset=[x, y])

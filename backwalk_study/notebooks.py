@@ -289,7 +289,7 @@ class Claim:
         adverse-event rates per session-minute
         (:func:`~backwalk_study.compare.safety`); ``"dose"``: a growth-curve
         mixed model with practice covariates
-        (:func:`~backwalk_study.dose.dose_response`).
+        (:func:`~backwalk_study.stats.mixed.dose_response`).
     covariates : tuple of str
         For ``"dose"``: columns of :func:`practice_features` entered as
         standardised fixed effects.
@@ -530,7 +530,7 @@ def _safety_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
 
 
 def _dose_rows(claim: Claim, study, arm: str, alpha: float) -> list[dict]:
-    from .dose import dose_response
+    from .stats.mixed import dose_response
 
     rows = []
     feats = practice_features(study, arm=arm)
@@ -612,7 +612,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     :func:`~backwalk_study.compare.compare_all`,
     :func:`~backwalk_study.compare.compare_directions`,
     :func:`~backwalk_study.compare.safety` or
-    :func:`~backwalk_study.dose.dose_response`; this function only selects,
+    :func:`~backwalk_study.stats.mixed.dose_response`; this function only selects,
     labels and adjusts. Warnings of the mixed model (singular fit,
     convergence) are caught here and reported in ``note``, not hidden.
 

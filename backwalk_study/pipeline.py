@@ -118,7 +118,7 @@ def _dose_response(study, out: Path) -> list[Path]:
 
     import pandas as pd
 
-    from .dose import dose_response
+    from .stats.mixed import dose_response
 
     folder = out / "dose_response"
     tables: dict[str, list] = {k: [] for k in ("fixed", "random", "r2", "emmeans", "contrasts", "slopes",

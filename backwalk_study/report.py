@@ -909,7 +909,7 @@ def _cohort_comparisons_section(study) -> list[dict]:
 def _cohort_dose_section(study, measures) -> list[dict]:
     parts = [_h2("Dose-response per arm")]
     try:
-        from .dose import dose_response
+        from .stats.mixed import dose_response
     except ImportError:
         dose_response = None
     from .clinic import visit_means
@@ -922,8 +922,8 @@ def _cohort_dose_section(study, measures) -> list[dict]:
         return parts + [_unavailable("Every assessment is from the same week, so there is no change over time to "
                                      "show.")]
     if dose_response is None:
-        parts.append(_unavailable("Mixed-model dose-response (backwalk_study.dose) is not available in this "
-                                  "installation; the figures are descriptive (mean and 95 % CI per arm and week)."))
+        parts.append(_unavailable("Mixed-model dose-response (backwalk_study.stats.mixed) is not available in "
+                                  "this installation; the figures are descriptive (mean and 95 % CI per arm and week)."))
     else:
         parts.append(_p("Change over programme weeks per arm: a linear mixed model of each participant’s visit "
                         "values on week" + (" × arm" if several_arms else "")
@@ -1008,7 +1008,7 @@ def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False,
     str
         The HTML page: enrolment, adherence, safety, the main between-arm
         comparisons (:func:`~backwalk_study.compare.compare_all`) and the
-        dose-response per arm (:func:`~backwalk_study.dose.dose_response`).
+        dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
     cfg = study.config
     chosen = _headline_rows(study, measures)

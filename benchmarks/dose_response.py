@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from backwalk_study.dose import dose_response
+from backwalk_study.stats.mixed import dose_response
 
 WEEKS = np.arange(13)
 

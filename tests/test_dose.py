@@ -1,4 +1,4 @@
-"""Tests for backwalk_study.dose (issue 4).
+"""Tests for backwalk_study.stats.mixed (issue 4).
 
 Reference values come from R (lme4 1.1-31, lmerTest 3.1-3, emmeans 1.8.4):
 ``cd tests/reference && Rscript dose_response.R`` writes the datasets and the
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backwalk_study.dose import (
+from backwalk_study.stats.mixed import (
     DoseResponseResult,
     ModelFitWarning,
     compare_shapes,
@@ -243,12 +243,33 @@ def test_random_slope_falls_back_when_too_few_time_points():
     with pytest.warns(ModelFitWarning, match="random slope dropped"):
         res = dose_response(d, **SLEEP)
     assert res.diagnostics["random_structure"] == "intercept"
-    assert "2 distinct time points" in res.diagnostics["fallback"]
+    # one observation per time: no more observations than random effects
+    assert "more observations than random effects" in res.diagnostics["fallback"]
     assert list(res.random["component"]) == ["sd_intercept", "sd_residual"]
     assert "FALL-BACK" in res.summary()
     # the simpler model is what lme4 fits with (1 | Subject)
     ref_int = dose_response(d, **SLEEP, random_slope=False)
     np.testing.assert_allclose(res.fixed["estimate"], ref_int.fixed["estimate"])
+
+
+def test_random_slope_with_two_times_and_repeats_is_fitted_as_lme4_does():
+    # tests/reference/dose_two_times.R: sleepstudy, Days 0-4 as period 0 and 5-9 as 1
+    ref = pd.read_csv(REF / "dose_two_times.csv", keep_default_na=False)
+    d = _read("dose_sleepstudy.csv")
+    d["period"] = (d["Days"] >= 5).astype(float)
+    res = dose_response(d, "Reaction", "period", "Subject")
+    assert res.diagnostics["random_structure"] == "intercept + slope"
+    assert res.diagnostics["fallback"] is None
+    val = {(q, t): v for q, t, v in ref.itertuples(index=False)}
+    assert res.loglik == pytest.approx(val[("loglik", "")], abs=1e-6)
+    fixed = res.fixed.set_index("term")
+    for ours, theirs in (("Intercept", "(Intercept)"), ("period", "period")):
+        for col in ("estimate", "se"):
+            assert fixed.loc[ours, col] == pytest.approx(val[(col, theirs)], rel=1e-5)
+        assert fixed.loc[ours, "dof"] == pytest.approx(val[("dof", theirs)], rel=1e-4)
+    rnd = res.random.set_index("component")["estimate"]
+    for comp in ("sd_intercept", "sd_slope", "corr_intercept_slope", "sd_residual"):
+        assert rnd[comp] == pytest.approx(val[("sd", comp)], rel=1e-5)
 
 
 def test_random_slope_falls_back_with_too_few_participants():
@@ -497,7 +518,7 @@ def test_row_order_does_not_matter(sleep):
 
 
 def test_statsmodels_takes_over_when_the_exact_engine_fails(sleep, monkeypatch):
-    from backwalk_study import _lmm
+    from backwalk_study.stats import _lmm
 
     def broken(self, *args, **kwargs):
         raise np.linalg.LinAlgError("simulated failure")

@@ -304,7 +304,7 @@ def test_compare_groups_averages_per_participant_and_checks_input():
     res = bws.compare_groups(data, "v", "grp", subject="pid").iloc[0]
     assert (res["n_first"], res["n_second"]) == (2, 3)
     assert res["mean_first"] == pytest.approx(2.25)
-    with pytest.raises(ValueError, match="no column 'nope'"):
+    with pytest.raises(ValueError, match="no dv column 'nope'"):
         bws.compare_groups(data, "nope", "grp")
     with pytest.raises(ValueError, match="first group 'z' is not in 'grp'"):
         bws.compare_groups(data, "v", "grp", first="z", second="x")

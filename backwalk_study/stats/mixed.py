@@ -7,7 +7,7 @@ means and contrasts, R², participant effects, predictions and a plot.
 :func:`compare_shapes` and :func:`likelihood_ratio_test` compare trajectory
 shapes by maximum likelihood.
 
-The fit itself is done by :mod:`backwalk_study._lmm`, an exact REML/ML engine
+The fit itself is done by :mod:`backwalk_study.stats._lmm`, an exact REML/ML engine
 on per-participant sufficient statistics; statsmodels' ``MixedLM`` is the
 fall-back (``engine="statsmodels"``) and the cross-check in the tests.
 """
@@ -22,7 +22,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from backwalk_study._lmm import GroupedLMM, satterthwaite_df
+from backwalk_study.stats._lmm import GroupedLMM, satterthwaite_df
+from backwalk_study.stats._splines import ns_basis, ns_knots
 
 __all__ = [
     "dose_response",
@@ -42,27 +43,6 @@ class ModelFitWarning(UserWarning):
 # --------------------------------------------------------------------------
 # design: how the columns of X and Z are made from time, arm and covariates
 # --------------------------------------------------------------------------
-def _natural_spline(x, knots):
-    """Natural cubic spline basis without intercept (Hastie et al. 2009, eq. 5.4-5.5).
-
-    ``knots`` includes both boundary knots; the basis has ``len(knots) - 1``
-    columns (``x`` and ``len(knots) - 2`` cubic pieces, linear beyond the
-    boundary knots). It spans the same space as R's
-    ``splines::ns(x, knots = interior, Boundary.knots = range)``.
-    """
-    x = np.asarray(x, dtype=float)
-    xi = np.asarray(knots, dtype=float)
-    K = len(xi)
-
-    def d(k):
-        return (np.clip(x - xi[k], 0, None) ** 3 - np.clip(x - xi[K - 1], 0, None) ** 3) / (
-            xi[K - 1] - xi[k]
-        )
-
-    cols = [x] + [d(k) - d(K - 2) for k in range(K - 2)]
-    return np.column_stack(cols)
-
-
 @dataclass
 class _Design:
     dv: str
@@ -87,7 +67,8 @@ class _Design:
         if self.shape == "quadratic":
             return np.column_stack([t, t * t]), [name, f"I({name} ** 2)"]
         if self.shape == "spline":
-            basis = _natural_spline(t, self.knots)
+            basis = ns_basis(t, knots=self.knots[1:-1],
+                             boundary_knots=(self.knots[0], self.knots[-1]))
             return basis, [f"ns({name})[{j + 1}]" for j in range(basis.shape[1])]
         if self.shape == "plateau":
             return np.minimum(t, self.breakpoint)[:, None], [
@@ -237,17 +218,25 @@ def _check_and_prepare(data, dv, time, subject, between, covariates, reference):
 
 
 def _random_slope_problem(frame, time, subject, slope_values):
-    """Why a random slope cannot be estimated here, or None."""
+    """Why a random slope cannot be estimated here, or None.
+
+    At least three participants, then lme4's own checks: a slope needs at
+    least two distinct times, and more
+    observations than random effects (``check.nobs.vs.nRE``). Two distinct
+    times are enough when people have more than one observation at them (a
+    repeated trial, say), so such a slope is fitted, as lme4 fits it.
+    """
     n_subj = frame[subject].nunique()
     n_times = len(np.unique(slope_values))
     if n_subj < 3:
         return f"only {n_subj} participants (a random slope needs at least 3)"
-    if n_times < 3:
-        return f"only {n_times} distinct time points (a random slope needs at least 3)"
+    if n_times < 2:
+        return f"only {n_times} distinct time point (a random slope needs at least 2)"
     if len(frame) <= 2 * n_subj:
         return (
             f"{len(frame)} observations for {n_subj} participants: a random intercept and "
-            "slope need more observations than random effects (2 per participant)"
+            "slope need more observations than random effects (2 per participant), "
+            "as lme4 requires"
         )
     return None
 
@@ -334,6 +323,7 @@ def dose_response(
     shape="linear",
     *,
     knots=None,
+    df=3,
     breakpoint=None,
     reference=None,
     engine="auto",
@@ -365,21 +355,25 @@ def dose_response(
         treatment-coded factors (e.g. ``backward_sessions`` for consistency).
     random_slope : bool, default True
         Random slope on time. If the data cannot support one (fewer than 3
-        participants or distinct times, or no more observations than random
-        effects), a random intercept model is fitted instead, with a
-        :class:`ModelFitWarning` and ``diagnostics["fallback"]`` saying why.
+        participants or 2 distinct times, or no more observations than random effects: lme4's
+        rules), a random intercept model is fitted instead, with a
+        :class:`ModelFitWarning` and ``diagnostics.fallback`` saying why.
     reml : bool, default True
         REML (as ``lme4::lmer`` by default) or maximum likelihood.
     shape : {"linear", "quadratic", "spline", "plateau"}
         Fixed-effect trajectory. ``"quadratic"`` adds ``I(time ** 2)``;
-        ``"spline"`` is a natural cubic spline with interior ``knots`` and
-        boundary knots at the observed range; ``"plateau"`` is
+        ``"spline"`` is a natural cubic spline (R's ``ns()`` basis) with
+        interior ``knots`` (or ``df``) and boundary knots at the observed range; ``"plateau"`` is
         ``np.minimum(time, breakpoint)`` (linear, then flat), the breakpoint
         estimated by profile maximum likelihood when not given. The random
         slope is on ``time`` (on ``np.minimum(time, breakpoint)`` for plateau).
     knots : sequence of float, optional
-        Interior knots for ``shape="spline"`` (default: the terciles of the
-        distinct time values).
+        Interior knots for ``shape="spline"``.
+    df : int, default 3
+        Without ``knots``: the spline's degrees of freedom, with ``df - 1``
+        interior knots at quantiles of the observed times, as R's
+        ``splines::ns(time, df)``. The basis is R's own, column for column, so
+        coefficients and REML likelihoods equal ``lmer(y ~ ns(time, df) ...)``.
     breakpoint : float, optional
         Fixed breakpoint for ``shape="plateau"``.
     reference : optional
@@ -486,8 +480,12 @@ def dose_response(
     spline_knots = None
     if shape == "spline":
         lo, hi = float(t.min()), float(t.max())
-        inner = (np.quantile(np.unique(t), [1 / 3, 2 / 3]) if knots is None
-                 else np.asarray(knots, float))
+        if knots is None:
+            if int(df) != df or df < 1:
+                raise ValueError(f"dose_response: df must be a whole number >= 1; got {df!r}")
+            inner = ns_knots(t, df=int(df))[0]
+        else:
+            inner = np.asarray(knots, float)
         inner = np.unique(inner)
         if np.any(inner <= lo) or np.any(inner >= hi):
             raise ValueError(
@@ -738,6 +736,10 @@ class DoseResponseResult:
             "engine": self._engine,
             "criterion": self.criterion,
             "hessian_eigenvalues": evals.tolist(),
+            "optimality": fit.certificate,
+            "best_start": fit.best_start,
+            "starts": [dict(r, loglik=-r["deviance"] / 2) for r in fit.starts],
+            "time_centre": fit.centre,
         }
         if self.shape == "plateau":
             diag["breakpoint"] = self._design.breakpoint
@@ -1107,7 +1109,7 @@ def compare_shapes(data, dv, time, subject, shapes=("linear", "quadratic", "spli
     Examples
     --------
     >>> import numpy as np, pandas as pd
-    >>> from backwalk_study.dose import compare_shapes
+    >>> from backwalk_study.stats.mixed import compare_shapes
     >>> rng = np.random.default_rng(3)   # synthetic: improves until week 6, then flat
     >>> d = pd.DataFrame({"pid": np.repeat(np.arange(40), 13),
     ...                   "week": np.tile(np.arange(13), 40)})

@@ -26,7 +26,10 @@ approximation: with ``M_i = Lambda' Z_i'Z_i Lambda + I`` and
 The gradient with respect to ``theta`` is analytic (envelope theorem for
 ``beta``; ``dP = S + S'`` with ``S = (I - P A)' dLambda K``, ``K = M^{-1}
 Lambda'``); a bounded Newton method with a Hessian from differences of that
-gradient converges in about ten iterations to the tolerance asked for. ``y``
+gradient converges in a few iterations to the tolerance asked for; it runs
+from several starts on a centred time and the best optimum is certified
+(first- and second-order conditions, boundary probed with both signs of the
+correlation) before a fit is called converged (see ``GroupedLMM.fit``). ``y``
 and the non-intercept columns of ``X`` are centred first (an exact
 reparametrisation) so that the sums of squares keep their precision. The
 Satterthwaite degrees of freedom follow lmerTest (Kuznetsova et al. 2017): the
@@ -34,7 +37,7 @@ Hessian of the unprofiled deviance in ``(theta, sigma)`` and the Jacobian of
 ``cov(beta)`` in the same parameters, by central differences of analytic
 first derivatives.
 
-This module is private; :mod:`backwalk_study.dose` is the public face.
+This module is private; :mod:`backwalk_study.stats.mixed` is the public face.
 """
 
 from __future__ import annotations
@@ -66,20 +69,10 @@ class LMMFit:
     message: str
     singular: bool
     boundary: list = field(default_factory=list)
-
-
-def _gram(a, b):
-    """a' b for tall a and b, in numpy's own loops rather than BLAS.
-
-    With a multi-threaded OpenBLAS, products this thin pay more in thread
-    hand-offs than they gain, badly so on a busy machine.
-    """
-    return np.einsum("ni,nj->ij", a, b)
-
-
-def _rows_times(a, b):
-    """a @ b for a tall a and a small b (vector or matrix), without BLAS."""
-    return np.einsum("ni,i->n", a, b) if b.ndim == 1 else np.einsum("ni,ij->nj", a, b)
+    starts: list = field(default_factory=list)
+    best_start: str = ""
+    centre: float | None = None
+    certificate: str = ""
 
 
 class GroupedLMM:
@@ -144,6 +137,30 @@ class GroupedLMM:
         self._tri = [(0, 0)] if self.q == 1 else [(0, 0), (1, 0), (1, 1)]
         self.n_theta = len(self._tri)
 
+    @property
+    def _outer(self):
+        """Per-participant outer products of Z_i'[X y] rows, flattened.
+
+        ``(C0 C0', C0 C1' + C1 C0', C1 C1')`` per participant (one for a
+        random intercept only), each (N, (p + 1)^2): with them every
+        participant-weighted sum of cross-products in the deviance and its
+        gradient is a single matrix-vector product.
+        """
+        key = id(self.ZtXy)
+        cached = self.__dict__.get("_outer_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        N, p1 = self.n_groups, self.p + 1
+        C0 = self.ZtXy[:, 0, :]
+        out = [np.einsum("ni,nj->nij", C0, C0).reshape(N, p1 * p1)]
+        if self.q == 2:
+            C1 = self.ZtXy[:, 1, :]
+            cross = np.einsum("ni,nj->nij", C0, C1)
+            out.append((cross + cross.transpose(0, 2, 1)).reshape(N, p1 * p1))
+            out.append(np.einsum("ni,nj->nij", C1, C1).reshape(N, p1 * p1))
+        self.__dict__["_outer_cache"] = (key, tuple(out))
+        return tuple(out)
+
     # ------------------------------------------------------------------ algebra
     def lam(self, theta):
         lam = np.zeros((self.q, self.q))
@@ -176,8 +193,7 @@ class GroupedLMM:
             det = m
             K00 = l0 / m
             P00 = l0 * K00
-            PC0 = P00[:, None] * C0
-            S = self.XyXy - _gram(C0, PC0)
+            S = self.XyXy - (P00 @ self._outer[0]).reshape(p + 1, p + 1)
         else:
             l0, l1, l2 = (float(v) for v in theta)
             a00, a01, a11 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
@@ -193,9 +209,8 @@ class GroupedLMM:
             K00, K01 = i00 * l0, i00 * l1 + i01 * l2
             K10, K11 = i01 * l0, i01 * l1 + i11 * l2
             P00, P01, P11 = l0 * K00, l0 * K01, l1 * K01 + l2 * K11
-            PC0 = P00[:, None] * C0 + P01[:, None] * C1
-            PC1 = P01[:, None] * C0 + P11[:, None] * C1
-            S = self.XyXy - (_gram(C0, PC0) + _gram(C1, PC1))
+            O00, O01, O11 = self._outer
+            S = self.XyXy - (P00 @ O00 + P01 @ O01 + P11 @ O11).reshape(p + 1, p + 1)
         F = S[:p, :p]
         try:
             cf = linalg.cho_factor(F, lower=True)
@@ -220,11 +235,14 @@ class GroupedLMM:
         }
         if not want_grad:
             return out
-        Finv = linalg.cho_solve(cf, np.eye(p))
+        # F^{-1}, zero-padded to the (p + 1)^2 layout of the outer products, so
+        # that C_i F^{-1} C_j' for every participant is one matrix-vector product
+        Finv = np.zeros((p + 1, p + 1))
+        Finv[:p, :p] = linalg.cho_solve(cf, np.eye(p))
+        Finv = Finv.ravel()
         C0x = C0[:, :p]
-        g0 = C0[:, p] - _rows_times(C0x, beta)  # Z_i'(y_i - X_i beta)
-        CF0 = _rows_times(C0x, Finv)
-        H00 = np.einsum("ni,ni->n", CF0, C0x)  # C_i F^{-1} C_i'
+        g0 = C0[:, p] - C0x @ beta  # Z_i'(y_i - X_i beta)
+        H00 = self._outer[0] @ Finv  # C_i F^{-1} C_i'
         if self.q == 1:
             R00 = 1.0 - a00 * P00
             out["d_ldM"] = np.array([2.0 * np.sum(K00 * a00)])
@@ -232,10 +250,9 @@ class GroupedLMM:
             out["d_ldF"] = np.array([-2.0 * np.sum(K00 * H00 * R00)])
             return out
         C1x = C1[:, :p]
-        g1 = C1[:, p] - _rows_times(C1x, beta)
-        CF1 = _rows_times(C1x, Finv)
-        H01 = np.einsum("ni,ni->n", CF0, C1x)
-        H11 = np.einsum("ni,ni->n", CF1, C1x)
+        g1 = C1[:, p] - C1x @ beta
+        H01 = 0.5 * (self._outer[1] @ Finv)
+        H11 = self._outer[2] @ Finv
         # R = I - A P
         R00 = 1.0 - (a00 * P00 + a01 * P01)
         R01 = -(a00 * P01 + a01 * P11)
@@ -272,75 +289,254 @@ class GroupedLMM:
         return dev, grad
 
     # --------------------------------------------------------------------- fit
-    def fit(self, reml=True, start=None, tol=1e-10, maxiter=200):
-        """Minimise the profiled deviance over theta: bounded Newton iterations.
+    def _reparametrised(self, A):
+        """The same model with random-effects design Z A (A upper triangular, q x q).
 
-        Each iteration takes the analytic gradient and a Hessian by forward
-        differences of it, solves for the Newton step on the free parameters
-        (a diagonal entry at 0 with a positive gradient is held there), and
-        backtracks until the deviance decreases (Armijo). It stops when the
-        Newton decrement ``g' H^{-1} g`` (the predicted decrease of the
-        deviance, doubled) falls below ``tol``. (scipy's L-BFGS-B would do,
-        but spends milliseconds of thread overhead per call on small problems
-        with a multi-threaded OpenBLAS.)
-
-        A diagonal entry of Lambda at 0 is a stationary point of the deviance
-        whatever the data (the deviance depends on its square), so a
-        gradient-based method can stall there; a fit that ends on that
-        boundary is restarted from the interior and the better optimum kept,
-        as lme4's derivative-free BOBYQA effectively does.
+        ``Z b = (Z A)(A^{-1} b)``: the deviance at a covariance ``C`` of ``b``
+        equals the reparametrised model's at ``A^{-1} C A^{-T}``. Only the
+        per-participant statistics change (``A' Z'X``, ``A' Z'Z A``).
         """
-        if start is None:
-            start = np.array([1.0] if self.q == 1 else [1.0, 0.0, 1.0])
+        other = object.__new__(GroupedLMM)
+        other.__dict__.update(self.__dict__)
+        other.ZtXy = np.einsum("kq,nkr->nqr", A, self.ZtXy)
+        other.ZtZ = np.einsum("kq,nkl,lr->nqr", A, self.ZtZ, A)
+        return other
+
+    def _theta_from_relcov(self, cov):
+        """lme4's theta (lower Cholesky factor) of a PSD relative covariance."""
+        if self.q == 1:
+            return np.array([np.sqrt(max(cov[0, 0], 0.0))])
+        a, b, d = cov[0, 0], cov[0, 1], cov[1, 1]
+        l0 = np.sqrt(max(a, 0.0))
+        if l0 > 1e-12 * max(1.0, np.sqrt(abs(d))):
+            l1 = b / l0
+            return np.array([l0, l1, np.sqrt(max(d - l1 * l1, 0.0))])
+        return np.array([0.0, 0.0, np.sqrt(max(d, 0.0))])
+
+    def relcov(self, theta):
+        lam = self.lam(theta)
+        return lam @ lam.T
+
+    def moment_start(self):
+        """Method-of-moments start for theta (centred statistics).
+
+        Per-participant least-squares random effects from the residuals of
+        the ordinary least-squares fit, their spread less their average
+        sampling variance, relative to the pooled residual variance; clipped
+        to a positive definite matrix.
+        """
+        p, q = self.p, self.q
+        XyXy = self.XyXy
+        try:
+            beta = np.linalg.solve(XyXy[:p, :p], XyXy[:p, p])
+        except np.linalg.LinAlgError:
+            return None
+        C = self.ZtXy
+        g = C[:, :, p] - C[:, :, :p] @ beta  # Z_i' r_i
+        A = self.ZtZ
+        det = np.linalg.det(A) if q > 1 else A[:, 0, 0]
+        scale = np.einsum("nii->n", A) ** q if q > 1 else np.ones(len(A))
+        ok = det > 1e-8 * scale
+        rss = XyXy[p, p] - XyXy[:p, p] @ beta
+        if ok.sum() < q + 1:
+            return None
+        Ainv = np.linalg.inv(A[ok])
+        b = np.einsum("nqr,nr->nq", Ainv, g[ok])
+        explained = float(np.einsum("nq,nq->", g[ok], b))
+        dof = self.n - q * int(ok.sum()) - (self.group_sizes[~ok].size)
+        if dof <= 0:
+            return None
+        sigma2 = max((rss - explained) / dof, 1e-12 * max(rss, 1e-300) / max(self.n, 1))
+        if sigma2 <= 0:
+            return None
+        cov = np.atleast_2d(np.cov(b.T, ddof=1)) - sigma2 * Ainv.mean(axis=0)
+        evals, evecs = np.linalg.eigh(cov / sigma2)
+        top = max(float(evals.max()), 1e-2)
+        evals = np.maximum(evals, 1e-2 * top)
+        rel = (evecs * evals) @ evecs.T
+        return self._theta_from_relcov(rel)
+
+    def fit(self, reml=True, start=None, tol=1e-10, maxiter=200, centre=None):
+        """Minimise the profiled deviance over theta, with several starts; check the optimum.
+
+        Each local search is a bounded Newton method: the analytic gradient,
+        a Hessian by forward differences of it, the Newton step on the free
+        parameters (a diagonal entry at 0 with a positive gradient is held
+        there) and an Armijo backtracking line search, until the Newton
+        decrement ``g' H^{-1} g`` falls below ``tol``. (scipy's L-BFGS-B would
+        do, but spends milliseconds of thread overhead per call on small
+        problems with a multi-threaded OpenBLAS.)
+
+        With a random slope the search runs on a centred time (``Z A`` with
+        ``A = [[1, -c], [0, 1]]``, ``c`` the mean time), an exact
+        reparametrisation that decorrelates intercept and slope; the optimum
+        is mapped back to the caller's scale. Starts: the method-of-moments
+        estimate and lme4's default (identity), both on the centred scale,
+        plus ``start`` if given. The best optimum is then certified:
+
+        * in the interior: projected gradient and Newton decrement below
+          tolerance, and a positive definite Hessian;
+        * on the boundary (a zero diagonal entry of Lambda, a singular fit):
+          lme4's Cholesky parametrisation can hide descent directions there
+          (with ``Lambda[0, 0] = 0`` the sign of ``Lambda[1, 0]`` is
+          arbitrary, and a point that is a minimum for one sign is not for the
+          other, as in nlme's Orthodont girls). The fit is probed along the
+          boundary and into the interior with both signs of the correlation;
+          any lower deviance restarts the search from there.
+
+        ``converged`` is True only when the final point passes these checks.
+        """
+        starts = []
+        work = self
+        A = np.eye(self.q)
+        if self.q == 2:
+            if centre is None:
+                t_sum = float(np.sum(self.ZtZ[:, 0, 1]))
+                centre = t_sum / self.n
+            A = np.array([[1.0, -centre], [0.0, 1.0]])
+            work = self._reparametrised(A)
+        A_inv = np.linalg.inv(A)
+
+        def to_work(theta):
+            cov = self.relcov(np.asarray(theta, float))
+            return work._theta_from_relcov(A_inv @ cov @ A_inv.T)
+
+        def to_user(theta_w):
+            cov = work.relcov(theta_w)
+            return self._theta_from_relcov(A @ cov @ A.T)
+
+        moments = work.moment_start()
+        if moments is not None and np.all(np.isfinite(moments)):
+            starts.append(("moments", moments))
+        starts.append(("identity", np.ones(1) if self.q == 1 else np.array([1.0, 0.0, 1.0])))
+        if start is not None:
+            starts.append(("given", to_work(start)))
         diag = [k for k, (r, c) in enumerate(self._tri) if r == c]
         n_eval = [0]
 
         def fun(theta, grad=True):
             n_eval[0] += 1
-            return self.deviance(theta, reml, want_grad=grad)
+            return work.deviance(theta, reml, want_grad=grad)
 
-        res = self._newton(fun, np.asarray(start, dtype=float), diag, tol, maxiter)
-        n_iter = res["nit"]
-        restarts = 0
-        for _ in range(2):
-            at_bound = [k for k in diag if res["x"][k] < 1e-4]
-            if not at_bound:
+        runs = []
+        for name, x0 in starts:
+            res = self._newton(fun, np.asarray(x0, dtype=float), diag, tol, maxiter)
+            res["start"] = name
+            runs.append(res)
+        best = min(runs, key=lambda r: r["fun"])
+        # certify; a probe that finds a lower deviance restarts from there
+        for round_ in range(3):
+            probe = work._probe_boundary(best, fun, diag, tol)
+            if probe is None:
                 break
-            # restart inside, with the boundary entries as large as their row's
-            # off-diagonal (same variance, now uncorrelated) or a quarter of the largest
-            x0 = res["x"].copy()
-            for k in at_bound:
-                r = self._tri[k][0]
-                row = [abs(x0[j]) for j, (rr, cc) in enumerate(self._tri) if rr == r and cc != r]
-                x0[k] = max([0.25 * float(np.max(res["x"][diag])), 0.1, *row])
-            again = self._newton(fun, x0, diag, tol, maxiter)
-            restarts += 1
-            n_iter += again["nit"]
-            if again["fun"] < res["fun"] - 1e-9:
-                res = again
+            name, x0 = probe
+            res = self._newton(fun, x0, diag, tol, maxiter)
+            res["start"] = name
+            runs.append(res)
+            if res["fun"] < best["fun"]:
+                best = res
             else:
                 break
-        theta = res["x"]
+        theta_w = best["x"]
+        certified, why = work._certify(best, fun, diag, tol)
+        theta = to_user(theta_w)
         core = self._core(theta)
         n_eff = self.n - self.p if reml else self.n
-        boundary = [k for k in diag if theta[k] < 1e-4]
-        message = res["message"] + (f" (after {restarts} restart(s) off the boundary)"
-                                    if restarts else "")
+        boundary = [k for k in diag if theta_w[k] < 1e-4 * max(1.0, float(np.max(theta_w[diag])))]
+        converged = bool(best["converged"] and certified)
+        message = best["message"] if converged else (
+            f"{best['message']}; optimality check failed: {why}" if best["converged"]
+            else best["message"])
         return LMMFit(
             theta=theta,
             beta=self.to_original(core["beta_t"]),
             sigma=float(np.sqrt(core["r2"] / n_eff)),
-            deviance=float(res["fun"]),
+            deviance=float(self.deviance(theta, reml)),
             reml=reml,
-            converged=res["converged"],
-            optimizer="bounded Newton, analytic gradient (backwalk_study)",
-            iterations=int(n_iter),
+            converged=converged,
+            optimizer="bounded Newton, analytic gradient, several starts (backwalk_study)",
+            iterations=int(sum(r["nit"] for r in runs)),
             n_evaluations=n_eval[0],
-            gradient_max=res["gradient_max"],
+            gradient_max=best["gradient_max"],
             message=message,
             singular=bool(boundary),
             boundary=boundary,
+            starts=[{"start": r["start"], "deviance": float(r["fun"]),
+                     "converged": bool(r["converged"]), "iterations": int(r["nit"])}
+                    for r in runs],
+            best_start=best["start"],
+            centre=float(centre) if self.q == 2 else None,
+            certificate=why if certified else f"failed: {why}",
         )
+
+    def _probe_boundary(self, best, fun, diag, tol):
+        """A start that beats a boundary optimum, or None.
+
+        Probes small steps into the interior from the boundary point with
+        both signs of the correlation, and the boundary representation with
+        the off-diagonal's sign flipped.
+        """
+        x = best["x"]
+        scale = max(float(np.max(x[diag])), 1e-2)
+        at_bound = [k for k in diag if x[k] < 1e-4 * scale]
+        if not at_bound:
+            return None
+        f0 = best["fun"]
+        candidates = []
+        if self.q == 1:
+            candidates = [np.array([step * scale]) for step in (1e-3, 1e-2, 1e-1)]
+        else:
+            cov = self.relcov(x)
+            var0, var1 = cov[0, 0], cov[1, 1]
+            for step in (1e-3, 1e-2, 1e-1, 0.5):
+                # widen each degenerate direction a little; try both signs of
+                # the correlation and none
+                v0 = var0 if 0 not in at_bound else (step * np.sqrt(max(var1, scale**2))) ** 2
+                v1 = var1 + (step * np.sqrt(max(var1, v0, scale**2))) ** 2 * (2 in at_bound)
+                for rho in (-0.9, -0.5, 0.0, 0.5, 0.9):
+                    c = rho * np.sqrt(v0 * v1)
+                    candidates.append(self._theta_from_relcov(np.array([[v0, c], [c, v1]])))
+        best_c, best_f = None, f0 - max(tol, 1e-9 * abs(f0))
+        for cand in candidates:
+            fc = fun(cand, grad=False)
+            if fc < best_f:
+                best_c, best_f = cand, fc
+        if best_c is None:
+            return None
+        return "probe off the boundary", best_c
+
+    def _certify(self, best, fun, diag, tol):
+        """(passed, reason): first- and second-order optimality at the optimum."""
+        x = best["x"]
+        k = len(x)
+        f, g = fun(x)
+        scale = max(float(np.max(x[diag])), 1e-2)
+        lower = np.full(k, -np.inf)
+        lower[diag] = 0.0
+        at_bound = np.array([(j in diag) and x[j] < 1e-4 * scale for j in range(k)])
+        gtol = 1e-3 * max(1.0, abs(f)) ** 0.5
+        if np.any(at_bound & (g < -gtol)):
+            return False, "the gradient points into the interior at a boundary parameter"
+        free = ~at_bound
+        if np.any(np.abs(g[free]) > gtol):
+            return False, f"gradient {np.max(np.abs(g[free])):.2g} is not zero"
+        # a boundary parameter with zero gradient (the deviance is even in the
+        # last diagonal of Lambda) is checked to second order like a free one
+        free = free | (at_bound & (np.abs(g) <= gtol))
+        if free.any():
+            H = np.empty((k, k))
+            for j in range(k):
+                h = 1e-6 * max(1.0, abs(x[j]))
+                e = np.zeros(k)
+                e[j] = h
+                H[:, j] = (fun(x + e)[1] - g) / h
+            Hf = ((H + H.T) / 2)[np.ix_(free, free)]
+            ev = np.linalg.eigvalsh(Hf)
+            if ev[0] < -1e-6 * max(1.0, float(np.max(np.abs(ev)))):
+                return False, "the Hessian has a negative eigenvalue (a saddle point)"
+        if at_bound.any():
+            return True, "boundary optimum: no descent into the interior found"
+        return True, "interior optimum: zero gradient, positive definite Hessian"
 
     @staticmethod
     def _newton(fun, x, diag, tol, maxiter):
@@ -361,14 +557,23 @@ class GroupedLMM:
             held = (x <= lower) & (g > 0)
             free = ~held
             Hf, gf = H[np.ix_(free, free)], g[free]
-            evals, evecs = np.linalg.eigh(Hf)
+            raw, evecs = np.linalg.eigh(Hf)
             # a Newton step where the curvature is positive; elsewhere a
             # curvature-scaled step downhill
-            floor = 1e-8 * max(1.0, float(np.max(np.abs(evals))))
-            evals = np.maximum(np.abs(evals), floor)
+            floor = 1e-8 * max(1.0, float(np.max(np.abs(raw))))
+            evals = np.maximum(np.abs(raw), floor)
             step_f = -(evecs / evals) @ (evecs.T @ gf)
             decrement = float(-gf @ step_f)
             if decrement < tol:
+                if raw[0] < -floor:
+                    # a saddle: the decrement is small only because the
+                    # gradient is (e.g. a diagonal of Lambda at 0, where the
+                    # deviance is even in it). Leave along negative curvature.
+                    escaped = GroupedLMM._escape(fun, x, f, free, evecs[:, 0], lower)
+                    if escaped is not None:
+                        x, f = escaped
+                        f, g = fun(x)
+                        continue
                 message, converged = "converged: Newton decrement below tolerance", True
                 break
             step = np.zeros(k)
@@ -393,6 +598,20 @@ class GroupedLMM:
         return {"x": x, "fun": float(f), "nit": it, "converged": converged,
                 "message": message, "gradient_max": float(np.max(np.abs(projected))),
                 "decrement": decrement}
+
+    @staticmethod
+    def _escape(fun, x, f, free, direction, lower):
+        """A point of lower deviance along a direction of negative curvature, or None."""
+        d = np.zeros(len(x))
+        d[free] = direction
+        size = max(1.0, float(np.max(np.abs(x))))
+        for sign in (1.0, -1.0):
+            for t in (1e-3, 1e-2, 1e-1, 0.5):
+                x_new = np.maximum(x + sign * t * size * d, lower)
+                f_new = fun(x_new, grad=False)
+                if f_new < f - 1e-10 * max(1.0, abs(f)):
+                    return x_new, f_new
+        return None
 
     def fit_at(self, theta, reml=True, optimizer="given", converged=True, message=""):
         """An LMMFit at a theta found elsewhere (e.g. statsmodels MixedLM)."""
