@@ -37,7 +37,7 @@ MIN_VISITS_FOR_SLOPE = 3
 _PROGRESS_COLUMNS = [
     "participant_id", "measure", "direction", "name", "unit", "better", "n_visits",
     "baseline_week", "baseline", "latest_week", "latest", "change", "improved",
-    "mdc95", "mdc95_source", "exceeds_mdc95",
+    "mdc95", "mdc95_source", "mdc95_population", "exceeds_mdc95",
     "sem", "rci_basis", "rci", "reliable_change",
     "mcid", "mcid_source", "mcid_reached",
     "fall_risk_baseline", "fall_risk_latest", "fall_risk_cutoffs", "fall_risk_source",
@@ -121,6 +121,58 @@ def _slope(weeks: np.ndarray, values: np.ndarray, confidence: float = 0.95):
     return fit.slope, fit.slope - tcrit * fit.stderr, fit.slope + tcrit * fit.stderr
 
 
+def _population(fig, condition: str | None) -> str:
+    """Who a published figure was measured in, and whether that is the client's condition."""
+    who = fig.population or ("the general sample of the source")
+    if fig.condition is not None and fig.condition == condition:
+        return f"{who} (the client's condition)"
+    return f"{who} (studied in another population)" if condition else who
+
+
+def published_sem(measure, condition: str | None, mdc=None) -> tuple[float, str]:
+    """The standard error of measurement for one client, from published
+    figures only: never from other clients.
+
+    In order: the published SEM (the client's condition's own figure where
+    there is one); the published test-retest ICC with a published SD of the
+    same population, ``SEM = SD * sqrt(1 - ICC)``; the SEM implied by the
+    published MDC95 used for the client, ``SEM = MDC95 / (1.96 * sqrt(2))``
+    (the definition the sources computed their MDC95 with). Otherwise NaN,
+    with the reason.
+
+    Returns
+    -------
+    (float, str)
+        The SEM (NaN when none) and where it comes from, in words.
+
+    Examples
+    --------
+    >>> from backwalk_study.measures import get_measure
+    >>> published_sem(get_measure("three_metre_backward_walk"), "stroke")
+    (1.11, 'published SEM 1.11 s in stroke (J Stroke Cerebrovasc Dis 2021, doi:10.1016/j.jstrokecerebrovasdis.2020.105462)')
+    >>> published_sem(get_measure("functional_reach"), None)
+    (nan, 'not available: no SEM, reliability with SD, or MDC95 is published for Functional reach')
+    """
+    sem_fig = measure.published("sem", condition)
+    if sem_fig is not None:
+        return sem_fig.value, (f"published SEM {sem_fig.value:g} {measure.unit} in {sem_fig.population or 'the source sample'}"
+                               f" ({sem_fig.source})")
+    icc_fig = measure.published("icc", condition)
+    sd_figs = [f for f in getattr(measure, "sd", ()) if icc_fig is not None and f.condition == icc_fig.condition]
+    if icc_fig is not None and sd_figs:
+        sd = sd_figs[0]
+        return (sd.value * math.sqrt(1 - icc_fig.value),
+                f"published SD {sd.value:g} {measure.unit} x sqrt(1 - published ICC {icc_fig.value:g}) "
+                f"({sd.source}; {icc_fig.source})")
+    if mdc is None:
+        mdc = measure.published("mdc95", condition)
+    if mdc is not None:
+        return (mdc.value / (RELIABLE_CHANGE_Z * math.sqrt(2)),
+                f"SEM implied by the published MDC95 {mdc.value:g} {measure.unit} (MDC95 / (1.96 x sqrt 2); "
+                f"{mdc.source})")
+    return np.nan, (f"not available: no SEM, reliability with SD, or MDC95 is published for {measure.name}")
+
+
 def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> pd.DataFrame:
     """A client's progress on every measure: real, meaningful, still at risk?
 
@@ -164,11 +216,11 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
 
         RCI = change / S_diff,   S_diff = sqrt(2) * SEM
 
-    with the published SEM where the catalogue has one for the client's
-    condition, else ``SEM = SD_baseline * sqrt(1 - ICC)``, ``SD_baseline``
-    being the sample SD of the baseline values of everyone in the study
-    (one value per participant) and ICC the published test-retest
-    reliability. ``|RCI| > 1.96`` is a reliable change. MDC95 and MCID are
+    with the SEM from published figures only (:func:`published_sem`): the
+    published SEM for the client's condition where there is one, else a
+    published ICC with a published SD, else the SEM implied by the published
+    MDC95. Other clients never enter: a client's RCI is the same alone and
+    in a clinic of a hundred. ``|RCI| > 1.96`` is a reliable change. MDC95 and MCID are
     the catalogue's published figures (:meth:`Measure.mdc95_for`,
     :meth:`Measure.mcid_for`); "exceeds" means strictly greater than the
     MDC95, "reached" means at least the MCID in the better direction.
@@ -208,7 +260,6 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
     mine = all_visits[all_visits["participant_id"] == pid]
     if mine.empty:
         raise ValueError(f"participant {pid!r} has no assessments, so there is no progress to report")
-    cohort_base = _baselines(all_visits)
     order = {key: i for i, key in enumerate(study.catalogue)}
     dir_order = {None: 0, "backward": 1, "forward": 2}
     groups = sorted(mine.groupby(["measure", mine["direction"].fillna("")], sort=False),
@@ -233,26 +284,7 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
         if mdc is None:
             notes.append("no published MDC95")
 
-        # reliable change index
-        sem_fig = m.published("sem", condition)
-        icc_fig = m.published("icc", condition)
-        sem, rci_basis = np.nan, None
-        if sem_fig is not None:
-            sem = sem_fig.value
-            rci_basis = f"published SEM {sem_fig.value:g} {m.unit} ({sem_fig.source})"
-        elif icc_fig is not None:
-            same = cohort_base[(cohort_base["measure"] == key)
-                               & (cohort_base["direction"].fillna("") == (direction or ""))]["value"]
-            if len(same) >= 2:
-                sd = float(same.std(ddof=1))
-                sem = sd * math.sqrt(1 - icc_fig.value)
-                rci_basis = (f"cohort baseline SD {sd:.4g} {m.unit} (n={len(same)}) x sqrt(1 - ICC "
-                             f"{icc_fig.value:g}) ({icc_fig.source})")
-            else:
-                rci_basis = (f"not available: the ICC ({icc_fig.source}) needs a baseline SD from at "
-                             "least 2 participants")
-        else:
-            rci_basis = "not available: no published SEM or test-retest ICC for this measure"
+        sem, rci_basis = published_sem(m, condition, mdc)
         rci = np.nan
         if n >= 2 and np.isfinite(sem) and sem > 0:
             rci = change / (math.sqrt(2) * sem)
@@ -285,6 +317,7 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
             "improved": improved,
             "mdc95": mdc.value if mdc else np.nan,
             "mdc95_source": (mdc.source + (f", {mdc.note}" if mdc.note else "")) if mdc else None,
+            "mdc95_population": _population(mdc, condition) if mdc else None,
             "exceeds_mdc95": exceeds,
             "sem": sem, "rci_basis": rci_basis, "rci": rci, "reliable_change": reliable,
             "mcid": mcid.value if mcid else np.nan,

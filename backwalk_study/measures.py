@@ -116,6 +116,10 @@ class Measure:
         Published minimal detectable change (95 %), minimal clinically
         important difference, test-retest reliability (ICC) and standard
         error of measurement. Empty where none was found.
+    sd : tuple of Published
+        Published between-person SD of the measure in a named population:
+        with a published ICC of the same population it gives the SEM of
+        one client, ``SD * sqrt(1 - ICC)``. Empty where none was found.
     mdc95_by_baseline : tuple of (low, high, mdc95)
         MDC95 that depends on the starting score (Berg), with its source
         in ``mdc95_by_baseline_source``.
@@ -137,6 +141,7 @@ class Measure:
     mcid: tuple[Published, ...] = ()
     icc: tuple[Published, ...] = ()
     sem: tuple[Published, ...] = ()
+    sd: tuple[Published, ...] = ()
     mdc95_by_baseline: tuple[tuple[float, float, float], ...] = ()
     mdc95_by_baseline_source: str = ""
     mcid_relative: Published | None = None
