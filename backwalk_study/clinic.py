@@ -36,11 +36,12 @@ MIN_VISITS_FOR_SLOPE = 3
 
 _PROGRESS_COLUMNS = [
     "participant_id", "measure", "direction", "name", "unit", "better", "n_visits",
-    "baseline_week", "baseline", "latest_week", "latest", "change", "improved",
+    "baseline_week", "baseline", "latest_week", "latest", "change", "improved", "verdict",
     "mdc95", "mdc95_source", "mdc95_population", "exceeds_mdc95",
     "sem", "rci_basis", "rci", "reliable_change",
     "mcid", "mcid_source", "mcid_reached",
     "fall_risk_baseline", "fall_risk_latest", "fall_risk_cutoffs", "fall_risk_source",
+    "fall_risk_other_population",
     "slope_per_week", "slope_ci_low", "slope_ci_high", "note",
 ]
 
@@ -121,12 +122,44 @@ def _slope(weeks: np.ndarray, values: np.ndarray, confidence: float = 0.95):
     return fit.slope, fit.slope - tcrit * fit.stderr, fit.slope + tcrit * fit.stderr
 
 
+#: Conditions whose people belong to the samples of the general (condition-free) published figures,
+#: which come from community-dwelling older adults.
+GENERAL_POPULATION_CONDITIONS = ("older_adult",)
+
+
+def _verdict(n_visits, change, improved, exceeds, better) -> str:
+    """The change in words a clinician can act on: "improved" and "worse"
+    only beyond the published MDC95."""
+    if n_visits < 2:
+        return "one visit"
+    if change == 0:
+        return "no change"
+    if exceeds is None:
+        return "no published MDC95 to judge against"
+    if not exceeds:
+        return "within measurement error"
+    if better is None or improved is None:
+        return "changed beyond measurement error"
+    return "improved" if improved else "worse"
+
+
+def population_matches(figure_condition: str | None, condition: str | None) -> bool:
+    """Whether a published figure (a cut-off, an MDC95) was studied in the
+    client's condition: its own condition, or a general figure (community
+    older adults) for an older adult."""
+    if figure_condition is not None:
+        return figure_condition == condition
+    return condition in GENERAL_POPULATION_CONDITIONS
+
+
 def _population(fig, condition: str | None) -> str:
     """Who a published figure was measured in, and whether that is the client's condition."""
     who = fig.population or ("the general sample of the source")
-    if fig.condition is not None and fig.condition == condition:
+    if condition is None:
+        return who
+    if population_matches(fig.condition, condition):
         return f"{who} (the client's condition)"
-    return f"{who} (studied in another population)" if condition else who
+    return f"{who} (studied in another population)"
 
 
 def published_sem(measure, condition: str | None, mdc=None) -> tuple[float, str]:
@@ -196,7 +229,9 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
         baseline_week, baseline, latest_week, latest (visit means);
         change (latest - baseline); improved (change in the better
         direction; missing when no direction is better or there is one
-        visit); mdc95, mdc95_source (published minimal detectable change for
+        visit); verdict ("improved" or "worse" only beyond the MDC95,
+        "within measurement error", "no change", "no published MDC95 to
+        judge against", "one visit"); mdc95, mdc95_source (published minimal detectable change for
         this client's condition and, for Berg, starting score);
         exceeds_mdc95 (|change| > mdc95: beyond measurement error);
         sem (standard error of measurement used for the RCI); rci_basis
@@ -206,7 +241,8 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
         fall_risk_latest ("high", "low", "not flagged"; missing where no
         cut-off is published for the measure, condition and direction);
         fall_risk_cutoffs (the cut-offs that apply, in words) and
-        fall_risk_source; slope_per_week, slope_ci_low, slope_ci_high (OLS
+        fall_risk_source; fall_risk_other_population (none of those
+        cut-offs was studied in the client's condition); slope_per_week, slope_ci_low, slope_ci_high (OLS
         of visit means on week, with at least 3 visits); note (what is
         missing and why).
 
@@ -283,6 +319,7 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
         exceeds = bool(abs(change) > mdc.value) if (mdc is not None and n >= 2) else None
         if mdc is None:
             notes.append("no published MDC95")
+        verdict = _verdict(n, change, improved, exceeds, m.better)
 
         sem, rci_basis = published_sem(m, condition, mdc)
         rci = np.nan
@@ -314,7 +351,7 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
             "better": m.better, "n_visits": n,
             "baseline_week": int(v["week"].iloc[0]), "baseline": baseline,
             "latest_week": int(v["week"].iloc[-1]), "latest": latest, "change": change,
-            "improved": improved,
+            "improved": improved, "verdict": verdict,
             "mdc95": mdc.value if mdc else np.nan,
             "mdc95_source": (mdc.source + (f", {mdc.note}" if mdc.note else "")) if mdc else None,
             "mdc95_population": _population(mdc, condition) if mdc else None,
@@ -326,6 +363,8 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
             "fall_risk_baseline": risk_base, "fall_risk_latest": risk_latest,
             "fall_risk_cutoffs": "; ".join(c.describe() for c in cutoffs) or None,
             "fall_risk_source": "; ".join(dict.fromkeys(c.source for c in shown)) or None,
+            "fall_risk_other_population": (not any(population_matches(c.condition, condition) for c in shown)
+                                           if shown else None),
             "slope_per_week": slope, "slope_ci_low": lo, "slope_ci_high": hi,
             "note": "; ".join(notes) or None,
         })
@@ -350,7 +389,9 @@ def fall_risk_flags(study, participant_id: str) -> pd.DataFrame:
         One row per (measure, direction, cut-off): participant_id, measure,
         direction, name, unit, cutoff, at_risk_when (">=", "<", ...), level
         ("high": at risk of falls; "low": low risk), population, source,
-        note, baseline_week, baseline, baseline_flagged, latest_week,
+        note, population_matches (studied in the client's condition, see
+        :func:`population_matches`; otherwise "studied in another
+        population"), baseline_week, baseline, baseline_flagged, latest_week,
         latest, latest_flagged (whether the cut-off's comparison holds).
         Cut-offs restricted to another condition or walking direction are
         left out. Empty when none apply.
@@ -376,12 +417,13 @@ def fall_risk_flags(study, participant_id: str) -> pd.DataFrame:
                 "participant_id": rec.participant_id, "measure": rec.measure, "direction": rec.direction,
                 "name": rec.name, "unit": rec.unit, "cutoff": c.value, "at_risk_when": c.at_risk_when,
                 "level": c.level, "population": c.population, "source": c.source, "note": c.note or None,
+                "population_matches": population_matches(c.condition, condition),
                 "baseline_week": rec.baseline_week, "baseline": rec.baseline,
                 "baseline_flagged": c.applies(rec.baseline),
                 "latest_week": rec.latest_week, "latest": rec.latest, "latest_flagged": c.applies(rec.latest),
             })
     cols = ["participant_id", "measure", "direction", "name", "unit", "cutoff", "at_risk_when", "level",
-            "population", "source", "note", "baseline_week", "baseline", "baseline_flagged", "latest_week",
+            "population", "source", "note", "population_matches", "baseline_week", "baseline", "baseline_flagged", "latest_week",
             "latest", "latest_flagged"]
     return pd.DataFrame(rows, columns=cols)
 

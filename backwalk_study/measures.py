@@ -50,7 +50,9 @@ class Published:
 
     ``condition`` restricts the figure to participants of that condition
     (a key such as ``"stroke"``); ``None`` means it is the general figure.
-    ``population`` says in words which sample the figure comes from.
+    ``population`` says in words which sample the figure comes from;
+    ``quote`` is the sentence the figure was read in (the source's abstract,
+    or the project's reference notes where it says so).
     """
 
     value: float
@@ -58,6 +60,7 @@ class Published:
     condition: str | None = None
     population: str = ""
     note: str = ""
+    quote: str = ""
 
 
 @dataclass(frozen=True)
@@ -144,6 +147,8 @@ class Measure:
     sd: tuple[Published, ...] = ()
     mdc95_by_baseline: tuple[tuple[float, float, float], ...] = ()
     mdc95_by_baseline_source: str = ""
+    mdc95_by_baseline_quote: str = ""
+    mdc95_by_baseline_population: str = ""
     mcid_relative: Published | None = None
     fall_risk: tuple[FallRiskCutoff, ...] = ()
     builtin: bool = True
@@ -169,7 +174,9 @@ class Measure:
             for lo, hi, value in self.mdc95_by_baseline:
                 if lo <= baseline <= hi:
                     return Published(value, self.mdc95_by_baseline_source,
-                                     note=f"for a starting score of {lo:g}-{hi:g}")
+                                     population=self.mdc95_by_baseline_population,
+                                     note=f"for a starting score of {lo:g}-{hi:g}",
+                                     quote=self.mdc95_by_baseline_quote)
         return self.published("mdc95", condition)
 
     def mcid_for(self, baseline: float | None = None, condition: str | None = None) -> Published | None:
@@ -232,26 +239,36 @@ _BUILTIN: tuple[Measure, ...] = (
     # --- balance ---------------------------------------------------------
     _m("berg", "Berg Balance Scale", "balance", "points", 0, 56, "higher",
        "14 graded balance tasks, 0-4 each.",
-       mdc95=(Published(6.5, ROMERO_2011, condition="older_adult", population="older fallers"),),
+       mdc95=(Published(6.5, ROMERO_2011, condition="older_adult",
+                        population="community dwellers over 65 with a history of falls or near falls (n=42)",
+                        quote="MDC95% values were 6.5 BBS and 2.9 DGI points, respectively."),),
        mdc95_by_baseline=((45, 56, 4), (35, 44, 5), (25, 34, 7), (0, 24, 5)),
        mdc95_by_baseline_source=DONOGHUE_2009,
+       mdc95_by_baseline_quote=("A change of 4 points is needed to be 95% confident that true change has occurred if "
+                                "a patient scores within 45-56 initially, 5 points if they score within 35-44, 7 "
+                                "points if they score within 25-34 and, finally, 5 points if their initial score is "
+                                "within 0-24 on the Berg Balance Scale."),
+       mdc95_by_baseline_population=("people over 65 in physiotherapy rehabilitation, without stroke, Parkinson's "
+                                     "disease or recent hip arthroplasty (n=118)"),
        fall_risk=(FallRiskCutoff(45, "<=", "high", "community-dwelling older adults (multiple falls)", MUIR_2008,
                                  note="the authors warn the cut-off misses most future fallers "
                                       "(sensitivity 25-45 %); read it as a gradient, not a test"),)),
     _m("mini_bestest", "Mini-BESTest", "balance", "points", 0, 28, "higher",
        "Balance Evaluation Systems Test, short form.",
-       mdc95=(Published(3.5, GODI_2013, population="balance disorders"),),
+       mdc95=(Published(3.5, GODI_2013, population="balance disorders",
+                        quote="project reference notes (outcome-measures.md): MDC95 3.5, MCID 4 points (balance disorders)"),),
        mcid=(Published(4, GODI_2013, population="balance disorders"),)),
     _m("tug", "Timed Up and Go", "balance", "s", 3, 120, "lower",
        "Rise from a chair, walk 3 m, turn, walk back, sit.",
        mdc95=(Published(1.10, ALGHADIR_2015, population="knee osteoarthritis, same rater",
+                        quote="project reference notes (outcome-measures.md): MDC 1.10 s same rater, 1.14 s between raters; ICC 0.97 (knee OA)",
                         note="1.14 s between raters"),),
        icc=(Published(0.97, ALGHADIR_2015, population="knee osteoarthritis"),),
        fall_risk=(FallRiskCutoff(15.96, ">=", "high", "community-dwelling older adults (recurrent falls)",
                                  KANG_2017),)),
     _m("single_leg_stance", "Single-leg stance", "balance", "s", 0, 120, "higher",
        "Time standing on one leg, up to the test's cap (often 30-45 s).",
-       mdc95=(Published(24.1, GOLDBERG_2011),),
+       mdc95=(Published(24.1, GOLDBERG_2011, quote="project reference notes (outcome-measures.md): SEM 8.7 s, MDC95 24.1 s"),),
        sem=(Published(8.7, GOLDBERG_2011),)),
     _m("functional_reach", "Functional reach", "balance", "cm", 0, 60, "higher",
        "Forward reach beyond arm's length while standing."),
@@ -265,9 +282,12 @@ _BUILTIN: tuple[Measure, ...] = (
     _m("three_metre_backward_walk", "3-metre backward walk test", "backward walking test", "s", 0.5, 120, "lower",
        "Time to walk 3 m backward at a comfortable pace.",
        walked=False,
-       mdc95=(Published(2.13, IRJMS_2023, condition="parkinsons", population="Parkinson's disease"),
-              Published(1.57, JSCD_2021, condition="stroke", population="stroke"),
-              Published(1.69, SOKE_2022, condition="multiple_sclerosis", population="multiple sclerosis")),
+       mdc95=(Published(2.13, IRJMS_2023, condition="parkinsons", population="Parkinson's disease",
+                        quote="project reference notes (outcome-measures.md): cut-off 4.2 s (AUC 0.70, n=175); ICC 0.965, MDC 2.13 s"),
+              Published(1.57, JSCD_2021, condition="stroke", population="stroke",
+                        quote="project reference notes (outcome-measures.md): ICC 0.985, SEM 1.11 s, MDC 1.57 s"),
+              Published(1.69, SOKE_2022, condition="multiple_sclerosis", population="multiple sclerosis",
+                        quote="project reference notes (outcome-measures.md): test-retest ICC 0.85-0.89, MDC 1.69 s")),
        icc=(Published(0.965, IRJMS_2023, condition="parkinsons", population="Parkinson's disease"),
             Published(0.985, JSCD_2021, condition="stroke", population="stroke"),
             Published(0.85, SOKE_2022, condition="multiple_sclerosis", population="multiple sclerosis",
@@ -301,6 +321,7 @@ _BUILTIN: tuple[Measure, ...] = (
     _m("chair_stand_30s", "30-second chair stand", "strength", "repetitions", 0, 60, "higher",
        "Full stands from a chair in 30 s.",
        mdc95=(Published(2.5, GILL_2022, population="early knee osteoarthritis",
+                        quote="project reference notes (outcome-measures.md): individual MDC about 2.5 stands; practice effect 0.5-0.8",
                         note="individual MDC; practice effect 0.5-0.8 stands"),)),
     _m("quadriceps_torque", "Quadriceps peak torque", "strength", "N*m", 0, 400, "higher",
        "Isometric knee-extensor peak torque."),
@@ -322,7 +343,8 @@ _BUILTIN: tuple[Measure, ...] = (
     _m("nprs", "Numeric pain rating scale", "pain and function", "points", 0, 10, "lower",
        "Pain intensity, 0 = none, 10 = worst imaginable.",
        mcid=(Published(2, PMC7990728, population="chronic musculoskeletal pain"),),
-       mdc95=(Published(1.33, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis"),),
+       mdc95=(Published(1.33, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis",
+                        quote="project reference notes (outcome-measures.md): knee OA: ICC 0.95, SEM 0.48, MDC 1.33"),),
        icc=(Published(0.95, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis"),),
        sem=(Published(0.48, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis"),)),
     _m("vas_pain", "Visual analogue scale for pain", "pain and function", "cm", 0, 10, "lower",

@@ -177,6 +177,41 @@ def _flag(text: str, kind: str) -> Flag:
 _OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
 
 
+def _p_text(p) -> str:
+    """A p-value as clinicians read it: "< 0.001", "0.003", "0.04", "> 0.99"."""
+    if p is None or pd.isna(p):
+        return "–"
+    p = float(p)
+    if p < 0.001:
+        return "< 0.001"
+    if p < 0.01:
+        return f"{p:.3f}"
+    if p > 0.99:
+        return "> 0.99"
+    return f"{p:.2f}"
+
+
+def _p_phrase(p) -> str:
+    """"p = 0.02", "p < 0.001"."""
+    text = _p_text(p)
+    return f"p {text}" if text.startswith(("<", ">")) else f"p = {text}"
+
+
+def _plain_note(message: str) -> str:
+    """A warning from a model fit, without code in it."""
+    text = str(message)
+    m = re.match(r"random slope dropped: (.*); fitted a random intercept model \(1 \| [^)]*\) instead", text)
+    if m:
+        return ("Simplified model: each participant keeps their own starting level, but the rate of change is "
+                f"one per arm, because a separate rate per participant could not be estimated ({m.group(1)}).")
+    if text.startswith("boundary (singular) fit"):
+        return ("The model found almost no difference between participants in one of its terms (a boundary fit); "
+                "its estimates stand, but a simpler model would describe these data as well.")
+    text = re.sub(r"\s*\((?:random_slope|between|covariates|engine)=[^)]*\)", "", text)
+    text = re.sub(r"\(1 \| [^)]*\)", "a random intercept per participant", text)
+    return text[:1].upper() + text[1:]
+
+
 def _yes_no(value, yes="yes", no="no") -> str:
     if value is None or pd.isna(value):
         return "–"
@@ -224,21 +259,31 @@ def _palette(n: int):
 
 
 def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> dict:
+    import textwrap
+
+    from .clinic import population_matches
+
     m = study.catalogue[rec.measure]
     label = m.name + (f", walked {rec.direction}" if isinstance(rec.direction, str) else "")
-    fig = _new_figure(4.7, 3.6)
+    fig = _new_figure(4.7, 3.8)
     ax = fig.add_subplot()
     colors = _palette(6)
     weeks = visits["week"].to_numpy(float)
     lo_x, hi_x = (weeks.min() - 0.6, weeks.max() + 0.6) if len(weeks) else (-0.6, 0.6)
+    values = np.concatenate([visits["value"].to_numpy(float), trials["value"].to_numpy(float)])
+    # the window the client's own values need: lines far outside it would squash them
+    lo_v, hi_v = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = max(hi_v - lo_v, 0.1 * (m.high - m.low), abs(rec.mdc95) if pd.notna(rec.mdc95) else 0)
+    view_lo, view_hi = lo_v - pad, hi_v + pad
     if pd.notna(rec.mdc95):
-        # the band stops at the measure's possible range (no negative seconds)
+        # the band stops at the measure's possible range (no negative seconds, no Berg above 56)
         ax.axhspan(max(rec.baseline - rec.mdc95, m.low), min(rec.baseline + rec.mdc95, m.high), color="0.85", lw=0,
                    label=f"measurement error: baseline ± MDC95 ({_num(rec.mdc95)})")
     if pd.notna(rec.mcid) and m.better in ("higher", "lower"):
         target = rec.baseline + rec.mcid if m.better == "higher" else rec.baseline - rec.mcid
-        ax.axhline(target, color=colors[2], ls=":", lw=1.6,
-                   label=f"MCID target {_num(target)} ({_short_source(rec.mcid_source)})")
+        if m.low <= target <= m.high:
+            ax.axhline(target, color=colors[2], ls=":", lw=1.6,
+                       label=f"MCID target {_num(target)} ({_short_source(rec.mcid_source)})")
     person = study.participant(rec.participant_id)
     condition = person.get("condition")
     condition = None if condition is None or pd.isna(condition) else str(condition)
@@ -246,8 +291,13 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
     for c in m.fall_risk_for(condition, direction):
         color = "#c0392b" if c.level == "high" else "#2e7d32"
         what = "fall risk" if c.level == "high" else "low fall risk"
-        ax.axhline(c.value, color=color, ls="--", lw=1.2,
-                   label=f"{what} {_OPS[c.at_risk_when]} {c.value:g} ({_short_source(c.source)})")
+        other = "" if population_matches(c.condition, condition) else ", other population"
+        text = f"{what} {_OPS[c.at_risk_when]} {c.value:g} ({_short_source(c.source)}{other})"
+        if view_lo <= c.value <= view_hi:
+            ax.axhline(c.value, color=color, ls="--", lw=1.2, label=text)
+        else:
+            # off the chart: named in the legend, not drawn, so the client's line keeps its scale
+            ax.plot([], [], color=color, ls="--", lw=1.2, label=f"{text}: off the chart")
     if len(trials) > len(visits):
         ax.plot(trials["week"], trials["value"], "o", ms=3, color="0.55", label="single trials")
     ax.plot(weeks, visits["value"], "-o", color=colors[0], lw=2, ms=5,
@@ -259,17 +309,20 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
                 label=f"trend {_sig(rec.slope_per_week)} per week")
     ax.set_xlim(lo_x, hi_x)
     ax.set_xticks(sorted(set(weeks.astype(int))))
-    # a change of one point should not fill the whole height: at least a tenth of the scale's range
+    # a change of one point should not fill the whole height: at least a tenth of the scale's range;
+    # and never beyond the scale's possible range
     low, high = ax.get_ylim()
     min_span = 0.1 * (m.high - m.low)
     if high - low < min_span:
         mid = (high + low) / 2
-        ax.set_ylim(max(mid - min_span / 2, m.low), min(mid + min_span / 2, m.high))
+        low, high = mid - min_span / 2, mid + min_span / 2
+    margin = 0.02 * (m.high - m.low)
+    ax.set_ylim(max(low, m.low - margin), min(high, m.high + margin))
     ax.set_xlabel("programme week")
     better = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(m.better or "", "")
-    ax.set_ylabel(f"{m.unit}")
-    ax.set_title(f"{label}{better}", loc="left")
-    fig.legend(fontsize=7, frameon=False, loc="outside lower center", ncol=2)
+    ax.set_ylabel(f"{m.unit}{better}")
+    ax.set_title("\n".join(textwrap.wrap(label, 48)), loc="left")
+    fig.legend(fontsize=7, frameon=False, loc="outside lower center", ncol=1)
     return _img(fig, f"{label}: values by week")
 
 
@@ -308,12 +361,15 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
             out.append(f"{label}: measured once ({_val(rec.baseline)} {unit} at week {rec.baseline_week}); "
                        "there is no change to judge yet.")
             continue
+        # "improved" and "got worse" only beyond the published MDC95; otherwise what the numbers did
         if rec.change == 0:
             verb = "did not change"
-        elif pd.isna(rec.improved):
-            verb = "went up" if rec.change > 0 else "went down"
+        elif rec.verdict == "improved":
+            verb = "improved"
+        elif rec.verdict == "worse":
+            verb = "got worse"
         else:
-            verb = "improved" if rec.improved else "got worse"
+            verb = "went up" if rec.change > 0 else "went down"
         parts = []
         if rec.change == 0:
             parts.append(f"{label} did not change ({_val(rec.baseline)} {unit} at weeks {rec.baseline_week} "
@@ -328,23 +384,30 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
         elif pd.notna(rec.mdc95):
             mdc = f"{_num(rec.mdc95)}-{unit[:-1] if unit in ('points', 'repetitions') else unit}"
             src = _short_source(rec.mdc95_source)
+            other = (" It was studied in another population"
+                     f" ({str(rec.mdc95_population).replace(' (studied in another population)', '')}), so read it as "
+                     "a guide." if "another population" in str(rec.mdc95_population) else "")
             if bool(rec.exceeds_mdc95):
                 parts.append(f"That is more than the {mdc} change that measurement error could explain "
-                             f"(MDC95, {src}).")
+                             f"(MDC95, {src}).{other}")
             else:
-                parts.append(f"That is within the {mdc} change that measurement error alone could explain "
-                             f"(MDC95, {src}), so it may not be a real change.")
+                parts.append(f"That is within measurement error: smaller than the {mdc} change that measurement "
+                             f"error alone could explain (MDC95, {src}).{other}")
         else:
-            parts.append("No published minimal detectable change is available to judge it against.")
+            parts.append("No minimal detectable change is published for this measure, so there is no way to tell "
+                         "this change from measurement error.")
         if pd.notna(rec.rci) and rec.change != 0:
             verdict = "a reliable change" if bool(rec.reliable_change) else "not a reliable change"
             basis = str(rec.rci_basis)
             src = re.search(r"\(([^()]*\d{4}[^()]*)\)\s*$", basis)
-            src = f", {_short_source(src.group(1))}" if src else ""
-            how = ("published SEM" if basis.startswith("published") else
-                   "SEM from this study's baseline SD and the published test-retest ICC")
+            src = f", {_short_source(src.group(1).split('; ')[-1])}" if src else ""
+            how = ("published SEM" if basis.startswith("published SEM") else
+                   "published SD and reliability" if basis.startswith("published SD") else
+                   "SEM implied by the published MDC95")
             parts.append(f"Reliable change index {rec.rci:.2f}: {verdict} (beyond ±1.96 needed; {how}{src}).")
-        if pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.improved):
+        elif rec.change != 0 and str(rec.rci_basis).startswith("not available"):
+            parts.append("No reliable change index: no SEM or reliability is published for this measure.")
+        if pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.improved) and rec.verdict == "improved":
             src = _short_source(rec.mcid_source)
             if bool(rec.mcid_reached):
                 parts.append(f"It reaches the minimal clinically important difference of "
@@ -355,6 +418,8 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
         risk = rec.fall_risk_latest
         if isinstance(risk, str):
             src = "; ".join(_short_source(s) for s in str(rec.fall_risk_source).split("; "))
+            if rec.fall_risk_other_population is True:
+                src += "; a cut-off studied in another population"
             if risk == "high":
                 parts.append(f"The latest score is in the high fall-risk range ({src}).")
             elif risk == "low":
@@ -460,6 +525,27 @@ def _hidden(warn: pd.DataFrame, table: str) -> set[str]:
 
 # --- the client page -------------------------------------------------------------------------
 
+def _fall_risk_result(flagged: bool, level: str) -> Flag:
+    """What a cut-off says about one score, in words that cannot contradict themselves."""
+    if level == "high":
+        return _flag("in the high-risk range", "high") if flagged else _flag("not in the high-risk range", "neutral")
+    return _flag("in the low-risk range", "low") if flagged else _flag("not in the low-risk range", "neutral")
+
+
+def _conflicting_cutoffs_guidance(flags: pd.DataFrame) -> list[str]:
+    """One line for a test with several published cut-offs that disagree."""
+    lines = []
+    for (name, _direction), part in flags.groupby(["name", flags["direction"].fillna("")], sort=False):
+        values = sorted(set(part["cutoff"]))
+        if len(values) < 2:
+            continue
+        listed = "; ".join(f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit} ({r.population})" for r in part.itertuples())
+        lines.append(f"{name}: the published cut-offs disagree ({listed}) because they come from different samples. "
+                     "Use the one studied in the population closest to your client, and read a time between them "
+                     "as uncertain, not as safe.")
+    return lines
+
+
 def _fall_risk_section(study, participant_id: str) -> list[dict]:
     from .clinic import fall_risk_flags
 
@@ -468,21 +554,29 @@ def _fall_risk_section(study, participant_id: str) -> list[dict]:
         return [_h2("Fall risk"),
                 _p("None of this client’s measures has a published fall-risk cut-off (3-metre backward walk, "
                    "Timed Up and Go, Berg, backward gait speed).")]
-    rows, notes = [], []
+    person = study.participant(participant_id)
+    condition = person.get("condition")
+    condition = "not recorded" if condition is None or pd.isna(condition) else str(condition).replace("_", " ")
+    rows, notes, classes = [], [], []
+    # the client's own population first
+    flags = flags.sort_values("population_matches", ascending=False, kind="stable")
     for r in flags.itertuples():
         what = "high fall risk" if r.level == "high" else "low fall risk"
         walked = f", walked {r.direction}" if isinstance(r.direction, str) else ""
-        state = lambda flagged: _flag("yes: " + what, r.level) if flagged else _flag("no", "neutral")  # noqa: E731
-        rows.append([f"{r.name}{walked}", f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit}: {what}", r.population,
-                     r.source, f"{_num(r.baseline)} (week {r.baseline_week})", state(r.baseline_flagged),
-                     f"{_num(r.latest)} (week {r.latest_week})", state(r.latest_flagged)])
+        population = r.population if r.population_matches else f"{r.population}: studied in another population"
+        rows.append([f"{r.name}{walked}", f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit}: {what}", population,
+                     r.source, f"{_num(r.baseline)} (week {r.baseline_week})", _fall_risk_result(r.baseline_flagged, r.level),
+                     f"{_num(r.latest)} (week {r.latest_week})", _fall_risk_result(r.latest_flagged, r.level)])
+        classes.append("" if r.population_matches else "other-population")
         if isinstance(r.note, str) and r.note:
             notes.append(f"{r.name} ({_short_source(r.source)}): {r.note}.")
     return [_h2("Fall risk"),
-            _p("Published cut-offs that apply to this client’s condition and to the way each test was walked. "
+            _p(f"Published cut-offs for this client’s condition ({condition}) and for the way each test was walked; "
+               "cut-offs studied in another population are marked so and shown in grey, as a rough guide only. "
                "A cut-off describes a group; use it as one piece of the clinical picture, not as a diagnosis."),
-            _table(["Test", "Cut-off", "Population studied", "Source", "Baseline", "At risk?", "Latest",
-                    "At risk?"], rows),
+            _table(["Test", "Cut-off", "Population studied", "Source", "Baseline", "Result", "Latest", "Result"],
+                   rows, row_classes=classes),
+            *[_note(n) for n in _conflicting_cutoffs_guidance(flags)],
             *[_note(n) for n in dict.fromkeys(notes)]]
 
 
@@ -490,16 +584,19 @@ def _progress_table(progress: pd.DataFrame) -> dict:
     rows = []
     for r in progress.itertuples():
         risk = r.fall_risk_latest
-        risk_cell = (_flag(risk, "high" if risk == "high" else "low" if risk == "low" else "neutral")
+        risk_text = {"high": "high risk", "low": "low risk", "not flagged": "not flagged"}.get(risk, risk)
+        if isinstance(risk, str) and r.fall_risk_other_population is True:
+            risk_text += " (cut-off from another population)"
+        risk_cell = (_flag(risk_text, "high" if risk == "high" else "low" if risk == "low" else "neutral")
                      if isinstance(risk, str) else "–")
         trend = "–" if pd.isna(r.slope_per_week) else (
             f"{_sig(r.slope_per_week)} [{_sig(r.slope_ci_low)}, {_sig(r.slope_ci_high)}]")
         rows.append([_measure_label(r), r.unit, f"{_num(r.baseline)} (wk {r.baseline_week})",
                      f"{_num(r.latest)} (wk {r.latest_week})", _num(r.change),
-                     _yes_no(r.improved), _num(r.mdc95), _yes_no(r.exceeds_mdc95),
+                     r.verdict, _num(r.mdc95), _yes_no(r.exceeds_mdc95),
                      "–" if pd.isna(r.rci) else f"{r.rci:.2f}", _yes_no(r.reliable_change),
                      _num(r.mcid), _yes_no(r.mcid_reached), risk_cell, trend])
-    return _table(["Measure", "Unit", "Baseline", "Latest", "Change", "Improved?", "MDC95", "Beyond MDC95?",
+    return _table(["Measure", "Unit", "Baseline", "Latest", "Change", "Verdict", "MDC95", "Beyond MDC95?",
                    "RCI", "Reliable?", "MCID", "MCID reached?", "Fall risk now", "Trend per week [95% CI]"],
                   rows, cls="progress")
 
@@ -666,15 +763,22 @@ def client_report_html(study, participant_id: str, *, show_flagged_text: bool = 
     cfg = study.config
 
     keys = []
-    real = progress[progress["improved"].fillna(False) & progress["exceeds_mdc95"].fillna(False)]
+    real = progress[progress["verdict"] == "improved"]
     if len(real):
         keys.append("Improved by more than measurement error (MDC95): "
                     + "; ".join(_measure_label(r) for r in real.itertuples()) + ".")
-    worse = progress[(progress["improved"] == False) & progress["exceeds_mdc95"].fillna(False)  # noqa: E712
-                     & (progress["change"] != 0)]
+    worse = progress[progress["verdict"] == "worse"]
     if len(worse):
         keys.append("Worse by more than measurement error: " + "; ".join(_measure_label(r) for r in worse.itertuples())
                     + ".")
+    within = progress[progress["verdict"] == "within measurement error"]
+    if len(within):
+        keys.append("Changed, but within measurement error (not a detectable change yet): "
+                    + "; ".join(_measure_label(r) for r in within.itertuples()) + ".")
+    unjudged = progress[progress["verdict"] == "no published MDC95 to judge against"]
+    if len(unjudged):
+        keys.append("Changed, with no published MDC95 to tell the change from measurement error: "
+                    + "; ".join(_measure_label(r) for r in unjudged.itertuples()) + ".")
     mcid = progress[progress["mcid_reached"].fillna(False)]
     if len(mcid):
         keys.append("Reached the minimal clinically important difference: "
@@ -682,7 +786,9 @@ def client_report_html(study, participant_id: str, *, show_flagged_text: bool = 
     high = progress[progress["fall_risk_latest"] == "high"]
     if len(high):
         keys.append("Still in a high fall-risk range at the latest visit: "
-                    + "; ".join(_measure_label(r) for r in high.itertuples()) + ".")
+                    + "; ".join(_measure_label(r) + (" (cut-off from another population)"
+                                                     if r.fall_risk_other_population is True else "")
+                                for r in high.itertuples()) + ".")
     elif progress["fall_risk_latest"].notna().any():
         keys.append("Not in a high fall-risk range on any test with a published cut-off at the latest visit.")
     keys.append(f"Assessed at weeks {', '.join(str(w) for w in sorted(visits['week'].unique()))}.")
@@ -735,9 +841,10 @@ def _sources_section(study, progress: pd.DataFrame) -> list[dict]:
     return [_h2("Sources and methods"),
             _p("Reliable change index: Jacobson NS, Truax P. Clinical significance: a statistical approach to "
                "defining meaningful change in psychotherapy research. J Consult Clin Psychol 1991;59:12-19. "
-               "RCI = change / (√2 × SEM); the SEM is the published one where available, otherwise the study’s "
-               "baseline SD (one value per participant) × √(1 − published ICC); each measure’s paragraph says "
-               "which. Published thresholds used on this page:"),
+               "RCI = change / (√2 × SEM), the SEM from published figures only: the published SEM where there is "
+               "one, otherwise a published SD × √(1 − published ICC), otherwise the SEM the published MDC95 implies "
+               "(MDC95 / (1.96 × √2)). Other clients never enter a client’s figures. Each measure’s paragraph "
+               "says which was used. Published thresholds used on this page:"),
             _block("list", items=sorted(dict.fromkeys(sources)))]
 
 
@@ -829,7 +936,38 @@ def _cohort_adherence_section(study) -> list[dict]:
     return parts
 
 
-def _cohort_safety_section(study) -> list[dict]:
+def _safety_table(study):
+    """compare.safety once per page: (table, reason it is missing)."""
+    if len(study.sessions) == 0:
+        return None, "no session log"
+    try:
+        from .compare import safety
+    except ImportError:
+        return None, "not installed"
+    try:
+        return safety(study), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def _comparison_table(study):
+    """compare_all once per page: (table, warnings, reason it is missing)."""
+    try:
+        from .compare import compare_all
+    except ImportError:
+        return None, [], "not installed"
+    if study.participants["arm"].nunique() < 2:
+        return None, [], "one arm"
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            table = compare_all(study, direction="both")
+    except ValueError as exc:
+        return None, [], str(exc)
+    return table, [str(w.message) for w in caught], None
+
+
+def _cohort_safety_section(study, computed=None) -> list[dict]:
     parts = [_h2("Safety")]
     if len(study.sessions) == 0:
         return parts + [_unavailable("No session log: adverse events cannot be reported.")]
@@ -846,10 +984,9 @@ def _cohort_safety_section(study) -> list[dict]:
         parts.append(_table(["Arm", "Sessions with an adverse event", "Falls"],
                             s.itertuples(index=False, name=None)))
         return parts
-    try:
-        table = safety(study)
-    except ValueError as exc:
-        return parts + [_unavailable(f"Safety table not available: {exc}")]
+    table, reason = computed if computed is not None else _safety_table(study)
+    if table is None:
+        return parts + [_unavailable(f"Safety table not available: {reason}")]
     rows = []
     for r in table.itertuples():
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
@@ -858,7 +995,7 @@ def _cohort_safety_section(study) -> list[dict]:
                      f"{_num(r.rate_per_1000_min)} [{_num(r.rate_ci_low)}, {_num(r.rate_ci_high)}]",
                      "–" if pd.isna(r.rate_ratio) else
                      f"{_num(r.rate_ratio)} [{_num(r.rr_ci_low)}, {_num(r.rr_ci_high)}]",
-                     "–" if pd.isna(r.rr_p_val) else f"{r.rr_p_val:.3g}", r.note or ""])
+                     _p_text(r.rr_p_val), r.note or ""])
     ref = table.attrs.get("reference", "")
     reason = table.attrs.get("reference_reason", "")
     parts.append(_p(f"Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
@@ -868,7 +1005,7 @@ def _cohort_safety_section(study) -> list[dict]:
     return parts
 
 
-def _cohort_comparisons_section(study) -> list[dict]:
+def _cohort_comparisons_section(study, computed=None) -> list[dict]:
     parts = [_h2("Main comparisons")]
     try:
         from .compare import compare_all
@@ -878,32 +1015,88 @@ def _cohort_comparisons_section(study) -> list[dict]:
     if study.participants["arm"].nunique() < 2:
         return parts + [_unavailable(f"All participants are in one arm ({study.participants['arm'].iloc[0]}), so "
                                      "there is no between-arm comparison.")]
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            table = compare_all(study, direction="both")
-    except ValueError as exc:
-        return parts + [_unavailable(f"Comparisons not available: {exc}")]
+    table, caught, reason = computed if computed is not None else _comparison_table(study)
+    if table is None:
+        return parts + [_unavailable(f"Comparisons not available: {reason}")]
     rows = []
     for r in table.itertuples():
         walked = f", {r.direction}" if isinstance(r.direction, str) else ""
         rows.append([f"{r.measure_name}{walked}", r.unit, f"{r.arm} − {r.reference}", f"{r.n} / {r.n_reference}",
                      f"{_num(r.estimate)} [{_num(r.ci_low)}, {_num(r.ci_high)}]",
-                     f"{_num(r.hedges_g)}", f"{r.p_val:.3g}", f"{r.p_holm:.3g}", _yes_no(r.improved)])
+                     f"{_num(r.hedges_g)}", _p_text(r.p_val), _p_text(r.p_holm), _finding(r)])
     ref = table["reference"].iloc[0] if len(table) else study.config.reference_arm
     parts.append(_p(f"Each arm against {ref} at the last follow-up: ANCOVA of the follow-up value on the "
-                    "baseline value and arm (adjusted mean difference with 95 % CI, Hedges’ g). p values are "
-                    "adjusted over every row of this table (Holm). ‘Better?’ says whether the difference lies in "
-                    "the measure’s better direction."))
-    parts.append(_table(["Measure", "Unit", "Contrast", "n", "Adjusted difference [95% CI]", "Hedges’ g", "p",
-                         "p (Holm)", "Better?"], rows))
+                    "baseline value and arm (adjusted mean difference with 95 % CI, Hedges’ g). "
+                    f"‘n’ is the number of participants with both a baseline and a follow-up value: in the arm / in "
+                    f"{ref}. p values are adjusted over every row of this table (Holm). ‘Finding’ names the arm that "
+                    "did better only when the adjusted p is below 0.05; otherwise there is no clear difference."))
+    parts.append(_table(["Measure", "Unit", "Contrast", "n (arm / reference)", "Adjusted difference [95% CI]",
+                         "Hedges’ g", "p", "p (Holm)", "Finding"], rows))
     skipped = table.attrs.get("skipped") or []
     if skipped:
         parts.append(_p("Not analysed: " + "; ".join(f"{s.get('measure')} {s.get('direction') or ''}: "
                                                      f"{s.get('reason')}" for s in skipped)))
-    for w in dict.fromkeys(str(w.message) for w in caught):
-        parts.append(_note(f"Warning from the analysis: {w}"))
+    for w in dict.fromkeys(caught):
+        parts.append(_note(f"Warning from the analysis: {_plain_note(w)}"))
     return parts
+
+
+def _label(measure_name, direction) -> str:
+    return f"{measure_name}, walked {direction}" if isinstance(direction, str) else str(measure_name)
+
+
+def _cohort_summary(study, safety_table, comparisons) -> dict:
+    """The page's opening box: the key findings in plain words, safety first
+    when there is a signal."""
+    items = []
+    safety_items = []
+    if safety_table is not None and len(safety_table):
+        ref = safety_table.attrs.get("reference", "")
+        rated = safety_table[safety_table["rate_ratio"].notna()]
+        signals = rated[rated["rr_ci_low"] > 1]
+        for r in signals.itertuples():
+            base = safety_table[(safety_table["arm"] == ref) & (safety_table["event"] == r.event)]
+            base_events = int(base["events"].iloc[0]) if len(base) else 0
+            what = "adverse events of any kind" if r.event == "any" else f"{str(r.event).replace('_', ' ')}s"
+            safety_items.append({"urgent": True, "text": (
+                f"Safety signal: the {r.arm} arm had {_num(r.rate_ratio)} times the rate of {what} of the {ref} arm "
+                f"({r.events} events in {_num(r.session_minutes)} minutes walked against {base_events}; rate ratio "
+                f"{_num(r.rate_ratio)}, 95 % CI {_num(r.rr_ci_low)} to {_num(r.rr_ci_high)}, {_p_phrase(r.rr_p_val)}). "
+                "Look at the safety table first.")})
+        if not safety_items:
+            any_rows = safety_table[(safety_table["event"] == "any") & safety_table["events"].notna()]
+            total = int(any_rows["events"].sum()) if len(any_rows) else 0
+            safety_items.append({"urgent": False, "text": (
+                f"No safety signal: {total} adverse event(s) during sessions, and no arm’s rate is clearly higher "
+                f"than the {ref} arm’s (every rate ratio’s 95 % CI includes 1).")})
+    elif len(study.sessions) == 0:
+        safety_items.append({"urgent": False, "text": "No session log, so safety during sessions cannot be judged."})
+    items += safety_items
+    if comparisons is not None and len(comparisons):
+        clear = comparisons[comparisons["p_holm"] < 0.05]
+        n = len(comparisons)
+        if len(clear):
+            by = {}
+            for r in clear.itertuples():
+                by.setdefault(_finding(r), []).append(_label(r.measure_name, r.direction))
+            for finding, measures in by.items():
+                items.append({"urgent": False, "text": (
+                    f"Clear difference ({finding}, adjusted p below 0.05): {'; '.join(measures)}.")})
+        items.append({"urgent": False, "text": (
+            f"No clear difference on the other {n - len(clear)} of {n} comparisons of an arm with the reference arm "
+            "(p values adjusted for the number of comparisons, Holm).")})
+    elif study.participants["arm"].nunique() < 2:
+        items.append({"urgent": False, "text": "Everyone is in one arm, so the arms cannot be compared."})
+    return _block("summary", title="Summary", items=items)
+
+
+def _finding(r) -> str:
+    """One comparison in words: a direction only when Holm's p is below 0.05."""
+    if pd.isna(r.p_holm) or r.p_holm >= 0.05:
+        return "no clear difference"
+    if pd.isna(r.improved):
+        return f"{r.arm} higher than {r.reference}" if r.estimate > 0 else f"{r.arm} lower than {r.reference}"
+    return f"{r.arm} better than {r.reference}" if bool(r.improved) else f"{r.reference} better than {r.arm}"
 
 
 def _cohort_dose_section(study, measures) -> list[dict]:
@@ -955,10 +1148,10 @@ def _cohort_dose_section(study, measures) -> list[dict]:
                     ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
                     slopes = fit.slopes()
                     rows = [[(r.arm if "arm" in slopes else "all"),
-                             f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
+                             f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", _p_text(r.p_val)]
                             for r in slopes.itertuples()]
                     table_block = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
-                    notes = ["Model note: " + msg for msg in dict.fromkeys(str(w.message) for w in caught)]
+                    notes = ["Model note: " + _plain_note(msg) for msg in dict.fromkeys(str(w.message) for w in caught)]
                     fitted = True
                 except ValueError as exc:
                     notes = [f"mixed model not fitted: {exc}"]
@@ -1017,10 +1210,13 @@ def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False,
     if cfg.description:
         sections.append(_p(cfg.description))
     sections += [_note(f"Note: {n}") for n in study.notes]
+    safety_computed = _safety_table(study)
+    comparison_computed = _comparison_table(study)
+    sections.insert(0, _cohort_summary(study, safety_computed[0], comparison_computed[0]))
     sections += _enrolment_section(study)
     sections += _cohort_adherence_section(study)
-    sections += _cohort_safety_section(study)
-    sections += _cohort_comparisons_section(study)
+    sections += _cohort_safety_section(study, safety_computed)
+    sections += _cohort_comparisons_section(study, comparison_computed)
     sections += _cohort_dose_section(study, chosen)
     arms = ", ".join(map(str, study.participants["arm"].unique()))
     return _render("cohort.html.j2", title=f"Cohort report: {cfg.name}", synthetic=bool(cfg.synthetic),

@@ -71,10 +71,10 @@ def test_columns_are_stable(clinic):
     progress = client_progress(clinic, "C-003")
     assert list(progress.columns) == [
         "participant_id", "measure", "direction", "name", "unit", "better", "n_visits",
-        "baseline_week", "baseline", "latest_week", "latest", "change", "improved",
+        "baseline_week", "baseline", "latest_week", "latest", "change", "improved", "verdict",
         "mdc95", "mdc95_source", "mdc95_population", "exceeds_mdc95", "sem", "rci_basis", "rci", "reliable_change",
         "mcid", "mcid_source", "mcid_reached", "fall_risk_baseline", "fall_risk_latest",
-        "fall_risk_cutoffs", "fall_risk_source", "slope_per_week", "slope_ci_low", "slope_ci_high", "note"]
+        "fall_risk_cutoffs", "fall_risk_source", "fall_risk_other_population", "slope_per_week", "slope_ci_low", "slope_ci_high", "note"]
     # gait speed walked both ways: one row each
     assert set(progress.loc[progress.measure == "gait_speed", "direction"]) == {"forward", "backward"}
 

@@ -206,16 +206,19 @@ def test_sentences_say_what_changed_and_why_it_matters(clinic):
     assert "more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)" \
         in berg
     walk = text[("three_metre_backward_walk", "")]  # 4.15 s -> 2.02 s, lower is better
-    assert walk.startswith("3-metre backward walk test improved by 2.13 s (from 4.15 at week 0 to 2.02 at week 12).")
-    assert "low fall-risk range" in walk
+    # no MDC95 is published for a healthy adult: "improved" would claim more than the data can
+    assert walk.startswith("3-metre backward walk test went down by 2.13 s (from 4.15 at week 0 to 2.02 at week 12).")
+    assert "No minimal detectable change is published for this measure" in walk
+    assert "low fall-risk range" in walk and "studied in another population" in walk
     fes = text[("fes_i_short", "")]
     assert "did not change" in fes
 
     worse = client_progress(clinic, "C-015")
     sentences = dict(zip(zip(worse["measure"], worse["direction"].fillna("")), progress_sentences(worse)))
-    assert "within the 1.57-s change" in sentences[("three_metre_backward_walk", "")]  # stroke MDC95
-    assert sentences[("berg", "")].startswith("Berg Balance Scale improved by 2 points (from 39 at week 0")
-    assert "within the 5-point change" in sentences[("berg", "")]  # Donoghue & Stokes: 5 points for 35-44
+    assert "smaller than the 1.57-s change" in sentences[("three_metre_backward_walk", "")]  # stroke MDC95
+    # within the MDC95: not "improved"
+    assert sentences[("berg", "")].startswith("Berg Balance Scale went up by 2 points (from 39 at week 0")
+    assert "within measurement error: smaller than the 5-point change" in sentences[("berg", "")]  # 35-44: 5 points
 
 
 def test_one_visit_sentence(small):
