@@ -133,7 +133,7 @@ def _val(value) -> str:
     elif abs(v) >= 1:
         text = f"{v:.2f}"
     else:
-        return f"{v:.3g}"
+        return np.format_float_positional(v, precision=3, unique=False, fractional=False, trim="-")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -144,7 +144,8 @@ def _sig(value, digits: int = 2) -> str:
     v = float(value)
     if v == 0 or abs(v) >= 1:
         return _num(v)
-    return f"{v:.{digits}g}"
+    # significant figures without scientific notation: -0.000063, not -6.3e-05
+    return np.format_float_positional(v, precision=digits, unique=False, fractional=False, trim="-")
 
 
 def _qty(value, unit: str) -> str:
@@ -273,7 +274,7 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
     values = np.concatenate([visits["value"].to_numpy(float), trials["value"].to_numpy(float)])
     # the window the client's own values need: lines far outside it would squash them
     lo_v, hi_v = float(np.nanmin(values)), float(np.nanmax(values))
-    pad = max(hi_v - lo_v, 0.1 * (m.high - m.low), abs(rec.mdc95) if pd.notna(rec.mdc95) else 0)
+    pad = max(hi_v - lo_v, 0.03 * (m.high - m.low), abs(rec.mdc95) if pd.notna(rec.mdc95) else 0)
     view_lo, view_hi = lo_v - pad, hi_v + pad
     if pd.notna(rec.mdc95):
         # the band stops at the measure's possible range (no negative seconds, no Berg above 56)
@@ -309,10 +310,10 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
                 label=f"trend {_sig(rec.slope_per_week)} per week")
     ax.set_xlim(lo_x, hi_x)
     ax.set_xticks(sorted(set(weeks.astype(int))))
-    # a change of one point should not fill the whole height: at least a tenth of the scale's range;
+    # a change of one point should not fill the whole height: at least a twentieth of the scale's range;
     # and never beyond the scale's possible range
     low, high = ax.get_ylim()
-    min_span = 0.1 * (m.high - m.low)
+    min_span = 0.05 * (m.high - m.low)
     if high - low < min_span:
         mid = (high + low) / 2
         low, high = mid - min_span / 2, mid + min_span / 2
@@ -525,6 +526,15 @@ def _hidden(warn: pd.DataFrame, table: str) -> set[str]:
 
 # --- the client page -------------------------------------------------------------------------
 
+_CONDITIONS = {"older_adult": "older adult", "frail_older_adult": "frail older adult",
+               "parkinsons": "Parkinson’s disease", "knee_oa": "knee osteoarthritis",
+               "multiple_sclerosis": "multiple sclerosis"}
+
+
+def _condition_label(condition) -> str:
+    return _CONDITIONS.get(str(condition), str(condition).replace("_", " "))
+
+
 def _fall_risk_result(flagged: bool, level: str) -> Flag:
     """What a cut-off says about one score, in words that cannot contradict themselves."""
     if level == "high":
@@ -536,8 +546,8 @@ def _conflicting_cutoffs_guidance(flags: pd.DataFrame) -> list[str]:
     """One line for a test with several published cut-offs that disagree."""
     lines = []
     for (name, _direction), part in flags.groupby(["name", flags["direction"].fillna("")], sort=False):
-        values = sorted(set(part["cutoff"]))
-        if len(values) < 2:
+        # a low-risk and a high-risk cut-off of one source make a band, not a conflict
+        if part.loc[part["level"] == "high", "cutoff"].nunique() < 2:
             continue
         listed = "; ".join(f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit} ({r.population})" for r in part.itertuples())
         lines.append(f"{name}: the published cut-offs disagree ({listed}) because they come from different samples. "
@@ -556,7 +566,7 @@ def _fall_risk_section(study, participant_id: str) -> list[dict]:
                    "Timed Up and Go, Berg, backward gait speed).")]
     person = study.participant(participant_id)
     condition = person.get("condition")
-    condition = "not recorded" if condition is None or pd.isna(condition) else str(condition).replace("_", " ")
+    condition = "not recorded" if condition is None or pd.isna(condition) else _condition_label(condition)
     rows, notes, classes = [], [], []
     # the client's own population first
     flags = flags.sort_values("population_matches", ascending=False, kind="stable")
@@ -818,7 +828,7 @@ def client_report_html(study, participant_id: str, *, show_flagged_text: bool = 
     return _render("client.html.j2", title=f"Progress report: participant {shown}", synthetic=bool(cfg.synthetic),
                    heading=f"Progress report: participant {shown}",
                    subtitle=f"{cfg.name} · arm: {person.get('arm')} · condition: "
-                            f"{str(person.get('condition')).replace('_', ' ')}",
+                            f"{_condition_label(person.get('condition'))}",
                    privacy=_privacy_box(warn, shown_id=shown if shown != pid else None, allow_names=allow_names,
                                         show_flagged_text=show_flagged_text),
                    keypoints=keys, sections=sections)
