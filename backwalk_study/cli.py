@@ -133,12 +133,26 @@ def cmd_run(args) -> int:
     from .errors import StudyValidationError
     from .pipeline import run_main_job
 
+    from .report import apply_privacy_arguments, code_names, privacy_lines, privacy_warnings
+
+    warnings_seen: list[str] = []
+
+    def prepare(study):
+        warnings_seen.extend(privacy_lines(privacy_warnings(study)))
+        if args.pseudonymise:
+            return apply_privacy_arguments(study, args, outputs=[args.output])
+        return code_names(study, allow_names=args.names_in_output)
+
     try:
-        written = run_main_job(args.path, args.output, mapping=args.mapping, notebooks=not args.no_notebooks)
+        written = run_main_job(args.path, args.output, mapping=args.mapping, notebooks=not args.no_notebooks,
+                               prepare=prepare, report_options={"show_flagged_text": args.show_flagged_text,
+                                                                "allow_names": args.names_in_output})
     except StudyValidationError as exc:
         print(f"{args.path}: {len(exc.problems)} problem(s); fix them and run again.\n")
         print(format_problems(exc.problems))
         return EXIT_INVALID
+    for line in warnings_seen:
+        print(f"warning: {line}", file=sys.stderr)
     for path in written:
         print(f"wrote {path}")
     return EXIT_OK
@@ -164,6 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="results", help="folder for results (default: results)")
     p.add_argument("--mapping", help="column-mapping TOML file for a wide clinic spreadsheet")
     p.add_argument("--no-notebooks", action="store_true", help="skip executing the notebooks")
+    _add_privacy_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("simulate", help="write the SYNTHETIC example study (byte-identical for a seed)")
@@ -186,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     _add_report_command(sub)
     return parser
+
+
+def _add_privacy_arguments(parser) -> None:
+    from .report import add_privacy_arguments
+
+    add_privacy_arguments(parser)
 
 
 def _add_report_command(sub) -> None:

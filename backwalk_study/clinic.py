@@ -201,8 +201,8 @@ def published_sem(measure, condition: str | None, mdc=None) -> tuple[float, str]
         mdc = measure.published("mdc95", condition)
     if mdc is not None:
         return (mdc.value / (RELIABLE_CHANGE_Z * math.sqrt(2)),
-                f"SEM implied by the published MDC95 {mdc.value:g} {measure.unit} (MDC95 / (1.96 x sqrt 2); "
-                f"{mdc.source})")
+                f"SEM implied by the published MDC95 {mdc.value:g} {measure.unit}, MDC95 / 1.96 / sqrt 2 "
+                f"({mdc.source})")
     return np.nan, (f"not available: no SEM, reliability with SD, or MDC95 is published for {measure.name}")
 
 

@@ -188,11 +188,12 @@ def _dose_response(study, out: Path) -> list[Path]:
     return written
 
 
-def _reports(study, out: Path) -> list[Path]:
-    """The cohort page and one example client's page (self-contained HTML)."""
+def _reports(study, out: Path, **options) -> list[Path]:
+    """The cohort page and one example client's page (self-contained HTML);
+    for a clinic-sized study a page per client and an index page."""
     from .report import write_reports
 
-    return write_reports(study, out / "reports")
+    return write_reports(study, out / "reports", **options)
 
 
 #: The steps of the main job, in order: each takes (study, output folder)
@@ -201,23 +202,35 @@ STEPS = [_validation, _summary, _comparisons, _dose_response, _reports]
 
 
 def run_main_job(path: str | Path, output: str | Path = "results", *, mapping: str | None = None,
-                 notebooks: bool = True) -> list[Path]:
+                 notebooks: bool = True, prepare=None, report_options: dict | None = None) -> list[Path]:
     """Validate the study at ``path`` and write all results into ``output``.
 
     Raises :class:`~backwalk_study.errors.StudyValidationError` (nothing is
     written then) or :class:`~backwalk_study.errors.StudyReadError`.
+    ``prepare`` (optional) turns the loaded study into the one analysed
+    (``backwalk run --pseudonymise``); ``report_options`` go to
+    :func:`~backwalk_study.report.write_reports`. A clinic-sized study
+    (fewer than ``report.MIN_PER_ARM`` people in an arm) gets no group
+    statistics: no comparisons or mixed models, a report page per client.
     """
     from .io import import_wide
     from .study import load_study
 
+    from .report import is_clinic_sized
+
     study = import_wide(path, mapping) if mapping else load_study(path)
+    if prepare is not None:
+        study = prepare(study)
     out = Path(output)
     out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
+    small = is_clinic_sized(study)
     for step in STEPS:
-        written += step(study, out)
+        if small and step in (_comparisons, _dose_response):
+            continue  # too few people per arm for group statistics
+        written += step(study, out, **(report_options or {})) if step is _reports else step(study, out)
     notebooks_dir = Path(__file__).resolve().parents[1] / "notebooks"
-    if notebooks and not mapping and notebooks_dir.is_dir():
+    if notebooks and not mapping and not small and notebooks_dir.is_dir():
         written += _notebooks(study, Path(path), out, notebooks_dir)
     return written
 

@@ -39,10 +39,18 @@ __all__ = [
     "progress_sentences",
     "privacy_warnings",
     "add_report_command",
+    "MIN_PER_ARM",
+    "is_clinic_sized",
+    "clinic_index_html",
 ]
 
 SYNTHETIC_NOTE = ("SYNTHETIC DATA: made up by a simulator for teaching and testing. These are not "
                   "observations of real people and say nothing about backward walking.")
+
+#: Below this many participants in an arm, group statistics (p-values, confidence intervals, mixed
+#: models) are not shown: with so few people they say more about the individuals than about the
+#: programme, and a clinic judges each client on their own page against published thresholds.
+MIN_PER_ARM = 10
 
 #: Measures shown first on the cohort page, when the study has them.
 HEADLINE_MEASURES = (("berg", None), ("mini_bestest", None), ("tug", None),
@@ -352,8 +360,8 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
     >>> from backwalk_study import import_wide, client_progress
     >>> from backwalk_study.report import progress_sentences
     >>> clinic = import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
-    >>> progress_sentences(client_progress(clinic, "C-003"))[0]
-    'Berg Balance Scale improved by 7 points (from 49 at week 0 to 56 at week 12). That is more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)...'
+    >>> print(progress_sentences(client_progress(clinic, "C-003"))[0])
+    Berg Balance Scale improved by 7 points (from 49 at week 0 to 56 at week 12). That is more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)...
     """
     out = []
     for rec in progress.itertuples(index=False):
@@ -946,8 +954,12 @@ def _cohort_adherence_section(study) -> list[dict]:
     return parts
 
 
-def _safety_table(study):
-    """compare.safety once per page: (table, reason it is missing)."""
+def _safety_table(study, results=None):
+    """compare.safety once per page: (table, reason it is missing); from
+    the precomputed results bundle when one is given."""
+    if results is not None:
+        computed = results.safety()
+        return computed.value, computed.error
     if len(study.sessions) == 0:
         return None, "no session log"
     try:
@@ -960,8 +972,11 @@ def _safety_table(study):
         return None, str(exc)
 
 
-def _comparison_table(study):
+def _comparison_table(study, results=None):
     """compare_all once per page: (table, warnings, reason it is missing)."""
+    if results is not None:
+        computed = results.comparisons()
+        return computed.value, list(computed.warnings), computed.error
     try:
         from .compare import compare_all
     except ImportError:
@@ -997,6 +1012,13 @@ def _cohort_safety_section(study, computed=None) -> list[dict]:
     table, reason = computed if computed is not None else _safety_table(study)
     if table is None:
         return parts + [_unavailable(f"Safety table not available: {reason}")]
+    if is_clinic_sized(study):
+        any_events = table[table["event"] != "any"]
+        rows = [[r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions, _num(r.session_minutes)]
+                for r in any_events.itertuples() if r.sessions]
+        return parts + [_p("Adverse events during walking sessions, counted (too few people per arm for rates "
+                           "and rate ratios to mean much)."),
+                        _table(["Arm", "Event", "Events", "Participants", "Sessions", "Minutes"], rows)]
     rows = []
     for r in table.itertuples():
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
@@ -1017,14 +1039,11 @@ def _cohort_safety_section(study, computed=None) -> list[dict]:
 
 def _cohort_comparisons_section(study, computed=None) -> list[dict]:
     parts = [_h2("Main comparisons")]
-    try:
-        from .compare import compare_all
-    except ImportError:
-        return parts + [_unavailable("Between-arm comparisons (backwalk_study.compare) are not available in this "
-                                     "installation.")]
     if study.participants["arm"].nunique() < 2:
         return parts + [_unavailable(f"All participants are in one arm ({study.participants['arm'].iloc[0]}), so "
                                      "there is no between-arm comparison.")]
+    if is_clinic_sized(study):
+        return parts + [_unavailable(_small_numbers_statement(study))]
     table, caught, reason = computed if computed is not None else _comparison_table(study)
     if table is None:
         return parts + [_unavailable(f"Comparisons not available: {reason}")]
@@ -1060,7 +1079,15 @@ def _cohort_summary(study, safety_table, comparisons) -> dict:
     when there is a signal."""
     items = []
     safety_items = []
-    if safety_table is not None and len(safety_table):
+    if safety_table is not None and len(safety_table) and is_clinic_sized(study):
+        kinds = safety_table[(safety_table["event"] != "any") & (safety_table["events"] > 0)]
+        total = int(kinds["events"].sum())
+        listed = ", ".join(f"{int(n)} {str(k).replace('_', ' ')}" for k, n in
+                           kinds.groupby("event", sort=True)["events"].sum().items())
+        safety_items.append({"urgent": bool((kinds["event"] == "fall").any()), "text": (
+            f"Safety: {total} adverse event(s) during walking sessions" + (f" ({listed})" if listed else "")
+            + "; each client’s page lists their own.")})
+    elif safety_table is not None and len(safety_table):
         ref = safety_table.attrs.get("reference", "")
         rated = safety_table[safety_table["rate_ratio"].notna()]
         signals = rated[rated["rr_ci_low"] > 1]
@@ -1095,6 +1122,8 @@ def _cohort_summary(study, safety_table, comparisons) -> dict:
         items.append({"urgent": False, "text": (
             f"No clear difference on the other {n - len(clear)} of {n} comparisons of an arm with the reference arm "
             "(p values adjusted for the number of comparisons, Holm).")})
+    elif is_clinic_sized(study):
+        items.append({"urgent": False, "text": _small_numbers_statement(study)})
     elif study.participants["arm"].nunique() < 2:
         items.append({"urgent": False, "text": "Everyone is in one arm, so the arms cannot be compared."})
     return _block("summary", title="Summary", items=items)
@@ -1109,8 +1138,31 @@ def _finding(r) -> str:
     return f"{r.arm} better than {r.reference}" if bool(r.improved) else f"{r.reference} better than {r.arm}"
 
 
+def is_clinic_sized(study) -> bool:
+    """Whether an arm has fewer than :data:`MIN_PER_ARM` participants, so
+    group statistics are replaced by per-client pages.
+
+    >>> from backwalk_study import import_wide
+    >>> is_clinic_sized(import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml"))
+    True
+    """
+    counts = study.participants.groupby("arm", observed=True)["participant_id"].nunique()
+    return bool(len(counts) == 0 or counts.min() < MIN_PER_ARM)
+
+
+def _small_numbers_statement(study) -> str:
+    counts = study.participants.groupby("arm", observed=True)["participant_id"].nunique()
+    listed = ", ".join(f"{arm}: {n}" for arm, n in counts.items())
+    return (f"Fewer than {MIN_PER_ARM} people per arm ({listed}). Group statistics (p-values, confidence "
+            "intervals, mixed models) on so few people would describe these individuals, not the programme, so "
+            "they are not shown. Judge each client on their own page, against the published thresholds of their "
+            "measures.")
+
+
 def _cohort_dose_section(study, measures) -> list[dict]:
     parts = [_h2("Dose-response per arm")]
+    if is_clinic_sized(study):
+        return parts + [_unavailable(_small_numbers_statement(study))]
     try:
         from .stats.mixed import dose_response
     except ImportError:
@@ -1178,6 +1230,44 @@ def _cohort_dose_section(study, measures) -> list[dict]:
     return parts
 
 
+def _client_rows(study, *, allow_names: bool, warn) -> list[dict]:
+    """One row per client for the clinic pages: code, arm, condition, visits
+    and the verdicts of their page."""
+    from .clinic import client_progress
+    from .data.privacy import display_id
+
+    rows = []
+    for pid in sorted(study.participants["participant_id"].astype(str)):
+        person = study.participant(pid)
+        shown = display_id(study, pid, allow_names=allow_names, findings=warn)
+        try:
+            progress = client_progress(study, pid)
+        except ValueError:
+            rows.append({"pid": pid, "shown": shown, "cells": [
+                person.get("arm"), _condition_label(person.get("condition")), "0", "no assessments", "–"]})
+            continue
+        summary = "; ".join(f"{_measure_label(r)}: {r.verdict}" for r in progress.itertuples())
+        high = progress.loc[progress["fall_risk_latest"] == "high"]
+        rows.append({"pid": pid, "shown": shown, "cells": [
+            person.get("arm"), _condition_label(person.get("condition")), str(int(progress["n_visits"].max())),
+            summary,
+            "; ".join(_measure_label(r) for r in high.itertuples()) or "none"]})
+    return rows
+
+
+def _clients_section(study, *, allow_names: bool, client_pages: dict | None, warn) -> list[dict]:
+    headers = ["Client", "Arm", "Condition", "Visits", "Change on each measure", "High fall-risk range now"]
+    rows = _client_rows(study, allow_names=allow_names, warn=warn)
+    if client_pages:
+        return [_h2("Clients"), _p("Each client’s page judges their change against published thresholds."),
+                _block("link_table", headers=headers,
+                       rows=[{"href": client_pages.get(r["pid"], ""), "label": r["shown"], "cells": r["cells"]}
+                             for r in rows])]
+    return [_h2("Clients"), _p("Each client’s own report (backwalk report --participant ID) judges their change "
+                               "against published thresholds."),
+            _table(headers, [[r["shown"], *r["cells"]] for r in rows])]
+
+
 def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
     from scipy import stats
 
@@ -1194,7 +1284,8 @@ def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
     ax.legend(frameon=False, fontsize=7)
 
 
-def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False, allow_names: bool = False) -> str:
+def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False, allow_names: bool = False,
+                       results=None, client_pages: dict | None = None) -> str:
     """The cohort page as one self-contained HTML page.
 
     Parameters
@@ -1220,10 +1311,13 @@ def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False,
     if cfg.description:
         sections.append(_p(cfg.description))
     sections += [_note(f"Note: {n}") for n in study.notes]
-    safety_computed = _safety_table(study)
-    comparison_computed = _comparison_table(study)
+    small = is_clinic_sized(study)
+    safety_computed = _safety_table(study, results)
+    comparison_computed = (None, [], "small") if small else _comparison_table(study, results)
     sections.insert(0, _cohort_summary(study, safety_computed[0], comparison_computed[0]))
     sections += _enrolment_section(study)
+    if small:
+        sections += _clients_section(study, allow_names=allow_names, client_pages=client_pages, warn=warn)
     sections += _cohort_adherence_section(study)
     sections += _cohort_safety_section(study, safety_computed)
     sections += _cohort_comparisons_section(study, comparison_computed)
@@ -1283,18 +1377,31 @@ def _file_id(participant_id: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]+", "_", str(participant_id)).strip("._") or "participant"
 
 
-def write_reports(study, output: str | Path, participant_id: str | None = None, *,
-                  show_flagged_text: bool = False, allow_names: bool = False) -> list[Path]:
-    """The reports step of the main job: the cohort page, one client's
-    report and that client's progress table.
+def clinic_index_html(study, client_pages: dict, **options) -> str:
+    """The index page of a clinic's reports: the cohort page of a
+    clinic-sized study (no group statistics) with a link to every client's
+    page. ``client_pages`` maps participant ID to the page's file name."""
+    return cohort_report_html(study, client_pages=client_pages, **options)
 
-    Writes ``cohort.html``, ``report-<code>.html`` and
-    ``client_progress-<code>.csv`` (guarded against spreadsheet formula
-    injection) into ``output``; the client is ``participant_id`` or
-    :func:`example_participant`. ``<code>`` is the participant ID, or a
-    code when the study's IDs look like names
-    (:func:`~backwalk_study.data.privacy.display_id`; ``allow_names=True``
-    keeps the IDs). Returns the paths written.
+
+def write_reports(study, output: str | Path, participant_id: str | None = None, *,
+                  show_flagged_text: bool = False, allow_names: bool = False, results=None) -> list[Path]:
+    """The reports step of the main job.
+
+    A trial (every arm with at least :data:`MIN_PER_ARM` people): the
+    cohort page ``cohort.html``, one client's ``report-<code>.html`` and
+    that client's ``client_progress-<code>.csv``; the client is
+    ``participant_id`` or :func:`example_participant`.
+
+    A clinic (fewer people per arm, :func:`is_clinic_sized`): one page per
+    client, ``report-<code>.html``, an ``index.html`` linking them (the
+    cohort page without group statistics) and ``client_progress.csv`` for
+    every client.
+
+    ``<code>`` is the participant ID, or a code when the study's IDs look
+    like names (:func:`~backwalk_study.data.privacy.display_id`;
+    ``allow_names=True`` keeps the IDs). Tables are guarded against
+    spreadsheet formula injection. Returns the paths written.
     """
     from .clinic import client_progress
     from .data.privacy import display_id
@@ -1302,13 +1409,28 @@ def write_reports(study, output: str | Path, participant_id: str | None = None, 
 
     out = Path(output)
     options = {"show_flagged_text": show_flagged_text, "allow_names": allow_names}
-    pid = str(participant_id) if participant_id is not None else example_participant(study)
     warn = privacy_warnings(study)
+    if is_clinic_sized(study) and participant_id is None:
+        written, pages, tables = [], {}, []
+        for pid in sorted(study.participants["participant_id"].astype(str)):
+            try:
+                progress = client_progress(study, pid)
+            except ValueError:  # no assessments yet: listed on the index, no page
+                continue
+            shown = display_id(study, pid, allow_names=allow_names, findings=warn)
+            name = f"report-{_file_id(shown)}.html"
+            written.append(write_client_report(study, pid, out / name, **options))
+            pages[pid] = name
+            tables.append(progress.assign(participant_id=shown))
+        index = _write(clinic_index_html(study, pages, **options), out / "index.html")
+        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        return [index, *written, write_table(table, out / "client_progress.csv")]
+    pid = str(participant_id) if participant_id is not None else example_participant(study)
     shown = display_id(study, pid, allow_names=allow_names, findings=warn)
     progress = client_progress(study, pid)
     if shown != pid:
         progress["participant_id"] = shown
-    return [write_cohort_report(study, out / "cohort.html", **options),
+    return [write_cohort_report(study, out / "cohort.html", results=results, **options),
             write_client_report(study, pid, out / f"report-{_file_id(shown)}.html", **options),
             write_table(progress, out / f"client_progress-{_file_id(shown)}.csv")]
 
@@ -1340,10 +1462,20 @@ def apply_privacy_arguments(study, args, outputs=()):
     from .data.privacy import pseudonymise
 
     if getattr(args, "pseudonymise", None):
-        study = pseudonymise(study, args.pseudonymise, key_file=args.key_file, outputs=outputs)
-    elif getattr(args, "key_file", None):
+        return pseudonymise(study, args.pseudonymise, key_file=args.key_file, outputs=outputs)
+    if getattr(args, "key_file", None):
         raise ValueError("--key-file needs --pseudonymise KEYS.csv")
     return study
+
+
+def code_names(study, allow_names: bool = False):
+    """The study with IDs that look like names replaced by their display
+    codes (``client-NN``) everywhere, so no table a run writes carries them;
+    unchanged when no ID looks personal or names are allowed."""
+    from .data.privacy import display_codes, recode
+
+    codes = display_codes(study, allow_names=allow_names)
+    return study if all(k == v for k, v in codes.items()) else recode(study, codes)
 
 
 def privacy_lines(warn: pd.DataFrame) -> list[str]:

@@ -251,12 +251,20 @@ def test_example_participant_is_in_an_active_arm(trial, clinic):
 
 
 def test_write_reports_writes_three_files(small, tmp_path):
-    written = write_reports(small, tmp_path / "results")
-    names = sorted(p.name for p in written)
     pid = example_participant(small)
     assert pid == "K-2"  # two visits beat one
+    written = write_reports(small, tmp_path / "results", participant_id=pid)
+    names = sorted(p.name for p in written)
     assert names == sorted(["cohort.html", f"report-{pid}.html", f"client_progress-{pid}.csv"])
     assert all(p.is_file() and p.stat().st_size > 0 for p in written)
+
+
+def test_write_reports_for_a_clinic_writes_every_client_and_an_index(small, tmp_path):
+    written = write_reports(small, tmp_path / "results")
+    assert sorted(p.name for p in written) == ["client_progress.csv", "index.html", "report-K-1.html",
+                                               "report-K-2.html"]
+    index = (tmp_path / "results" / "index.html").read_text(encoding="utf-8")
+    assert 'href="report-K-1.html"' in index and 'href="report-K-2.html"' in index
 
 
 # --- the command line ----------------------------------------------------------------------------------

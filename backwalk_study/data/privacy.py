@@ -48,6 +48,8 @@ __all__ = [
     "display_id",
     "withheld",
     "pseudonymise",
+    "recode",
+    "display_codes",
     "WITHHELD",
 ]
 
@@ -321,6 +323,13 @@ def display_id(study, participant_id, *, allow_names: bool = False, findings: pd
     return f"client-{ordered.index(pid) + 1:0{width}d}" if pid in ordered else "client"
 
 
+def display_codes(study, *, allow_names: bool = False, findings: pd.DataFrame | None = None) -> dict[str, str]:
+    """{ID: code shown} for every participant (:func:`display_id`)."""
+    findings = scan_study(study) if findings is None else findings
+    return {pid: display_id(study, pid, allow_names=allow_names, findings=findings)
+            for pid in study.participants["participant_id"].astype(str)}
+
+
 def withheld(findings: pd.DataFrame, table: str, column: str) -> set[int]:
     """Row positions of ``table`` whose ``column`` cell is flagged as free text."""
     hit = findings[(findings["table"] == table) & (findings["column"] == column) & (findings["kind"] == "free text")]
@@ -422,6 +431,15 @@ def pseudonymise(study, key_table: str | Path, *, key_file: str | Path | None = 
         table.to_csv(key_table, index=False)
     except OSError as exc:
         raise ValueError(f"pseudonymise: cannot write the key table {key_table}: {exc.strerror or exc}") from None
+
+    return recode(study, codes)
+
+
+def recode(study, codes: dict[str, str]):
+    """A copy of ``study`` with each participant ID replaced by its code in
+    every table, in free text too (no key table is written: see
+    :func:`pseudonymise` for that)."""
+    ids = list(codes)
 
     def swap(frame: pd.DataFrame) -> pd.DataFrame:
         frame = frame.copy()
