@@ -118,14 +118,12 @@ def cmd_import(args) -> int:
 
 
 def cmd_catalogue(args) -> int:
-    from .measures import measure_catalogue
+    from .measures import catalogue_records, format_catalogue
 
-    table = measure_catalogue()
     if args.json:
-        print(table.to_json(orient="records", indent=2))
+        print(json.dumps(catalogue_records(), indent=2, ensure_ascii=False))
     else:
-        cols = ["key", "name", "domain", "unit", "better", "mdc95", "mcid"]
-        print(table[cols].to_string(index=False))
+        print(format_catalogue())
     return EXIT_OK
 
 
@@ -195,8 +193,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, help="new study folder to write")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds",
+                       description="The outcome measures: unit, plausible range, better direction, and the "
+                                   "published MDC95, MCID and fall-risk cut-offs with the population they were "
+                                   "studied in and their source. Missing figures say 'none published'.")
+    p.add_argument("--json", action="store_true",
+                   help="print the catalogue as JSON: one record per measure with every published figure "
+                        "(value, condition, population, source and the sentence it was read in) and each "
+                        "fall-risk cut-off (value, comparison, level, population, direction, source)")
     p.set_defaults(func=cmd_catalogue)
 
     _add_report_command(sub)

@@ -26,6 +26,10 @@ __all__ = [
     "default_catalogue",
     "measure_catalogue",
     "get_measure",
+    "catalogue_records",
+    "catalogue_lines",
+    "format_catalogue",
+    "short_source",
 ]
 
 #: Domains of benefit claimed for backward walking, in reading order.
@@ -93,7 +97,8 @@ class FallRiskCutoff:
 
     def describe(self) -> str:
         what = "high fall risk" if self.level == "high" else "low fall risk"
-        return f"{self.at_risk_when} {self.value:g}: {what} ({self.population}; {self.source})"
+        walked = f", only when walked {self.direction}" if self.direction else ""
+        return f"{self.at_risk_when} {self.value:g}: {what}{walked} ({self.population}; {self.source})"
 
 
 @dataclass(frozen=True)
@@ -396,7 +401,10 @@ class Catalogue(Mapping[str, Measure]):
         """One row per measure: key, name, domain, unit, low, high, better,
         walked, mdc95, mdc95_source, mcid, mcid_source, icc, icc_source,
         sem, sem_source, fall_risk (the general figures; condition-specific
-        ones are listed in ``notes``)."""
+        ones are listed in ``notes``), notes, builtin, mdc95_text and
+        mcid_text (every published figure in words, "none published" when
+        there is none: Berg's MDC95 by starting score shows here)."""
+        _TEXT_ROWS = {r["key"]: r for r in catalogue_lines(self)}
         rows = []
         for m in self.measures.values():
             row = {"key": m.key, "name": m.name, "domain": m.domain, "unit": m.unit,
@@ -416,6 +424,9 @@ class Catalogue(Mapping[str, Measure]):
                 notes.append(f"mcid {m.mcid_relative.value:.0%} of baseline ({m.mcid_relative.source})")
             row["fall_risk"] = "; ".join(c.describe() for c in m.fall_risk) or None
             row["notes"] = "; ".join(notes) or None
+            text = _TEXT_ROWS[m.key] if m.key in _TEXT_ROWS else None
+            row["mdc95_text"] = text["mdc95"] if text else None
+            row["mcid_text"] = text["mcid"] if text else None
             row["builtin"] = m.builtin
             rows.append(row)
         return pd.DataFrame(rows)
@@ -506,3 +517,138 @@ def catalogue_from_config(spec: Mapping[str, Mapping] | None) -> tuple[Catalogue
     return _DEFAULT.with_measures(extra), problems
 
 
+
+
+# --- the catalogue for people -------------------------------------------------------------------
+
+def short_source(source: str | None) -> str:
+    """"Muir et al., Phys Ther 2008;88:449" -> "Muir et al. 2008".
+
+    >>> short_source("Donoghue & Stokes, J Rehabil Med 2009;41:343")
+    'Donoghue & Stokes 2009'
+    """
+    import re
+
+    if not source:
+        return ""
+    head = source.split(",")[0].split(";")[0].strip()
+    year = re.search(r"\b(19|20)\d\d\b", source)
+    if year and year.group(0) not in head:
+        return f"{head} {year.group(0)}"
+    return head
+
+
+_OPS_TEXT = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def _figure_text(fig: Published, unit: str) -> str:
+    who = f" in {fig.population}" if fig.population else ""
+    note = f"; {fig.note}" if fig.note else ""
+    return f"{fig.value:g} {unit}{who}{note} ({short_source(fig.source)})"
+
+
+def _cutoff_text(c: FallRiskCutoff, unit: str) -> str:
+    what = "high fall risk" if c.level == "high" else "low fall risk"
+    walked = f", only when walked {c.direction}" if c.direction else ""
+    return f"{_OPS_TEXT[c.at_risk_when]} {c.value:g} {unit}: {what}{walked} ({c.population}; {short_source(c.source)})"
+
+
+def catalogue_records(catalogue: Catalogue | None = None) -> list[dict]:
+    """The catalogue as JSON-ready records: every published figure with its
+    population, condition, source and the sentence it was read in.
+
+    Examples
+    --------
+    >>> berg = next(r for r in catalogue_records() if r["key"] == "berg")
+    >>> [(f["value"], f["baseline_range"]) for f in berg["mdc95"]][:2]
+    [(4, [45, 56]), (5, [35, 44])]
+    """
+    out = []
+    for m in (catalogue or _DEFAULT).values():
+        rec = {"key": m.key, "name": m.name, "domain": m.domain, "unit": m.unit, "low": m.low, "high": m.high,
+               "better": m.better, "walked": m.walked, "description": m.description, "builtin": m.builtin}
+        for q in ("mdc95", "mcid", "icc", "sem", "sd"):
+            rec[q] = [{"value": f.value, "condition": f.condition, "population": f.population, "note": f.note,
+                       "source": f.source, "quote": f.quote, "baseline_range": None} for f in getattr(m, q)]
+        for lo, hi, value in m.mdc95_by_baseline:
+            rec["mdc95"].insert(sum(1 for f in rec["mdc95"] if f["baseline_range"] is not None),
+                                {"value": value, "condition": None, "population": m.mdc95_by_baseline_population,
+                                 "note": f"for a starting score of {lo:g}-{hi:g}", "source": m.mdc95_by_baseline_source,
+                                 "quote": m.mdc95_by_baseline_quote, "baseline_range": [lo, hi]})
+        if m.mcid_relative is not None:
+            r = m.mcid_relative
+            rec["mcid"].append({"value": None, "fraction_of_baseline": r.value, "condition": r.condition,
+                                "population": r.population, "note": f"{r.value:.0%} of the baseline score",
+                                "source": r.source, "quote": r.quote, "baseline_range": None})
+        rec["fall_risk"] = [{"value": c.value, "at_risk_when": c.at_risk_when, "level": c.level,
+                             "population": c.population, "condition": c.condition, "direction": c.direction,
+                             "source": c.source, "note": c.note} for c in m.fall_risk]
+        out.append(rec)
+    return out
+
+
+def catalogue_lines(catalogue: Catalogue | None = None) -> list[dict]:
+    """One row of text cells per measure for a terminal table: measure,
+    unit, range, better, MDC95, MCID, fall-risk cut-offs. Missing figures
+    say "none published", never NaN."""
+    rows = []
+    for m in (catalogue or _DEFAULT).values():
+        mdc = []
+        if m.mdc95_by_baseline:
+            bands = "; ".join(f"{lo:g}-{hi:g}: {v:g}" for lo, hi, v in m.mdc95_by_baseline)
+            values = sorted({v for _, _, v in m.mdc95_by_baseline})
+            mdc.append(f"{values[0]:g}-{values[-1]:g} {m.unit} by starting score ({bands}) "
+                       f"({short_source(m.mdc95_by_baseline_source)})")
+        mdc += [_figure_text(f, m.unit) for f in m.mdc95]
+        mcid = [_figure_text(f, m.unit) for f in m.mcid]
+        if m.mcid_relative is not None:
+            mcid.append(f"{m.mcid_relative.value:.0%} of the baseline score in {m.mcid_relative.population} "
+                        f"({short_source(m.mcid_relative.source)})")
+        rows.append({
+            "key": m.key, "measure": f"{m.name} [{m.key}]", "unit": m.unit, "range": f"{m.low:g}-{m.high:g}",
+            "better": m.better or "depends",
+            "mdc95": "\n".join(mdc) or "none published",
+            "mcid": "\n".join(mcid) or "none published",
+            "fall-risk cut-offs": "\n".join(_cutoff_text(c, m.unit) for c in m.fall_risk) or "none published",
+        })
+    return rows
+
+
+def format_catalogue(catalogue: Catalogue | None = None, width: int | None = None) -> str:
+    """The catalogue as a plain-text table for a terminal (``backwalk catalogue``).
+
+    >>> text = format_catalogue()
+    >>> "nan" in text.lower().split(), "4-7 points by starting score" in text
+    (False, True)
+    """
+    import shutil
+    import textwrap
+
+    if width is None:
+        width = max(150, shutil.get_terminal_size((150, 40)).columns)
+
+    rows = catalogue_lines(catalogue)
+    widths = {"measure": 26, "unit": 9, "range": 8, "better": 7, "mdc95": 32, "mcid": 24, "fall-risk cut-offs": 0}
+    fixed = sum(widths.values()) + 2 * (len(widths) - 1)
+    widths["fall-risk cut-offs"] = max(24, width - fixed)
+    cols = list(widths)
+
+    def wrap(text: str, w: int) -> list[str]:
+        lines = []
+        for part in str(text).split("\n"):
+            lines += textwrap.wrap(part, w, subsequent_indent="  ") or [""]
+        return lines
+
+    def block(cells: dict) -> list[str]:
+        wrapped = [wrap(cells[c], widths[c]) for c in cols]
+        height = max(len(w) for w in wrapped)
+        return ["  ".join((w[i] if i < len(w) else "").ljust(widths[c]) for w, c in zip(wrapped, cols)).rstrip()
+                for i in range(height)]
+
+    out = block({c: c for c in cols})
+    out.append("  ".join("-" * widths[c] for c in cols))
+    for r in rows:
+        out += block(r)
+        out.append("")
+    out.append("Sources: full citations and the sentence each figure was read in are in `backwalk catalogue --json`.")
+    return "\n".join(out)

@@ -165,13 +165,9 @@ def _qty(value, unit: str) -> str:
 
 def _short_source(source: str | None) -> str:
     """"Muir et al., Phys Ther 2008;88:449" -> "Muir et al. 2008"."""
-    if not source:
-        return ""
-    head = source.split(",")[0].split(";")[0].strip()
-    year = re.search(r"\b(19|20)\d\d\b", source)
-    if year and year.group(0) not in head:
-        return f"{head} {year.group(0)}"
-    return head
+    from .measures import short_source
+
+    return short_source(source)
 
 
 def _table(headers: list[str], rows: Iterable[Iterable], cls: str = "", row_classes=None) -> dict:
