@@ -141,6 +141,11 @@ def cmd_run(args) -> int:
             return apply_privacy_arguments(study, args, outputs=[args.output])
         return code_names(study, allow_names=args.names_in_output)
 
+    from .data.output_paths import check_output_path
+
+    inputs = [args.path, args.mapping] + ([Path(args.path).parent / "sessions.csv"] if args.mapping else [])
+    for note in check_output_path(args.output, inputs, args.force, kind="folder"):
+        print(f"warning: {note}", file=sys.stderr)
     try:
         written = run_main_job(args.path, args.output, mapping=args.mapping, notebooks=not args.no_notebooks,
                                prepare=prepare, report_options={"show_flagged_text": args.show_flagged_text,
@@ -176,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="results", help="folder for results (default: results)")
     p.add_argument("--mapping", help="column-mapping TOML file for a wide clinic spreadsheet")
     p.add_argument("--no-notebooks", action="store_true", help="skip executing the notebooks")
+    p.add_argument("--force", action="store_true",
+                   help="write even when the results folder is inside the input folder")
     _add_privacy_arguments(p)
     p.set_defaults(func=cmd_run)
 

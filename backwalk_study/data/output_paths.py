@@ -70,7 +70,8 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = (), force
     kind : str, optional
         What the writer writes ("HTML page", "table (CSV)", ...; default:
         from the suffix of ``path``). An existing file of another kind is
-        not replaced without ``force``.
+        not replaced without ``force``. ``"folder"`` for writers of a
+        results folder: it may exist, but not as a file.
 
     Returns
     -------
@@ -113,6 +114,10 @@ def check_output_path(path: str | Path, inputs: Iterable[str | Path] = (), force
             if not force:
                 raise OutputPathError(msg + hint)
             notes.append(msg + ": written there because of --force")
+    if kind == "folder":
+        if target.is_file():
+            raise OutputPathError(f"{path} is a {file_kind(target)}, not a folder; give a folder for the results")
+        return notes
     if target.is_dir():
         raise OutputPathError(f"{path} is a folder; give a file name")
     if target.is_file():
