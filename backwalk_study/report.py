@@ -120,6 +120,8 @@ def _num(value, digits: int | None = None) -> str:
     v = float(value)
     if digits is not None:
         text = f"{v:.{digits}f}"
+    elif abs(v) >= 1000:
+        return f"{v:,.0f}"
     elif abs(v) >= 100:
         text = f"{v:.0f}"
     elif abs(v) >= 10:
@@ -188,11 +190,11 @@ def _p_text(p) -> str:
         return "–"
     p = float(p)
     if p < 0.001:
-        return "< 0.001"
+        return "<\u00a00.001"  # no break between the sign and the number
     if p < 0.01:
         return f"{p:.3f}"
     if p > 0.99:
-        return "> 0.99"
+        return ">\u00a00.99"
     return f"{p:.2f}"
 
 
@@ -317,7 +319,7 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
     # a change of one point should not fill the whole height: at least a twentieth of the scale's range;
     # and never beyond the scale's possible range
     low, high = ax.get_ylim()
-    min_span = 0.05 * (m.high - m.low)
+    min_span = (0.15 if m.unit in ("points", "repetitions") else 0.05) * (m.high - m.low)
     if high - low < min_span:
         mid = (high + low) / 2
         low, high = mid - min_span / 2, mid + min_span / 2
@@ -389,9 +391,8 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
         elif pd.notna(rec.mdc95):
             mdc = f"{_num(rec.mdc95)}-{unit[:-1] if unit in ('points', 'repetitions') else unit}"
             src = _short_source(rec.mdc95_source)
-            other = (" It was studied in another population"
-                     f" ({str(rec.mdc95_population).replace(' (studied in another population)', '')}), so read it as "
-                     "a guide." if "another population" in str(rec.mdc95_population) else "")
+            other = (" That figure was measured in another population, so read it as a guide."
+                     if "another population" in str(rec.mdc95_population) else "")
             if bool(rec.exceeds_mdc95):
                 parts.append(f"That is more than the {mdc} change that measurement error could explain "
                              f"(MDC95, {src}).{other}")
@@ -412,7 +413,14 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
             parts.append(f"Reliable change index {rec.rci:.2f}: {verdict} (beyond ±1.96 needed; {how}{src}).")
         elif rec.change != 0 and str(rec.rci_basis).startswith("not available"):
             parts.append("No reliable change index: no SEM or reliability is published for this measure.")
-        if pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.improved) and rec.verdict == "improved":
+        if (pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.mcid_reached)
+                and rec.verdict != "improved"):
+            parts.append(f"The change is as large as the minimal clinically important difference of "
+                         f"{_qty(rec.mcid, unit)} ({_short_source(rec.mcid_source)}), but "
+                         + ("it is within measurement error, so it may not be real."
+                            if rec.verdict == "within measurement error" else
+                            "with no published MDC95 it cannot be told from measurement error."))
+        elif pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.improved) and rec.verdict == "improved":
             src = _short_source(rec.mcid_source)
             if bool(rec.mcid_reached):
                 parts.append(f"It reaches the minimal clinically important difference of "
@@ -553,7 +561,7 @@ def _conflicting_cutoffs_guidance(flags: pd.DataFrame) -> list[str]:
         # a low-risk and a high-risk cut-off of one source make a band, not a conflict
         if part.loc[part["level"] == "high", "cutoff"].nunique() < 2:
             continue
-        listed = "; ".join(f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit} ({r.population})" for r in part.itertuples())
+        listed = "; ".join(f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit} in {r.population}" for r in part.itertuples())
         lines.append(f"{name}: the published cut-offs disagree ({listed}) because they come from different samples. "
                      "Use the one studied in the population closest to your client, and read a time between them "
                      "as uncertain, not as safe.")
@@ -793,7 +801,7 @@ def client_report_html(study, participant_id: str, *, show_flagged_text: bool = 
     if len(unjudged):
         keys.append("Changed, with no published MDC95 to tell the change from measurement error: "
                     + "; ".join(_measure_label(r) for r in unjudged.itertuples()) + ".")
-    mcid = progress[progress["mcid_reached"].fillna(False)]
+    mcid = progress[progress["mcid_reached"].fillna(False) & (progress["verdict"] == "improved")]
     if len(mcid):
         keys.append("Reached the minimal clinically important difference: "
                     + "; ".join(_measure_label(r) for r in mcid.itertuples()) + ".")
@@ -1078,8 +1086,8 @@ def _cohort_summary(study, safety_table, comparisons) -> dict:
     if safety_table is not None and len(safety_table) and is_clinic_sized(study):
         kinds = safety_table[(safety_table["event"] != "any") & (safety_table["events"] > 0)]
         total = int(kinds["events"].sum())
-        listed = ", ".join(f"{int(n)} {str(k).replace('_', ' ')}" for k, n in
-                           kinds.groupby("event", sort=True)["events"].sum().items())
+        listed = ", ".join(f"{int(n)} {str(k).replace('_', ' ')}{'s' if n != 1 and k != 'pain' else ''}"
+                           for k, n in kinds.groupby("event", sort=True)["events"].sum().items())
         safety_items.append({"urgent": bool((kinds["event"] == "fall").any()), "text": (
             f"Safety: {total} adverse event(s) during walking sessions" + (f" ({listed})" if listed else "")
             + "; each client’s page lists their own.")})
@@ -1092,7 +1100,7 @@ def _cohort_summary(study, safety_table, comparisons) -> dict:
             base_events = int(base["events"].iloc[0]) if len(base) else 0
             what = "adverse events of any kind" if r.event == "any" else f"{str(r.event).replace('_', ' ')}s"
             safety_items.append({"urgent": True, "text": (
-                f"Safety signal: the {r.arm} arm had {_num(r.rate_ratio)} times the rate of {what} of the {ref} arm "
+                f"Safety signal: the {r.arm} arm had {r.rate_ratio:.1f} times the {ref} arm’s rate of {what} "
                 f"({r.events} events in {_num(r.session_minutes)} minutes walked against {base_events}; rate ratio "
                 f"{_num(r.rate_ratio)}, 95 % CI {_num(r.rr_ci_low)} to {_num(r.rr_ci_high)}, {_p_phrase(r.rr_p_val)}). "
                 "Look at the safety table first.")})
@@ -1204,6 +1212,8 @@ def _cohort_dose_section(study, measures) -> list[dict]:
                     fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
                     ax.set_title("")
                     ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
+                    _legend_below(fig, ax)
+                    _clip_to_scale(ax, m)
                     slopes = fit.slopes()
                     rows = [[(r.arm if "arm" in slopes else "all"),
                              f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", _p_text(r.p_val)]
@@ -1242,7 +1252,12 @@ def _client_rows(study, *, allow_names: bool, warn) -> list[dict]:
             rows.append({"pid": pid, "shown": shown, "cells": [
                 person.get("arm"), _condition_label(person.get("condition")), "0", "no assessments", "–"]})
             continue
-        summary = "; ".join(f"{_measure_label(r)}: {r.verdict}" for r in progress.itertuples())
+        groups: dict[str, list[str]] = {}
+        for r in progress.itertuples():
+            groups.setdefault(r.verdict, []).append(_measure_label(r))
+        order = ["improved", "worse", "changed beyond measurement error", "within measurement error",
+                 "no published MDC95 to judge against", "no change", "one visit"]
+        summary = " · ".join(f"{v}: {', '.join(groups[v])}" for v in order if v in groups)
         high = progress.loc[progress["fall_risk_latest"] == "high"]
         rows.append({"pid": pid, "shown": shown, "cells": [
             person.get("arm"), _condition_label(person.get("condition")), str(int(progress["n_visits"].max())),
@@ -1262,6 +1277,22 @@ def _clients_section(study, *, allow_names: bool, client_pages: dict | None, war
     return [_h2("Clients"), _p("Each client’s own report (backwalk report --participant ID) judges their change "
                                "against published thresholds."),
             _table(headers, [[r["shown"], *r["cells"]] for r in rows])]
+
+
+def _legend_below(fig, ax) -> None:
+    """The arms' legend under the plot, where it hides no line."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=7)
+
+
+def _clip_to_scale(ax, m) -> None:
+    """No axis or band beyond the measure's possible range (Berg stops at 56)."""
+    low, high = ax.get_ylim()
+    margin = 0.02 * (m.high - m.low)
+    ax.set_ylim(max(low, m.low - margin), min(high, m.high + margin))
 
 
 def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
