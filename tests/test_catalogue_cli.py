@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 import re
 
-from backwalk_study.cli import main
-from backwalk_study.measures import catalogue_lines
+from backwalk_study.interfaces.cli import main
+from backwalk_study.data.measures import catalogue_lines
 
 
 def run(capsys, *argv):

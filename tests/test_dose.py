@@ -131,11 +131,11 @@ def test_variance_components_loglik_and_r2_match_lme4(model_id, ref):
 def test_emmeans_match_emmeans(model_id, ref):
     r = ref["emmeans"][ref["emmeans"]["model"] == model_id]
     res = fitted(model_id)
-    time = res._design.time
+    time = res.model.design.time
     ours = res.emmeans(at={time: sorted(r["time"].unique())})
-    if res._design.between:
+    if res.model.design.between:
         key_r = list(zip(r["level"], r["time"]))
-        ours = ours.set_index([res._design.between, time]).loc[key_r]
+        ours = ours.set_index([res.model.design.between, time]).loc[key_r]
     else:
         ours = ours.set_index(time).loc[r["time"]]
     assert _rel_err(ours["estimate"], r["estimate"]) < 1e-4
@@ -152,7 +152,7 @@ WITH_ARMS = [m for m in REGULAR if MODELS[m][1].get("between") == "arm"]
 def test_contrasts_match_emmeans_pairs(model_id, ref):
     r = ref["contrasts"][ref["contrasts"]["model"] == model_id]
     res = fitted(model_id)
-    time = res._design.time
+    time = res.model.design.time
     ours = res.contrasts(at={time: sorted(r["time"].unique())})
     for quantity in ("mean", "slope"):
         rq = r[r["quantity"] == quantity]
@@ -171,10 +171,10 @@ def test_slopes_match_emtrends(model_id, ref):
     r = ref["contrasts"]
     r = r[(r["model"] == model_id) & (r["quantity"] == "slope_level")]
     res = fitted(model_id)
-    time = res._design.time
+    time = res.model.design.time
     ours = res.slopes(at={time: sorted(r["time"].unique())})
-    if res._design.between:
-        ours = ours.set_index([res._design.between, time]).loc[list(zip(r["contrast"], r["time"]))]
+    if res.model.design.between:
+        ours = ours.set_index([res.model.design.between, time]).loc[list(zip(r["contrast"], r["time"]))]
     assert _rel_err(ours["estimate"], r["estimate"], scale=r["se"].to_numpy()) < 1e-3
     assert _rel_err(ours["se"], r["se"]) < 1e-3
     assert _rel_err(ours["dof"], r["dof"]) < 1e-2
@@ -185,7 +185,7 @@ def test_slopes_match_emtrends(model_id, ref):
 def test_participant_effects_match_ranef_condvar(model_id, ref):
     r = ref["ranef"][ref["ranef"]["model"] == model_id]
     res = fitted(model_id)
-    subject = res._design.subject
+    subject = res.model.design.subject
     ours = res.participant_effects.astype({subject: str}).set_index(subject)
     ours = ours.loc[r["subject"].astype(str)]
     assert _rel_err(ours["intercept"], r["intercept"], scale=r["sd_intercept"].to_numpy()) < 1e-3
@@ -257,7 +257,7 @@ def test_random_slope_with_two_times_and_repeats_is_fitted_as_lme4_does():
     ref = pd.read_csv(REF / "dose_two_times.csv", keep_default_na=False)
     d = _read("dose_sleepstudy.csv")
     d["period"] = (d["Days"] >= 5).astype(float)
-    res = dose_response(d, "Reaction", "period", "Subject")
+    res = dose_response(d, "Reaction", subject="Subject", time="period")
     assert res.diagnostics["random_structure"] == "intercept + slope"
     assert res.diagnostics["fallback"] is None
     val = {(q, t): v for q, t, v in ref.itertuples(index=False)}
@@ -345,17 +345,17 @@ def test_estimated_breakpoint_is_the_profile_likelihood_optimum():
     d = pd.DataFrame({"pid": np.repeat(np.arange(n), len(weeks)), "week": np.tile(weeks, n)})
     u = rng.normal(0, [0.1, 0.01], size=(n, 2))[d["pid"]]
     d["y"] = 1 + u[:, 0] + (0.04 + u[:, 1]) * np.minimum(d["week"], 6) + rng.normal(0, 0.03, len(d))
-    res = dose_response(d, "y", "week", "pid", shape="plateau", reml=False)
+    res = dose_response(d, "y", subject="pid", time="week", shape="plateau", reml=False)
     bp = res.diagnostics["breakpoint"]
     assert res.diagnostics["breakpoint_estimated"]
     assert 5 < bp < 7
     for other in (bp - 0.5, bp + 0.5, 6.0):
-        given = dose_response(d, "y", "week", "pid", shape="plateau", breakpoint=other, reml=False)
+        given = dose_response(d, "y", subject="pid", time="week", shape="plateau", breakpoint=other, reml=False)
         assert given.loglik <= res.loglik + 1e-6
     assert res.n_params == given.n_params + 1  # the breakpoint counts as a parameter
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")  # a line fitted to a plateau may warn; not the point here
-        table = compare_shapes(d, "y", "week", "pid", shapes=("linear", "quadratic", "plateau"))
+        table = compare_shapes(d, "y", subject="pid", time="week", shapes=("linear", "quadratic", "plateau"))
     assert table.loc[table["delta_aic"] == 0, "shape"].item() == "plateau"
     assert list(table.columns) == ["shape", "n_params", "loglik", "aic", "bic", "delta_aic",
                                    "chisq", "dof", "p_val"]
@@ -418,7 +418,7 @@ def test_all_missing_outcome_is_refused(sleep):
 
 def test_other_bad_input(sleep):
     with pytest.raises(ValueError, match="not found"):
-        dose_response(sleep, "reaction", "Days", "Subject")
+        dose_response(sleep, "reaction", subject="Subject", time="Days")
     with pytest.raises(ValueError, match="shape must be one of"):
         dose_response(sleep, **SLEEP, shape="cubic")
     with pytest.raises(ValueError, match="breakpoint 20 must lie inside"):
@@ -450,7 +450,7 @@ def test_optimizer_does_not_stall_on_the_zero_slope_boundary():
     d = pd.DataFrame({"pid": np.repeat(np.arange(n), len(weeks)), "week": np.tile(weeks, n)})
     u = rng.normal(0, [0.1, 0.01], size=(n, 2))[d["pid"]]
     d["y"] = 1 + u[:, 0] + (0.04 + u[:, 1]) * np.minimum(d["week"], 6) + rng.normal(0, 0.03, len(d))
-    res = dose_response(d, "y", "week", "pid", reml=False)
+    res = dose_response(d, "y", subject="pid", time="week", reml=False)
     assert not res.diagnostics["singular"]
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
@@ -482,7 +482,7 @@ def test_dose_from_the_session_log_as_time_on_the_example_study():
     data["cumulative_hours"] = data["cumulative_minutes"] / 60
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        res = dose_response(data, "value", "cumulative_hours", "participant_id",
+        res = dose_response(data, "value", subject="participant_id", time="cumulative_hours",
                             between="arm", covariates=["sessions_per_week"], reference="forward")
     assert res.diagnostics["converged"]
     assert res.fixed["term"].tolist() == [
@@ -502,7 +502,7 @@ def test_dose_from_the_session_log_as_time_on_the_example_study():
                     scale=res.fixed["se"].to_numpy()) < 0.1
     everyone = visits.merge(study.dose(), on=["participant_id", "week"], how="left")
     with pytest.raises(ValueError, match="collinear.*cumulative_backward_minutes"):
-        dose_response(everyone, "value", "cumulative_backward_minutes", "participant_id",
+        dose_response(everyone, "value", subject="participant_id", time="cumulative_backward_minutes",
                       between="arm")
 
 

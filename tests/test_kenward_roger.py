@@ -5,7 +5,8 @@ lme4 1.1-31, lmerTest 3.1-3, pbkrtest 0.5.2) fits each case of kr_cases.csv
 (column ``r_call``) by REML on R's own REAL data sets and writes
 ``pbkrtest::vcovAdj(m)`` (kr_vcov.csv) and the KR t-tests of
 ``summary(m, ddf = "Kenward-Roger")`` and ``contest(m, L, ddf =
-"Kenward-Roger")`` (kr_contrasts.csv). The data are those mixed_real.R
+"Kenward-Roger")`` (kr_contrasts.csv), and joint KR F-tests
+(``contest(..., joint = TRUE)``, kr_ftests.csv). The data are those mixed_real.R
 exports (mixed_real_<data>.csv). In the balanced designs (sleepstudy,
 Orthodont, BodyWeight) the adjusted covariance equals the plug-in one; the
 unbalanced ChickWeight and Dialyzer check the adjustment itself (it must
@@ -29,6 +30,7 @@ from backwalk_study.stats._lmm import GroupedLMM
 from backwalk_study.stats._kenward_roger import (
     kenward_roger,
     kenward_roger_dof,
+    kenward_roger_ftest,
     kenward_roger_parts,
 )
 
@@ -36,6 +38,7 @@ REF = Path(__file__).resolve().parent / "reference"
 CASES = pd.read_csv(REF / "kr_cases.csv", keep_default_na=False)
 VCOV = pd.read_csv(REF / "kr_vcov.csv")
 CONTRASTS = pd.read_csv(REF / "kr_contrasts.csv")
+FTESTS = pd.read_csv(REF / "kr_ftests.csv")
 IDS = CASES["case"].tolist()
 DV = {"sleepstudy": ("Reaction", "Subject"), "orthodont": ("distance", "Subject"),
       "chickweight": ("weight", "Chick"), "bodyweight": ("weight", "Rat"),
@@ -119,6 +122,30 @@ def test_kenward_roger_adjustment_is_tested_where_unbalanced(case_id):
     vcov, adj, _, _ = _reference(case_id, X.shape[1])
     scale = np.sqrt(np.outer(np.diag(vcov), np.diag(vcov)))
     assert np.max(np.abs(adj - vcov) / scale) > 1e-4
+
+
+@pytest.mark.parametrize("row", FTESTS.to_dict("records"),
+                         ids=[f"{c}-{t}" for c, t in zip(FTESTS["case"], FTESTS["test"])])
+def test_kenward_roger_ftest_matches_lmertest_contest(row):
+    """``contest(m, L, ddf = "Kenward-Roger", joint = TRUE)``: all group terms, or
+    all time x group terms, at once."""
+    X, Z, y, codes, theta, _ = _model(row["case"])
+    fit = GroupedLMM(X, Z, y, codes).fit_at(theta, reml=True)
+    parts = kenward_roger_parts(X, Z, codes, fit)
+    L = np.array([[float(v) for v in r.split(";")] for r in row["L"].split("|")])
+    test = kenward_roger_ftest(L, fit.beta, parts)
+    assert test["ndf"] == row["ndf"]
+    assert test["ddf"] == pytest.approx(row["ddf"], rel=1e-6)
+    assert test["F"] == pytest.approx(row["F"], rel=1e-6)
+    assert test["p_val"] == pytest.approx(row["p_val"], rel=1e-5)
+
+
+def test_kenward_roger_ftest_rejects_dependent_rows():
+    X, Z, y, codes, _, _ = _model("sleepstudy_linear")
+    fit = GroupedLMM(X, Z, y, codes).fit(reml=True)
+    parts = kenward_roger_parts(X, Z, codes, fit)
+    with pytest.raises(ValueError, match="kenward_roger_ftest: the rows of L are linearly"):
+        kenward_roger_ftest([[0, 1], [0, 2]], fit.beta, parts)
 
 
 def test_kenward_roger_dof_one_row_equals_two_over_quadratic_form():

@@ -15,17 +15,17 @@ For each case :func:`dose_response` must
 * reach an optimum at least as good as lme4's: log-likelihood >= lme4's - 1e-6;
 * where lme4 converged, give the same fixed effects, SEs, Satterthwaite dof and
   estimated marginal means: |ours - R| <= 1e-4 * max(|value|, se) (dof:
-  1e-4 relative), and agree with lme4 on whether the fit is singular.
+  1e-4 relative), the same variance components where lme4's fit is regular
+  (SDs to 1e-4 relative, the correlation to 1e-4), and agree with lme4 on
+  whether the fit is singular.
 
 Where lme4 stopped short (lmerTest's "Model failed to converge" at a singular
 fit, column ``r_warnings``), only the log-likelihoods are compared and the
 other tests are skipped with that reason.
 
-Spline cases compare coefficients on R's ``ns()`` basis: until
-``dose_response`` builds that basis (``backwalk_study.stats._splines.ns_basis``,
-issue 10 item 5) their coefficients differ from R's and so do their REML
-log-likelihoods (log|X'V^-1 X| depends on the basis), though the fitted
-values, marginal means and ML log-likelihoods are already the same.
+Spline cases compare coefficients on R's ``ns()`` basis (its REML
+log-likelihood too depends on the basis, through log|X'V^-1 X|), with the
+knots R used passed explicitly.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ def _fit(case_id):
         kwargs["knots"] = [float(k) for k in c["knots"].split(";")]
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        fit = bw.dose_response(data, c["dv"], c["time"], c["subject"], **kwargs)
+        fit = bw.dose_response(data, c["dv"], subject=c["subject"], time=c["time"], **kwargs)
     return fit, [str(w.message) for w in caught]
 
 
@@ -134,6 +134,24 @@ def test_emmeans_match_emmeans(case_id):
     _assert_close(merged["estimate"], merged["estimate_r"], scale, "EMMs", case_id)
     _assert_close(merged["se"], merged["se_r"], scale, "EMM SEs", case_id)
     _assert_close(merged["dof"], merged["dof_r"], np.abs(merged["dof_r"]), "EMM dof", case_id)
+
+
+@pytest.mark.parametrize("case_id", IDS)
+def test_variance_components_match_lme4(case_id):
+    """SDs to 1e-4 relative (of the residual SD when an SD is near 0), the
+    correlation to 1e-4 absolute, where lme4's fit is regular."""
+    _need_lme4_converged(case_id)
+    c = _case(case_id)
+    if c["singular"]:
+        pytest.skip(f"{case_id}: lme4's fit is singular; components on the boundary are "
+                    "compared through the log-likelihood and the fixed effects")
+    fit, _ = _fit(case_id)
+    ours = fit.random.set_index("component")["estimate"]
+    names = ["sd_intercept", "sd_slope", "sd_residual"]
+    scale = np.maximum([abs(c[n]) for n in names], c["sd_residual"])
+    _assert_close(ours[names], [c[n] for n in names], scale, "SDs", case_id)
+    _assert_close([ours["corr_intercept_slope"]], [c["corr_intercept_slope"]], [1.0],
+                  "correlation", case_id)
 
 
 @pytest.mark.parametrize("case_id", IDS)

@@ -9,7 +9,7 @@ import shutil
 
 import pytest
 
-from backwalk_study.cli import main
+from backwalk_study.interfaces.cli import main
 from backwalk_study.data.output_paths import OutputPathError, check_output_path, file_kind
 
 from conftest import EXAMPLE_CLINIC, ROOT
@@ -43,7 +43,7 @@ def report(capsys, *argv):
 def test_report_refuses_to_overwrite_a_study_table(study, capsys):
     before = (study / "participants.csv").read_bytes()
     code, out, err = report(capsys, study, "-o", study / "participants.csv")
-    assert code == 1 and "is one of the inputs" not in err  # the folder is the input: the file is inside it
+    assert code == 2 and "is one of the inputs" not in err  # the folder is the input: the file is inside it
     assert "inside the input folder" in err and "--force" in err
     assert (study / "participants.csv").read_bytes() == before
 
@@ -52,25 +52,25 @@ def test_report_refuses_to_overwrite_the_clinic_sheet(clinic, capsys):
     sheet, mapping = clinic / "clients.csv", clinic / "mapping.toml"
     before = sheet.read_bytes()
     code, out, err = report(capsys, sheet, "--mapping", mapping, "-o", sheet)
-    assert code == 1 and "is one of the inputs (the table (CSV) that was read)" in err
+    assert code == 2 and "is one of the inputs (the table (CSV) that was read)" in err
     assert sheet.read_bytes() == before
     code, out, err = report(capsys, sheet, "--mapping", mapping, "-o", mapping)
-    assert code == 1 and "is one of the inputs" in err
+    assert code == 2 and "is one of the inputs" in err
     code, out, err = report(capsys, sheet, "--mapping", mapping, "-o", clinic / "sessions.csv")
-    assert code == 1 and "is one of the inputs" in err
+    assert code == 2 and "is one of the inputs" in err
 
 
 def test_report_never_replaces_another_kind_of_file_silently(clinic, tmp_path, capsys):
     notes = tmp_path / "notes.txt"
     notes.write_text("my notes", encoding="utf-8")
     code, out, err = report(capsys, clinic / "clients.csv", "--mapping", clinic / "mapping.toml", "-o", notes)
-    assert code == 1 and "exists and is a text file, not a HTML page" in err
+    assert code == 2 and "exists and is a text file, not a HTML page" in err
     assert notes.read_text(encoding="utf-8") == "my notes"
     # an .html name that holds a spreadsheet is not an HTML page either
     fake = tmp_path / "old.html"
     fake.write_bytes(b"PK\x03\x04 a spreadsheet saved with the wrong name")
     code, out, err = report(capsys, clinic / "clients.csv", "--mapping", clinic / "mapping.toml", "-o", fake)
-    assert code == 1 and "spreadsheet (XLSX)" in err
+    assert code == 2 and "spreadsheet (XLSX)" in err
     # --force replaces it, and says so
     code, out, err = report(capsys, clinic / "clients.csv", "--mapping", clinic / "mapping.toml", "-o", notes,
                             "--force")

@@ -16,10 +16,10 @@ import pandas as pd
 import pytest
 
 from backwalk_study import import_wide, load_study
-from backwalk_study.cli import main
+from backwalk_study.interfaces.cli import main
 from backwalk_study.data.privacy import (WITHHELD, column_name_reason, display_id, id_reason, pseudonymise,
                                          scan_study, text_reasons)
-from backwalk_study.report import client_report_html, cohort_report_html, write_reports
+from backwalk_study.outputs.report import client_report_html, cohort_report_html, write_reports
 
 from conftest import EXAMPLE_CLINIC, ROOT
 
@@ -189,7 +189,7 @@ def test_cli_report_pseudonymised(tmp_path, capsys):
         assert name not in page
     code = main(["report", str(SHEET), "--mapping", str(MAPPING), "-o", str(out), "--pseudonymise",
                  str(out.parent / "keys.csv")])
-    assert code == 1 and "keep it apart" in capsys.readouterr().err
+    assert code == 2 and "keep it apart" in capsys.readouterr().err
 
 
 def test_validate_warns_about_personal_data(capsys):

@@ -10,8 +10,8 @@ import re
 import pytest
 
 from backwalk_study import import_wide, load_study
-from backwalk_study.cli import main
-from backwalk_study.report import MIN_PER_ARM, cohort_report_html, is_clinic_sized
+from backwalk_study.interfaces.cli import main
+from backwalk_study.outputs.report import MIN_PER_ARM, cohort_report_html, is_clinic_sized
 
 from conftest import EXAMPLE, ROOT
 

@@ -15,7 +15,7 @@ import re
 import pytest
 
 from backwalk_study import client_progress, import_wide, load_study
-from backwalk_study.report import _p_text, _plain_note, client_report_html, cohort_report_html
+from backwalk_study.outputs.report import _p_text, _plain_note, client_report_html, cohort_report_html
 
 from conftest import EXAMPLE, EXAMPLE_CLINIC
 
@@ -135,8 +135,8 @@ def test_berg_band_and_axis_stay_within_the_scale(tmp_path):
 
     study = _sheet(tmp_path, [(0, 54, 9.0, 3.5), (4, 55, 8.8, 3.4), (8, 56, 8.5, 3.3)])
     page = client_report_html(study, "X-1")
-    from backwalk_study.report import _Styled, _progress_figure
-    from backwalk_study.clinic import visit_means
+    from backwalk_study.outputs.report import _Styled, _progress_figure
+    from backwalk_study.workflows.clinic import visit_means
 
     rec = next(client_progress(study, "X-1").itertuples(index=False))
     assert rec.measure == "berg"
@@ -166,8 +166,8 @@ def test_a_far_cutoff_does_not_squash_the_clients_line(tmp_path):
     """Issue 12, Why 10: TUG around 8 s with the 15.96 s cut-off drawn squashed the line."""
     import matplotlib.figure
 
-    from backwalk_study.clinic import visit_means
-    from backwalk_study.report import _Styled, _progress_figure
+    from backwalk_study.workflows.clinic import visit_means
+    from backwalk_study.outputs.report import _Styled, _progress_figure
 
     study = _sheet(tmp_path, [(0, 50, 8.4, 3.5), (4, 51, 8.1, 3.4), (8, 52, 7.9, 3.3)])
     rec = [r for r in client_progress(study, "X-1").itertuples(index=False) if r.measure == "tug"][0]

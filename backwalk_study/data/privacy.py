@@ -284,8 +284,8 @@ def _source_headers(study) -> list[str]:
     path = Path(source) if source else None
     if path is None or not path.is_file():
         return []
-    from ..errors import StudyReadError
-    from ..io import read_table
+    from .errors import StudyReadError
+    from .readers import read_table
 
     try:
         return [str(c) for c in read_table(path).frame.columns]

@@ -1,1 +1,3 @@
-"""Outputs: the results bundle, tables, figures and HTML pages (Jinja2 templates in ``templates/``)."""
+"""Outputs layer: the one results bundle of a run, tables, figures and HTML
+reports. Rendering reads results; it never fits a model.
+"""

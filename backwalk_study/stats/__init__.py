@@ -1,4 +1,5 @@
-"""Statistics layer: pure functions of ``data`` plus role columns, and model/result objects.
+"""Statistics layer: pure functions of ``data`` plus role columns, and model
+and result objects (mixed models, comparisons, sway measures).
 
-Nothing here reads files or takes a Study.
+No ``Study`` and no files here; it imports only from the data layer.
 """

@@ -45,7 +45,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy import linalg
+from scipy import linalg, optimize
 
 __all__ = ["GroupedLMM", "LMMFit"]
 
@@ -195,7 +195,7 @@ class GroupedLMM:
             P00 = l0 * K00
             S = self.XyXy - (P00 @ self._outer[0]).reshape(p + 1, p + 1)
         else:
-            l0, l1, l2 = (float(v) for v in theta)
+            l0, l1, l2 = (float(v) for v in theta[:3])
             a00, a01, a11 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
             C1 = C[:, 1, :]
             u = a00 * l0 + a01 * l1
@@ -211,6 +211,12 @@ class GroupedLMM:
             P00, P01, P11 = l0 * K00, l0 * K01, l1 * K01 + l2 * K11
             O00, O01, O11 = self._outer
             S = self.XyXy - (P00 @ O00 + P01 @ O01 + P11 @ O11).reshape(p + 1, p + 1)
+        if self.q == 1:
+            P = P00[:, None, None]
+        else:
+            P = np.empty((N, 2, 2))
+            P[:, 0, 0], P[:, 0, 1], P[:, 1, 0], P[:, 1, 1] = P00, P01, P01, P11
+        S, ld_extra = self._outer_level(S, P, theta)
         F = S[:p, :p]
         try:
             cf = linalg.cho_factor(F, lower=True)
@@ -220,13 +226,8 @@ class GroupedLMM:
             ) from err
         beta = linalg.cho_solve(cf, S[:p, p])
         r2 = S[p, p] - S[:p, p] @ beta
-        if self.q == 1:
-            P = P00[:, None, None]
-        else:
-            P = np.empty((N, 2, 2))
-            P[:, 0, 0], P[:, 0, 1], P[:, 1, 0], P[:, 1, 1] = P00, P01, P01, P11
         out = {
-            "ldM": float(np.sum(np.log(det))),
+            "ldM": float(np.sum(np.log(det))) + ld_extra,
             "ldF": 2.0 * float(np.sum(np.log(np.diag(cf[0])))),
             "cf": cf,
             "beta_t": beta,
@@ -273,6 +274,10 @@ class GroupedLMM:
         out["d_r2"] = -2.0 * np.array(KggR)
         out["d_ldF"] = -2.0 * np.array(KHR)
         return out
+
+    def _outer_level(self, S, P, theta):
+        """Hook for a further level of random effects (sites): none here."""
+        return S, 0.0
 
     def deviance(self, theta, reml=True, want_grad=False):
         """Profiled deviance (-2 log-likelihood, REML or ML) at theta."""
@@ -717,3 +722,237 @@ def satterthwaite_df(L, A, jac, vcov):
     with np.errstate(divide="ignore", invalid="ignore"):
         df = 2.0 * var**2 / denom
     return var, df
+
+
+class NestedLMM(GroupedLMM):
+    """Participants nested in sites: a random intercept per site as well.
+
+    ``y = X beta + Z_i b_i + u_s + e`` with ``u_s ~ N(0, sigma^2 tau^2)``, as
+    ``lmer(y ~ ... + (time | participant) + (1 | site))``. The parameter
+    vector is lme4's theta for the participant terms followed by ``tau``
+    (lme4's ``site.(Intercept)`` theta). With ``W_i = (I + Z_i Lambda
+    Lambda' Z_i')^{-1}`` the site's covariance, relative to sigma^2, is
+    ``blockdiag(W_i^{-1}) + tau^2 1 1'``; by the Woodbury identity every
+    cross-product gains ``- tau^2 / (1 + tau^2 omega_s) c_s c_s'`` and the
+    log-determinant ``log(1 + tau^2 omega_s)``, where ``omega_s = sum_i
+    1'W_i 1`` and ``c_s = sum_i [X y]_i' W_i 1`` over the site's
+    participants, all from the same per-participant statistics (Z's first
+    column is the intercept, so ``Z_i'1`` and ``[X y]_i'1`` are in them).
+    The gradient is by central differences.
+    """
+
+    def __init__(self, X, Z, y, group, site_of_group):
+        super().__init__(X, Z, y, group)
+        site_of_group = np.asarray(site_of_group)
+        self.site_codes, self.sites = pd_factorize(site_of_group)
+        self.n_sites = len(self.sites)
+        self.n_theta = len(self._tri) + 1
+
+    def _outer_level(self, S, P, theta):
+        tau = float(theta[-1])
+        if tau == 0.0:
+            return S, 0.0
+        p = self.p
+        a = self.ZtZ[:, :, 0]  # Z_i'1
+        C = self.ZtXy  # (N, q, p + 1): rows Z_i'[X y]
+        Pa = np.einsum("nqr,nr->nq", P, a)
+        w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
+        c = C[:, 0, :] - np.einsum("nq,nqr->nr", Pa, C)
+        omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
+        cs = np.stack([np.bincount(self.site_codes, weights=c[:, j], minlength=self.n_sites)
+                       for j in range(p + 1)], axis=1)
+        rho = tau * tau / (1.0 + tau * tau * omega)
+        S = S - np.einsum("s,si,sj->ij", rho, cs, cs)
+        return S, float(np.sum(np.log1p(tau * tau * omega)))
+
+    def deviance(self, theta, reml=True, want_grad=False):
+        theta = np.asarray(theta, dtype=float)
+        dev = super().deviance(theta, reml, want_grad=False)
+        if not want_grad:
+            return dev
+        grad = np.empty(len(theta))
+        for j in range(len(theta)):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            e = np.zeros(len(theta))
+            e[j] = h
+            up = super().deviance(theta + e, reml)
+            # a lower bound at 0 (a diagonal or tau): one-sided there
+            if theta[j] - h < 0 and self._is_diagonal(j):
+                grad[j] = (up - dev) / h
+            else:
+                grad[j] = (up - super().deviance(theta - e, reml)) / (2 * h)
+        return dev, grad
+
+    def _is_diagonal(self, j):
+        return j == len(self._tri) or self._tri[j][0] == self._tri[j][1]
+
+    def relcov(self, theta):
+        return super().relcov(np.asarray(theta)[: len(self._tri)])
+
+    def fit(self, reml=True, start=None, tol=1e-9, maxiter=200, centre=None):
+        """Several starts (the participant model's optimum with small and large
+        site variances, and lme4's identity start), bounded Newton on the
+        numerical gradient, the best optimum certified to second order."""
+        base = GroupedLMM.__new__(GroupedLMM)
+        base.__dict__.update({k: v for k, v in self.__dict__.items()
+                              if k not in ("site_codes", "sites", "n_sites")})
+        base.n_theta = len(self._tri)
+        inner = GroupedLMM.fit(base, reml=reml)
+        diag = [k for k in range(self.n_theta) if self._is_diagonal(k)]
+        n_eval = [0]
+
+        def fun(theta, grad=True):
+            n_eval[0] += 1
+            return self.deviance(theta, reml, want_grad=grad)
+
+        identity = np.r_[np.ones(1) if self.q == 1 else np.array([1.0, 0.0, 1.0]), 1.0]
+        starts = [("participant optimum, site SD 0.1", np.r_[inner.theta, 0.1]),
+                  ("participant optimum, site SD 1", np.r_[inner.theta, 1.0]),
+                  ("identity", identity)]
+        if start is not None:
+            starts.append(("given", np.asarray(start, dtype=float)))
+        bounds = [(0.0, None) if k in diag else (None, None) for k in range(self.n_theta)]
+        runs = []
+        for name, x0 in starts:
+            res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options={"ftol": 1e-15, "gtol": 1e-7, "maxiter": 1000})
+            runs.append({"x": np.asarray(res.x, dtype=float), "fun": float(res.fun),
+                         "nit": int(res.nit), "converged": bool(res.success),
+                         "message": f"L-BFGS-B: {res.message}", "start": name,
+                         "gradient_max": float(np.max(np.abs(res.jac)))})
+        best = min(runs, key=lambda r: r["fun"])
+        certified, why = self._certify_numerically(best["x"], reml, diag)
+        theta = best["x"]
+        core = self._core(theta)
+        n_eff = self.n - self.p if reml else self.n
+        scale = max(float(np.max(theta[diag])), 1e-2)
+        boundary = [k for k in diag if theta[k] < 1e-4 * scale]
+        # L-BFGS-B often ends its line search "abnormally" at the precision a
+        # numerical gradient allows; the certificate is what decides
+        converged = bool(certified)
+        return LMMFit(
+            theta=theta, beta=self.to_original(core["beta_t"]),
+            sigma=float(np.sqrt(core["r2"] / n_eff)), deviance=float(best["fun"]), reml=reml,
+            converged=converged,
+            optimizer="L-BFGS-B, numerical gradient, several starts (scipy; backwalk_study)",
+            iterations=int(sum(r["nit"] for r in runs)), n_evaluations=n_eval[0],
+            gradient_max=best["gradient_max"],
+            message=best["message"] if converged else f"{best['message']}; {why}",
+            singular=bool(boundary), boundary=boundary,
+            starts=[{"start": r["start"], "deviance": float(r["fun"]),
+                     "converged": bool(r["converged"]), "iterations": int(r["nit"])}
+                    for r in runs],
+            best_start=best["start"], centre=None,
+            certificate=why if certified else f"failed: {why}",
+        )
+
+    def _certify_numerically(self, x, reml, diag):
+        """First- and second-order conditions with central differences of the deviance."""
+        k = len(x)
+        f0 = self.deviance(x, reml)
+        scale = max(float(np.max(x[diag])), 1e-2)
+        at_bound = np.array([(j in diag) and x[j] < 1e-4 * scale for j in range(k)])
+        steps = 1e-4 * np.maximum(np.abs(x), 1e-2)
+
+        def f(v):
+            return self.deviance(np.where(at_bound, np.abs(v), v), reml)
+
+        g = np.empty(k)
+        H = np.empty((k, k))
+        for i in range(k):
+            ei = np.zeros(k)
+            ei[i] = steps[i]
+            up, down = f(x + ei), f(x - ei)
+            g[i] = (up - down) / (2 * steps[i])
+            H[i, i] = (up - 2 * f0 + down) / steps[i] ** 2
+            for j in range(i):
+                ej = np.zeros(k)
+                ej[j] = steps[j]
+                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                     + f(x - ei - ej)) / (4 * steps[i] * steps[j])
+        gtol = 1e-3 * max(1.0, abs(f0)) ** 0.5
+        # at a zero diagonal the deviance is even in it (probed as |v|): only
+        # the off-boundary directions need a zero gradient
+        if np.any(np.abs(g[~at_bound]) > gtol):
+            return False, f"gradient {np.max(np.abs(g[~at_bound])):.2g} is not zero"
+        ev = np.linalg.eigvalsh(H)
+        if ev[0] < -1e-4 * max(1.0, float(np.max(np.abs(ev)))):
+            return False, "the Hessian has a negative eigenvalue (a saddle point)"
+        if at_bound.any():
+            return True, "boundary optimum: no descent into the interior found"
+        return True, "interior optimum: zero gradient, positive definite Hessian"
+
+    def _varpar_grad(self, varpar, reml):
+        g = np.empty(len(varpar))
+        for j in range(len(varpar)):
+            h = 1e-5 * max(1e-2, abs(varpar[j]))
+            e = np.zeros(len(varpar))
+            e[j] = h
+            g[j] = (self.varpar_deviance(varpar + e, reml)
+                    - self.varpar_deviance(varpar - e, reml)) / (2 * h)
+        return g
+
+    def satterthwaite_parts(self, fit, rel_step=1e-4):
+        """As GroupedLMM's, with the Hessian by second differences of the deviance."""
+        varpar = np.r_[fit.theta, fit.sigma]
+        k = len(varpar)
+        steps = rel_step * np.maximum(np.abs(varpar), 1e-2)
+        f0 = self.varpar_deviance(varpar, fit.reml)
+        H = np.empty((k, k))
+        for i in range(k):
+            for j in range(i, k):
+                ei = np.zeros(k)
+                ej = np.zeros(k)
+                ei[i], ej[j] = steps[i], steps[j]
+                if i == j:
+                    H[i, i] = (self.varpar_deviance(varpar + ei, fit.reml) - 2 * f0
+                               + self.varpar_deviance(varpar - ei, fit.reml)) / steps[i] ** 2
+                else:
+                    H[i, j] = H[j, i] = (
+                        self.varpar_deviance(varpar + ei + ej, fit.reml)
+                        - self.varpar_deviance(varpar + ei - ej, fit.reml)
+                        - self.varpar_deviance(varpar - ei + ej, fit.reml)
+                        + self.varpar_deviance(varpar - ei - ej, fit.reml)
+                    ) / (4 * steps[i] * steps[j])
+        evals, evecs = np.linalg.eigh(H)
+        pos = evals > 1e-8
+        A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
+        jac = np.empty((k, self.p, self.p))
+        for j in range(k - 1):
+            e = np.zeros(k - 1)
+            e[j] = steps[j]
+            jac[j] = (self.cov_beta(fit.theta + e, fit.sigma)
+                      - self.cov_beta(fit.theta - e, fit.sigma)) / (2 * steps[j])
+        vcov = self.cov_beta(fit.theta, fit.sigma)
+        jac[k - 1] = 2.0 * vcov / fit.sigma
+        return A, jac, vcov, evals
+
+    def random_effects(self, fit):
+        """Participants' conditional modes and covariances, given the site effects' uncertainty.
+
+        ``b_i = P_i (Z_i'r_i - Z_i'1 u_s)``, ``u_s = rho_s sum_i 1'W_i r_i``
+        with ``rho_s = tau^2 / (1 + tau^2 omega_s)``; ``cov(b_i | y) =
+        sigma^2 (P_i + rho_s (P_i Z_i'1)(P_i Z_i'1)')``.
+        """
+        core = self._core(fit.theta)
+        P, p = core["P"], self.p
+        tau = float(fit.theta[-1])
+        C = self.ZtXy
+        g = C[:, :, p] - C[:, :, :p] @ core["beta_t"]  # Z_i' r_i
+        a = self.ZtZ[:, :, 0]
+        Pa = np.einsum("nqr,nr->nq", P, a)
+        w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
+        one_w_r = g[:, 0] - np.einsum("nq,nq->n", Pa, g)  # 1'W_i r_i
+        omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
+        rho = tau * tau / (1.0 + tau * tau * omega)
+        u = rho * np.bincount(self.site_codes, weights=one_w_r, minlength=self.n_sites)
+        b = np.einsum("nqr,nr->nq", P, g - a * u[self.site_codes][:, None])
+        cond = P + rho[self.site_codes][:, None, None] * np.einsum("nq,nr->nqr", Pa, Pa)
+        self.site_effects = (u, fit.sigma**2 * rho)
+        return b, fit.sigma**2 * cond
+
+
+def pd_factorize(values):
+    """Codes 0..K-1 and the sorted unique values (numpy only)."""
+    uniques, codes = np.unique(values, return_inverse=True)
+    return codes, uniques

@@ -6,13 +6,15 @@ column, value or argument at fault.
 
 from __future__ import annotations
 
+import functools
+import warnings
 from collections.abc import Iterable, Mapping
 
 import numpy as np
 import pandas as pd
 
 __all__ = ["check_input", "check_confidence", "check_alternative", "check_choice", "numeric_column",
-           "listing", "ALTERNATIVES"]
+           "listing", "renamed", "ALTERNATIVES"]
 
 ALTERNATIVES = ("two-sided", "less", "greater")
 
@@ -131,3 +133,25 @@ def check_input(what: str, data=None, *, columns: Mapping[str, str | None] | Non
     if numeric:
         data = data.assign(**{c: numeric_column(data, c, what) for c in numeric})
     return data
+
+
+def renamed(**old_to_new):
+    """Decorator: accept a keyword's old name with a ``DeprecationWarning``.
+
+    ``@renamed(arm="between")`` lets ``f(data, arm="group")`` keep working as
+    ``f(data, between="group")`` after the role names of issue 11; passing
+    both names is a ``ValueError``.
+    """
+    def decorate(func):
+        @functools.wraps(func)
+        def wrapper(*args, **kwargs):
+            for old, new in old_to_new.items():
+                if old in kwargs:
+                    if new in kwargs:
+                        raise ValueError(f"{func.__name__}: pass {new}= only ({old}= is its old name)")
+                    warnings.warn(f"{func.__name__}: {old}= is now called {new}=", DeprecationWarning,
+                                  stacklevel=2)
+                    kwargs[new] = kwargs.pop(old)
+            return func(*args, **kwargs)
+        return wrapper
+    return decorate

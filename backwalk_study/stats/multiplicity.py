@@ -214,7 +214,7 @@ class AdjustedContrasts:
         ``"none"``.
     critical : numpy.ndarray
         Its critical value per contrast: estimate :math:`\\pm` critical
-        :math:`\\times` SE.
+        :math:`\\times` SE (one-sided alternatives: only the finite limit).
     """
 
     method: str
@@ -225,7 +225,7 @@ class AdjustedContrasts:
 
 
 def adjust_contrasts(t, dof, method: str = "tukey", *, n_means: int | None = None,
-                     confidence: float = 0.95) -> AdjustedContrasts:
+                     alternative: str = "two-sided", confidence: float = 0.95) -> AdjustedContrasts:
     """Adjusted p-values and simultaneous-interval critical values for a family
     of contrasts, as emmeans' ``summary(..., adjust = method, infer = TRUE)``.
 
@@ -239,6 +239,9 @@ def adjust_contrasts(t, dof, method: str = "tukey", *, n_means: int | None = Non
         ``"tukey"`` needs all pairwise contrasts of ``n_means`` means.
     n_means : int, optional
         Number of means compared (needed for ``"tukey"``).
+    alternative : {"two-sided", "less", "greater"}
+        Sides of the tests and intervals (emmeans' ``side``). Tukey's
+        adjustment is two-sided only.
     confidence : float
         Family-wise confidence level of the intervals (default 0.95).
 
@@ -258,21 +261,29 @@ def adjust_contrasts(t, dof, method: str = "tukey", *, n_means: int | None = Non
     Examples
     --------
     >>> from backwalk_study.stats.multiplicity import adjust_contrasts
-    >>> res = adjust_contrasts([2.5, 1.0, -1.5], dof=68, method="tukey", n_means=3)  # R: ptukey(sqrt(2) * abs(t), 3, 68, lower = FALSE)
+    >>> # R: ptukey(sqrt(2) * abs(t), 3, 68, lower = FALSE)
+    >>> res = adjust_contrasts([2.5, 1.0, -1.5], dof=68, method="tukey", n_means=3)
     >>> res.p_column, res.p_adjusted.round(4).tolist(), round(float(res.critical[0]), 4)
     ('p_tukey', [0.0389, 0.5794, 0.2973], 2.3961)
     """
     from scipy import stats
 
-    from .checks import check_confidence
+    from .checks import check_alternative, check_confidence
 
     what = "adjust_contrasts"
     method = _method(method, what, CONTRAST_METHODS)
     confidence = check_confidence(confidence, what)
+    check_alternative(alternative, what)
+    if method == "tukey" and alternative != "two-sided":
+        raise ValueError(f"{what}: Tukey's adjustment is two-sided; with alternative={alternative!r} use "
+                         f"'holm' or 'bonferroni'")
     t = np.atleast_1d(np.asarray(t, dtype=float))
     dof = np.broadcast_to(np.asarray(dof, dtype=float), t.shape).astype(float)
     m = int(np.sum(~np.isnan(t)))
-    p_raw = 2 * stats.t.sf(np.abs(t), dof)
+    if alternative == "two-sided":
+        p_raw, sides = 2 * stats.t.sf(np.abs(t), dof), 2
+    else:
+        p_raw, sides = (stats.t.sf(t, dof) if alternative == "greater" else stats.t.cdf(t, dof)), 1
     column = None if method == "none" else f"p_{method}"
     if method == "tukey":
         if n_means is None:
@@ -280,15 +291,12 @@ def adjust_contrasts(t, dof, method: str = "tukey", *, n_means: int | None = Non
         k = _family_size(n_means, what)
         if m > k * (k - 1) // 2:
             raise ValueError(f"{what}: {m} contrasts cannot all be pairwise among {k} means")
-    if m <= 1 or method == "none":
-        interval = "none"
-        p = p_raw if method != "none" else p_raw
-        crit = stats.t.ppf(0.5 + confidence / 2, dof)
-        return AdjustedContrasts(method, column, p, interval, crit)
+    if m <= 1 or method == "none":  # nothing to adjust for
+        return AdjustedContrasts(method, column, p_raw, "none", stats.t.ppf(1 - (1 - confidence) / sides, dof))
     if method == "tukey":
         p = tukey_pvalues(t, k, dof)
         crit = np.asarray(tukey_critical(k, dof, confidence), dtype=float) * np.ones_like(t)
         return AdjustedContrasts(method, column, p, "tukey", crit)
     p = adjust_pvalues(p_raw, method)
-    crit = stats.t.ppf(1 - (1 - confidence) / (2 * m), dof)
+    crit = stats.t.ppf(1 - (1 - confidence) / (sides * m), dof)
     return AdjustedContrasts(method, column, p, "bonferroni", crit)

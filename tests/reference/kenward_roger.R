@@ -19,6 +19,10 @@
 #                                              # -> kr_contrasts.csv, one row per coefficient
 #   contest(m, L, ddf = "Kenward-Roger", joint = FALSE)
 #                                              # -> kr_contrasts.csv, further rows of L
+#   contest(m, L, ddf = "Kenward-Roger", joint = TRUE)
+#                                              # -> kr_ftests.csv: joint F-tests of all
+#                                              #    group terms, and of all time x group
+#                                              #    terms (pbkrtest::KRmodcomp inside)
 # The extra contrasts are the reference group's mean at the middle time and
 # the average of all coefficients (an arbitrary mixture of every column).
 # theta and sigma of each fit are in kr_cases.csv, so the test can evaluate
@@ -68,6 +72,7 @@ cases <- list(
 out_cases <- list()
 out_vcov <- list()
 out_con <- list()
+out_f <- list()
 for (cs in cases) {
   d <- sets[[cs$set]]
   call <- sprintf("lmerTest::lmer(%s, %s, REML = TRUE, control = tight)", cs$formula, cs$set)
@@ -100,7 +105,22 @@ for (cs in cases) {
     L = apply(L, 1, function(r) paste(sprintf("%.17g", r), collapse = ";")),
     estimate = c(co[, "Estimate"], ce$Estimate), se = c(co[, "Std. Error"], ce$`Std. Error`),
     dof = c(co[, "df"], ce$df))
+  if (cs$between != "") {
+    names_x <- colnames(X)
+    groups <- grepl(sprintf("^%s[^:]*$", cs$between), names_x)
+    slopes <- grepl(sprintf("^%s:%s", cs$time, cs$between), names_x)
+    for (test in c("group", "time_by_group")) {
+      cols <- which(if (test == "group") groups else slopes)
+      Lf <- diag(p)[cols, , drop = FALSE]
+      ft <- contest(m, Lf, ddf = "Kenward-Roger", joint = TRUE)
+      out_f[[paste(cs$id, test)]] <- data.frame(
+        case = cs$id, test = test,
+        L = paste(apply(Lf, 1, function(r) paste(r, collapse = ";")), collapse = "|"),
+        F = ft$`F value`, ndf = ft$NumDF, ddf = ft$DenDF, p_val = ft$`Pr(>F)`)
+    }
+  }
 }
 write.csv(do.call(rbind, out_cases), "kr_cases.csv", row.names = FALSE)
 write.csv(do.call(rbind, out_vcov), "kr_vcov.csv", row.names = FALSE)
 write.csv(do.call(rbind, out_con), "kr_contrasts.csv", row.names = FALSE)
+write.csv(do.call(rbind, out_f), "kr_ftests.csv", row.names = FALSE)

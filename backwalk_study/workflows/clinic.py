@@ -69,9 +69,9 @@ def visit_means(study, participant_id: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import visit_means
-    >>> v = visit_means(load_study("data/example"), "P003")
+    >>> from backwalk_study.data.datasets import example_study
+    >>> from backwalk_study.workflows.clinic import visit_means
+    >>> v = visit_means(example_study(), "P003")
     >>> v[(v.measure == "gait_speed")].groupby("direction")["trials"].max().tolist()
     [2, 2]
     """
@@ -180,7 +180,7 @@ def published_sem(measure, condition: str | None, mdc=None) -> tuple[float, str]
 
     Examples
     --------
-    >>> from backwalk_study.measures import get_measure
+    >>> from backwalk_study.data.measures import get_measure
     >>> published_sem(get_measure("three_metre_backward_walk"), "stroke")
     (1.11, 'published SEM 1.11 s in stroke (J Stroke Cerebrovasc Dis 2021, doi:10.1016/j.jstrokecerebrovasdis.2020.105462)')
     >>> published_sem(get_measure("functional_reach"), None)
@@ -399,7 +399,7 @@ def fall_risk_flags(study, participant_id: str) -> pd.DataFrame:
     Examples
     --------
     >>> from backwalk_study import import_wide
-    >>> from backwalk_study.clinic import fall_risk_flags
+    >>> from backwalk_study.workflows.clinic import fall_risk_flags
     >>> clinic = import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
     >>> flags = fall_risk_flags(clinic, "C-007")   # Parkinson's disease
     >>> flags.loc[flags.measure == "three_metre_backward_walk", ["cutoff", "latest_flagged"]].values.tolist()
@@ -461,9 +461,9 @@ def adherence(study, participant_id: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import adherence
-    >>> adh = adherence(load_study("data/example"), "P003")
+    >>> from backwalk_study.data.datasets import example_study
+    >>> from backwalk_study.workflows.clinic import adherence
+    >>> adh = adherence(example_study(), "P003")
     >>> adh[["week", "sessions", "planned_sessions"]].head(2).to_dict("records")
     [{'week': 1, 'sessions': 3, 'planned_sessions': 3.0}, {'week': 2, 'sessions': 2, 'planned_sessions': 3.0}]
     """
@@ -516,9 +516,9 @@ def adverse_events(study, participant_id: str | None = None) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import adverse_events
-    >>> adverse_events(load_study("data/example"), "P011")["adverse_event"].tolist()
+    >>> from backwalk_study.data.datasets import example_study
+    >>> from backwalk_study.workflows.clinic import adverse_events
+    >>> adverse_events(example_study(), "P011")["adverse_event"].tolist()
     ['fall', 'near_fall']
     """
     if participant_id is not None:
@@ -552,9 +552,9 @@ def adherence_summary(study) -> pd.DataFrame:
 
     Examples
     --------
-    >>> from backwalk_study import load_study
-    >>> from backwalk_study.clinic import adherence_summary
-    >>> summary = adherence_summary(load_study("data/example"))
+    >>> from backwalk_study.data.datasets import example_study
+    >>> from backwalk_study.workflows.clinic import adherence_summary
+    >>> summary = adherence_summary(example_study())
     >>> summary.groupby("arm")["has_sessions"].all().to_dict()
     {'backward': True, 'control': False, 'forward': True}
     """

@@ -6,13 +6,15 @@ the styles are inline, there is no JavaScript and nothing is fetched from a
 network, so it opens offline in any browser and can be e-mailed or printed.
 Pages are rendered from Jinja2 templates (``outputs/templates/``, package data) with autoescape on:
 every piece of text that comes from the user's files (measure names, notes,
-IDs, the study's name) is HTML-escaped. Reports identify people by
-``participant_id`` only, and warn when a table has columns that look like
-names, phone numbers or birth dates (those columns are never printed).
-Re-running on the same data writes a byte-identical file.
+IDs, the study's name) is HTML-escaped. The one privacy detector
+(:mod:`backwalk_study.data.privacy`) finds IDs, columns and free text that
+look like personal data: flagged columns are never printed, flagged free
+text is withheld unless asked for, and IDs that look like names become
+codes in file names and titles. Re-running on the same data writes a
+byte-identical file.
 
-``backwalk report PATH --participant ID`` and ``backwalk report PATH`` are the
-command-line entry points (:func:`add_report_command`).
+``backwalk report PATH --participant ID`` and ``backwalk report PATH``
+(:mod:`backwalk_study.interfaces.cli`) write them from the command line.
 """
 
 from __future__ import annotations
@@ -21,8 +23,6 @@ import base64
 import io
 import math
 import re
-import sys
-import warnings
 from pathlib import Path
 from typing import Iterable
 
@@ -38,7 +38,8 @@ __all__ = [
     "example_participant",
     "progress_sentences",
     "privacy_warnings",
-    "add_report_command",
+    "privacy_lines",
+    "code_names",
     "MIN_PER_ARM",
     "is_clinic_sized",
     "clinic_index_html",
@@ -75,7 +76,7 @@ _ENV = None
 
 
 def _render(template: str, **context) -> str:
-    from . import __version__
+    from .. import __version__
 
     context.setdefault("synthetic_note", SYNTHETIC_NOTE)
     return _env().get_template(template).render(version=__version__, **context)
@@ -167,7 +168,7 @@ def _qty(value, unit: str) -> str:
 
 def _short_source(source: str | None) -> str:
     """"Muir et al., Phys Ther 2008;88:449" -> "Muir et al. 2008"."""
-    from .measures import short_source
+    from ..data.measures import short_source
 
     return short_source(source)
 
@@ -268,7 +269,7 @@ def _palette(n: int):
 def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> dict:
     import textwrap
 
-    from .clinic import population_matches
+    from ..workflows.clinic import population_matches
 
     m = study.catalogue[rec.measure]
     label = m.name + (f", walked {rec.direction}" if isinstance(rec.direction, str) else "")
@@ -356,7 +357,7 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
     Examples
     --------
     >>> from backwalk_study import import_wide, client_progress
-    >>> from backwalk_study.report import progress_sentences
+    >>> from backwalk_study.outputs.report import progress_sentences
     >>> clinic = import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
     >>> print(progress_sentences(client_progress(clinic, "C-003"))[0])
     Berg Balance Scale improved by 7 points (from 49 at week 0 to 56 at week 12). That is more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)...
@@ -472,12 +473,12 @@ def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.D
     Examples
     --------
     >>> from backwalk_study import import_wide
-    >>> from backwalk_study.report import privacy_warnings
+    >>> from backwalk_study.outputs.report import privacy_warnings
     >>> small = import_wide("tests/fixtures/clinic/clients_small.csv", "tests/fixtures/clinic/mapping_small.toml")
     >>> privacy_warnings(small)[["table", "column"]].drop_duplicates("column").values.tolist()
     [['assessments', 'client_name'], ['assessments', 'phone'], ['spreadsheet', 'Client name'], ['spreadsheet', 'Phone']]
     """
-    from .data.privacy import scan_study
+    from ..data.privacy import scan_study
 
     return scan_study(study, source_columns)
 
@@ -521,7 +522,7 @@ def _privacy_box(warn: pd.DataFrame, *, shown_id: str | None = None, allow_names
 
 def _free_text(value, show_flagged_text: bool = False) -> str:
     """A free-text cell as a report prints it: withheld when the detector flags it."""
-    from .data.privacy import WITHHELD, text_reasons
+    from ..data.privacy import WITHHELD, text_reasons
 
     if value is None or pd.isna(value):
         return ""
@@ -569,7 +570,7 @@ def _conflicting_cutoffs_guidance(flags: pd.DataFrame) -> list[str]:
 
 
 def _fall_risk_section(study, participant_id: str) -> list[dict]:
-    from .clinic import fall_risk_flags
+    from ..workflows.clinic import fall_risk_flags
 
     flags = fall_risk_flags(study, participant_id)
     if flags.empty:
@@ -624,7 +625,7 @@ def _progress_table(progress: pd.DataFrame) -> dict:
 
 
 def _adherence_section(study, participant_id: str, hidden_notes: bool, show_flagged_text: bool = False) -> list[dict]:
-    from .clinic import adherence, adverse_events
+    from ..workflows.clinic import adherence, adverse_events
 
     cfg = study.config
     mine = study.sessions[study.sessions["participant_id"] == participant_id]
@@ -692,7 +693,7 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool, show_flag
 
 def _sessions_key_point(study, participant_id: str) -> str:
     """One sentence: is the client doing the sessions, safely?"""
-    from .clinic import adherence, adverse_events
+    from ..workflows.clinic import adherence, adverse_events
 
     mine = study.sessions[study.sessions["participant_id"] == participant_id]
     if mine.empty:
@@ -771,13 +772,13 @@ def client_report_html(study, participant_id: str, *, show_flagged_text: bool = 
     ValueError
         When the participant is not in the study or has no assessments.
     """
-    from .clinic import client_progress, visit_means
+    from ..workflows.clinic import client_progress, visit_means
 
     pid = str(participant_id)
     progress = client_progress(study, pid)
     person = study.participant(pid)
     warn = privacy_warnings(study)
-    from .data.privacy import display_id
+    from ..data.privacy import display_id
 
     shown = display_id(study, pid, allow_names=allow_names, findings=warn)
     visits = visit_means(study, pid)
@@ -904,7 +905,7 @@ def _enrolment_section(study) -> list[dict]:
 
 
 def _cohort_adherence_section(study) -> list[dict]:
-    from .clinic import adherence_summary
+    from ..workflows.clinic import adherence_summary
 
     parts = [_h2("Adherence")]
     summary = adherence_summary(study)
@@ -958,62 +959,27 @@ def _cohort_adherence_section(study) -> list[dict]:
     return parts
 
 
-def _safety_table(study, results=None):
-    """compare.safety once per page: (table, reason it is missing); from
-    the precomputed results bundle when one is given."""
-    if results is not None:
-        computed = results.safety()
-        return computed.value, computed.error
+def _safety_table(study, results):
+    """The run's safety table: (table, reason it is missing)."""
     if len(study.sessions) == 0:
         return None, "no session log"
-    try:
-        from .compare import safety
-    except ImportError:
-        return None, "not installed"
-    try:
-        return safety(study), None
-    except ValueError as exc:
-        return None, str(exc)
+    computed = results.safety()
+    return computed.value, computed.error
 
 
-def _comparison_table(study, results=None):
-    """compare_all once per page: (table, warnings, reason it is missing)."""
-    if results is not None:
-        computed = results.comparisons()
-        return computed.value, list(computed.warnings), computed.error
-    try:
-        from .compare import compare_all
-    except ImportError:
-        return None, [], "not installed"
+def _comparison_table(study, results):
+    """The run's comparisons: (table, warnings, reason they are missing)."""
     if study.participants["arm"].nunique() < 2:
         return None, [], "one arm"
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            table = compare_all(study, direction="both")
-    except ValueError as exc:
-        return None, [], str(exc)
-    return table, [str(w.message) for w in caught], None
+    computed = results.comparisons()
+    return computed.value, list(computed.warnings), computed.error
 
 
-def _cohort_safety_section(study, computed=None) -> list[dict]:
+def _cohort_safety_section(study, computed) -> list[dict]:
     parts = [_h2("Safety")]
     if len(study.sessions) == 0:
         return parts + [_unavailable("No session log: adverse events cannot be reported.")]
-    try:
-        from .compare import safety
-    except ImportError:
-        safety = None
-    if safety is None:
-        from .clinic import adherence_summary
-
-        s = adherence_summary(study).groupby("arm")[["adverse_events", "falls"]].sum().reset_index()
-        parts.append(_unavailable("Rates and rate ratios (backwalk_study.compare.safety) are not available in this "
-                                  "installation; counts only."))
-        parts.append(_table(["Arm", "Sessions with an adverse event", "Falls"],
-                            s.itertuples(index=False, name=None)))
-        return parts
-    table, reason = computed if computed is not None else _safety_table(study)
+    table, reason = computed
     if table is None:
         return parts + [_unavailable(f"Safety table not available: {reason}")]
     if is_clinic_sized(study):
@@ -1028,10 +994,10 @@ def _cohort_safety_section(study, computed=None) -> list[dict]:
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
                      _num(r.session_minutes),
                      "–" if pd.isna(r.rate_per_1000_min) else
-                     f"{_num(r.rate_per_1000_min)} [{_num(r.rate_ci_low)}, {_num(r.rate_ci_high)}]",
+                     f"{_num(r.rate_per_1000_min)} [{_num(r.rate_per_1000_min_ci_low)}, {_num(r.rate_per_1000_min_ci_high)}]",
                      "–" if pd.isna(r.rate_ratio) else
-                     f"{_num(r.rate_ratio)} [{_num(r.rr_ci_low)}, {_num(r.rr_ci_high)}]",
-                     _p_text(r.rr_p_val), r.note or ""])
+                     f"{_num(r.rate_ratio)} [{_num(r.rate_ratio_ci_low)}, {_num(r.rate_ratio_ci_high)}]",
+                     _p_text(r.p_val), r.note or ""])
     ref = table.attrs.get("reference", "")
     reason = table.attrs.get("reference_reason", "")
     parts.append(_p(f"Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
@@ -1041,14 +1007,14 @@ def _cohort_safety_section(study, computed=None) -> list[dict]:
     return parts
 
 
-def _cohort_comparisons_section(study, computed=None) -> list[dict]:
+def _cohort_comparisons_section(study, computed) -> list[dict]:
     parts = [_h2("Main comparisons")]
     if study.participants["arm"].nunique() < 2:
         return parts + [_unavailable(f"All participants are in one arm ({study.participants['arm'].iloc[0]}), so "
                                      "there is no between-arm comparison.")]
     if is_clinic_sized(study):
         return parts + [_unavailable(_small_numbers_statement(study))]
-    table, caught, reason = computed if computed is not None else _comparison_table(study)
+    table, caught, reason = computed
     if table is None:
         return parts + [_unavailable(f"Comparisons not available: {reason}")]
     rows = []
@@ -1094,7 +1060,7 @@ def _cohort_summary(study, safety_table, comparisons) -> dict:
     elif safety_table is not None and len(safety_table):
         ref = safety_table.attrs.get("reference", "")
         rated = safety_table[safety_table["rate_ratio"].notna()]
-        signals = rated[rated["rr_ci_low"] > 1]
+        signals = rated[rated["rate_ratio_ci_low"] > 1]
         for r in signals.itertuples():
             base = safety_table[(safety_table["arm"] == ref) & (safety_table["event"] == r.event)]
             base_events = int(base["events"].iloc[0]) if len(base) else 0
@@ -1102,7 +1068,7 @@ def _cohort_summary(study, safety_table, comparisons) -> dict:
             safety_items.append({"urgent": True, "text": (
                 f"Safety signal: the {r.arm} arm had {r.rate_ratio:.1f} times the {ref} arm’s rate of {what} "
                 f"({r.events} events in {_num(r.session_minutes)} minutes walked against {base_events}; rate ratio "
-                f"{_num(r.rate_ratio)}, 95 % CI {_num(r.rr_ci_low)} to {_num(r.rr_ci_high)}, {_p_phrase(r.rr_p_val)}). "
+                f"{_num(r.rate_ratio)}, 95 % CI {_num(r.rate_ratio_ci_low)} to {_num(r.rate_ratio_ci_high)}, {_p_phrase(r.p_val)}). "
                 "Look at the safety table first.")})
         if not safety_items:
             any_rows = safety_table[(safety_table["event"] == "any") & safety_table["events"].notna()]
@@ -1163,32 +1129,20 @@ def _small_numbers_statement(study) -> str:
             "measures.")
 
 
-def _cohort_dose_section(study, measures) -> list[dict]:
+def _cohort_dose_section(study, measures, results) -> list[dict]:
     parts = [_h2("Dose-response per arm")]
     if is_clinic_sized(study):
         return parts + [_unavailable(_small_numbers_statement(study))]
-    try:
-        from .stats.mixed import dose_response
-    except ImportError:
-        dose_response = None
-    from .clinic import visit_means
-
-    visits = visit_means(study)
-    arm = study.participants.set_index("participant_id")["arm"]
-    visits["arm"] = visits["participant_id"].map(arm)
+    visits = results.visits()
     several_arms = visits["arm"].nunique() > 1
     if visits["week"].nunique() < 2:
         return parts + [_unavailable("Every assessment is from the same week, so there is no change over time to "
                                      "show.")]
-    if dose_response is None:
-        parts.append(_unavailable("Mixed-model dose-response (backwalk_study.stats.mixed) is not available in "
-                                  "this installation; the figures are descriptive (mean and 95 % CI per arm and week)."))
-    else:
-        parts.append(_p("Change over programme weeks per arm: a linear mixed model of each participant’s visit "
-                        "values on week" + (" × arm" if several_arms else "")
-                        + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
-                        "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
-                        "The table gives the fitted change per week in each arm."))
+    parts.append(_p("Change over programme weeks per arm: a linear mixed model of each participant’s visit "
+                    "values on week" + (" × arm" if several_arms else "")
+                    + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
+                    "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
+                    "The table gives the fitted change per week in each arm."))
     cards = []
     with _Styled():
         for key, direction in measures:
@@ -1200,30 +1154,26 @@ def _cohort_dose_section(study, measures) -> list[dict]:
             ax = fig.add_subplot()
             table_block, notes = None, []
             fitted = False
-            if dose_response is not None:
-                try:
-                    with warnings.catch_warnings(record=True) as caught:
-                        warnings.simplefilter("always")
-                        fit = dose_response(data, "score", "week", "participant_id",
-                                            between="arm" if data["arm"].nunique() > 1 else None,
-                                            reference=study.config.reference_arm
-                                            if data["arm"].nunique() > 1
-                                            and study.config.reference_arm in set(data["arm"]) else None)
-                    fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
-                    ax.set_title("")
-                    ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
-                    _legend_below(fig, ax)
-                    _clip_to_scale(ax, m)
-                    slopes = fit.slopes()
-                    rows = [[(r.arm if "arm" in slopes else "all"),
-                             f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", _p_text(r.p_val)]
-                            for r in slopes.itertuples()]
-                    table_block = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
-                    notes = ["Model note: " + _plain_note(msg) for msg in dict.fromkeys(str(w.message) for w in caught)]
-                    fitted = True
-                except ValueError as exc:
-                    notes = [f"mixed model not fitted: {exc}"]
-                    ax.clear()
+            computed = results.weeks_fit(key, direction)
+            try:
+                if computed.error is not None:
+                    raise ValueError(computed.error)
+                fit = computed.value
+                fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
+                ax.set_title("")
+                ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
+                _legend_below(fig, ax)
+                _clip_to_scale(ax, m)
+                slopes = fit.slopes()
+                rows = [[(r.arm if "arm" in slopes else "all"),
+                         f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", _p_text(r.p_val)]
+                        for r in slopes.itertuples()]
+                table_block = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
+                notes = ["Model note: " + _plain_note(msg) for msg in computed.warnings]
+                fitted = True
+            except ValueError as exc:
+                notes = [f"Mixed model not fitted: {_plain_note(str(exc))}"]
+                ax.clear()
             if not fitted:
                 _descriptive_trajectories(ax, data, m)
                 ax.set_title(f"{label}: mean and 95 % CI (descriptive)", loc="left", fontsize=10)
@@ -1239,8 +1189,8 @@ def _cohort_dose_section(study, measures) -> list[dict]:
 def _client_rows(study, *, allow_names: bool, warn) -> list[dict]:
     """One row per client for the clinic pages: code, arm, condition, visits
     and the verdicts of their page."""
-    from .clinic import client_progress
-    from .data.privacy import display_id
+    from ..workflows.clinic import client_progress
+    from ..data.privacy import display_id
 
     rows = []
     for pid in sorted(study.participants["participant_id"].astype(str)):
@@ -1323,14 +1273,22 @@ def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False,
         ``(key, direction)`` pairs for walked tests. Default: the headline
         measures present (Berg, Mini-BESTest, TUG, 3-metre backward walk,
         backward gait speed, 6-minute walk, Short FES-I).
+    results : Results, optional
+        The run's :class:`~backwalk_study.outputs.results.Results`, whose
+        comparisons, safety table and mixed models the page shows (default:
+        computed here, once each).
 
     Returns
     -------
     str
         The HTML page: enrolment, adherence, safety, the main between-arm
-        comparisons (:func:`~backwalk_study.compare.compare_all`) and the
+        comparisons (:func:`~backwalk_study.workflows.trial.compare_all`) and the
         dose-response per arm (:func:`~backwalk_study.stats.mixed.dose_response`).
     """
+    if results is None:
+        from .results import Results
+
+        results = Results(study)
     cfg = study.config
     chosen = _headline_rows(study, measures)
     warn = privacy_warnings(study)
@@ -1348,7 +1306,7 @@ def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False,
     sections += _cohort_adherence_section(study)
     sections += _cohort_safety_section(study, safety_computed)
     sections += _cohort_comparisons_section(study, comparison_computed)
-    sections += _cohort_dose_section(study, chosen)
+    sections += _cohort_dose_section(study, chosen, results)
     arms = ", ".join(map(str, study.participants["arm"].unique()))
     return _render("cohort.html.j2", title=f"Cohort report: {cfg.name}", synthetic=bool(cfg.synthetic),
                    heading=f"Cohort report: {cfg.name}",
@@ -1430,9 +1388,9 @@ def write_reports(study, output: str | Path, participant_id: str | None = None, 
     ``allow_names=True`` keeps the IDs). Tables are guarded against
     spreadsheet formula injection. Returns the paths written.
     """
-    from .clinic import client_progress
-    from .data.privacy import display_id
-    from .io import write_table
+    from ..workflows.clinic import client_progress
+    from ..data.privacy import display_id
+    from ..data.readers import write_table
 
     out = Path(output)
     options = {"show_flagged_text": show_flagged_text, "allow_names": allow_names}
@@ -1449,7 +1407,7 @@ def write_reports(study, output: str | Path, participant_id: str | None = None, 
             written.append(write_client_report(study, pid, out / name, **options))
             pages[pid] = name
             tables.append(progress.assign(participant_id=shown))
-        index = _write(clinic_index_html(study, pages, **options), out / "index.html")
+        index = _write(clinic_index_html(study, pages, results=results, **options), out / "index.html")
         table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
         return [index, *written, write_table(table, out / "client_progress.csv")]
     pid = str(participant_id) if participant_id is not None else example_participant(study)
@@ -1462,44 +1420,13 @@ def write_reports(study, output: str | Path, participant_id: str | None = None, 
             write_table(progress, out / f"client_progress-{_file_id(shown)}.csv")]
 
 
-# --- command line -----------------------------------------------------------------------------------
-
-def add_privacy_arguments(parser) -> None:
-    """The privacy options shared by ``backwalk report`` and ``backwalk run``."""
-    g = parser.add_argument_group("privacy")
-    g.add_argument("--pseudonymise", metavar="KEYS.csv",
-                   help="replace participant IDs with stable codes and write the key table (ID, code) to KEYS.csv; "
-                        "keep that file apart from the reports (it may not be inside the output). An existing key "
-                        "table is reused, so codes stay the same from run to run")
-    g.add_argument("--key-file", metavar="SECRET",
-                   help="with --pseudonymise: a file holding a secret key; codes are then a keyed hash "
-                        "(HMAC-SHA256) of the ID, the same on every machine with the same key. Without it codes "
-                        "are drawn at random")
-    g.add_argument("--show-flagged-text", action="store_true",
-                   help="print free-text cells (notes, assessor) that seem to hold names, phone numbers or dates; "
-                        "by default they are withheld")
-    g.add_argument("--names-in-output", action="store_true",
-                   help="use participant IDs in file names and page titles even when they look like names "
-                        "(by default a code is used)")
-
-
-def apply_privacy_arguments(study, args, outputs=()):
-    """Pseudonymise ``study`` when ``--pseudonymise`` was given (the key
-    table must not be inside ``outputs``). Returns the study to report on."""
-    from .data.privacy import pseudonymise
-
-    if getattr(args, "pseudonymise", None):
-        return pseudonymise(study, args.pseudonymise, key_file=args.key_file, outputs=outputs)
-    if getattr(args, "key_file", None):
-        raise ValueError("--key-file needs --pseudonymise KEYS.csv")
-    return study
-
+# --- privacy helpers for the command line -------------------------------------------------------
 
 def code_names(study, allow_names: bool = False):
     """The study with IDs that look like names replaced by their display
     codes (``client-NN``) everywhere, so no table a run writes carries them;
     unchanged when no ID looks personal or names are allowed."""
-    from .data.privacy import display_codes, recode
+    from ..data.privacy import display_codes, recode
 
     codes = display_codes(study, allow_names=allow_names)
     return study if all(k == v for k, v in codes.items()) else recode(study, codes)
@@ -1524,112 +1451,3 @@ def privacy_lines(warn: pd.DataFrame) -> list[str]:
                      f"({'; '.join(dict.fromkeys(part['reason']))}); withheld from reports unless "
                      "--show-flagged-text")
     return lines
-
-
-def add_report_command(subparsers) -> None:
-    """Add ``backwalk report`` to the ``backwalk`` command's subparsers."""
-    p = subparsers.add_parser(
-        "report", help="write a self-contained HTML report: one client's progress, or the cohort page",
-        description="Write one self-contained HTML page (figures embedded, no network needed): a client's "
-                    "progress with --participant, otherwise the cohort page. Exit code 1 with a one-line "
-                    "message when the participant is unknown or the input cannot be used.")
-    p.add_argument("path", help="study folder, or a clinic's wide spreadsheet (CSV/XLSX) with --mapping")
-    p.add_argument("--participant", "-p", metavar="ID", help="participant ID for a client report")
-    p.add_argument("--output", "-o", metavar="OUT.html",
-                   help="file to write (default: report-ID.html or cohort.html in the current folder)")
-    p.add_argument("--mapping", metavar="MAPPING.toml", help="column-mapping file for a wide spreadsheet")
-    p.add_argument("--force", action="store_true",
-                   help="write even when OUT.html is one of the inputs or inside the input folder, or an existing "
-                        "file that is not an HTML page")
-    add_privacy_arguments(p)
-    p.set_defaults(func=cmd_report)
-
-
-def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip().lstrip("-").strip() for ln in str(exc).splitlines() if ln.strip()]
-    return "; ".join(lines).replace(":;", ":") or type(exc).__name__
-
-
-def _inputs(args) -> list[Path]:
-    """Every file or folder ``backwalk report`` reads: never an output."""
-    path = Path(args.path)
-    inputs = [path]
-    if args.mapping:
-        inputs.append(Path(args.mapping))
-        if path.is_file():
-            inputs.append(path.parent / "sessions.csv")  # the session log a mapping points to sits beside it
-    return inputs
-
-
-def cmd_report(args) -> int:
-    """Handler of ``backwalk report``: 0 on success; 1 with a one-line
-    message (or the problem table for invalid data) otherwise."""
-    from .cli import format_problems
-    from .data.output_paths import check_output_path
-    from .data.privacy import display_id
-    from .errors import StudyReadError, StudyValidationError
-
-    notes: list[str] = []
-    try:
-        path = Path(args.path)
-        if args.output:
-            # before reading anything: a wrong -o costs nothing
-            notes += check_output_path(args.output, _inputs(args), args.force, kind="HTML page")
-        if args.mapping:
-            from .io import import_wide
-
-            study = import_wide(path, args.mapping)
-        elif path.is_file():
-            raise StudyReadError(f"{path} is a file: give --mapping MAPPING.toml to read a clinic's wide "
-                                 "spreadsheet, or give a study folder")
-        else:
-            from .study import load_study
-
-            study = load_study(path)
-        warn = privacy_warnings(study)
-        options = {"show_flagged_text": args.show_flagged_text, "allow_names": args.names_in_output}
-        if args.participant is not None:
-            from .clinic import _check_participant
-
-            _check_participant(study, args.participant)
-            pid = args.participant
-            if args.pseudonymise:
-                study = apply_privacy_arguments(study, args, outputs=[_report_folder(args)])
-                pid = _code_of(args.pseudonymise, args.participant)
-            shown = display_id(study, pid, allow_names=args.names_in_output)
-            out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(shown)}.html"
-            if not args.output:
-                notes += check_output_path(out, _inputs(args), args.force, kind="HTML page")
-            written = write_client_report(study, pid, out, **options)
-        else:
-            if args.pseudonymise:
-                study = apply_privacy_arguments(study, args, outputs=[_report_folder(args)])
-            out = Path(args.output) if args.output else Path.cwd() / "cohort.html"
-            if not args.output:
-                notes += check_output_path(out, _inputs(args), args.force, kind="HTML page")
-            written = write_cohort_report(study, out, **options)
-    except StudyValidationError as exc:
-        n = len(exc.problems)
-        print(f"{args.path}: {n} problem{'s' if n != 1 else ''} found; no report was written.\n")
-        print(format_problems(exc.problems))
-        return 1
-    except (StudyReadError, ValueError, OSError, KeyError) as exc:
-        print(f"backwalk report: {_one_line(exc)}", file=sys.stderr)
-        return 1
-    for line in privacy_lines(warn) + notes:
-        print(f"warning: {line}", file=sys.stderr)
-    label = " (SYNTHETIC data)" if study.config.synthetic else ""
-    print(f"wrote {written}{label}")
-    return 0
-
-
-def _report_folder(args) -> Path:
-    """The folder the report goes to: the key table may not be in it."""
-    return Path(args.output).resolve().parent if args.output else Path.cwd()
-
-
-def _code_of(key_table, participant_id) -> str:
-    """The code the key table gives an ID."""
-    from .data.privacy import _read_key_table
-
-    return _read_key_table(Path(key_table))[str(participant_id)]

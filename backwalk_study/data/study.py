@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from .errors import StudyReadError, StudyValidationError, problems_frame
-from .io import coerce_columns, find_table, read_table
+from .readers import coerce_columns, find_table, read_table
 from .measures import Catalogue, catalogue_from_config, default_catalogue
 from .schema import COLUMN_KINDS, DEFAULT_ARMS, DEFAULT_CONDITIONS, REQUIRED_COLUMNS
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..stats.checks import renamed
+
 __all__ = ["plot_paired_directions", "plot_forest"]
 
 
 def _axis_label(key, unit, dv, catalogue=None) -> str:
-    from .measures import default_catalogue
+    from ..data.measures import default_catalogue
 
     catalogue = catalogue if catalogue is not None else default_catalogue()
     measure = catalogue[key] if key is not None and key in catalogue else None
@@ -22,21 +24,22 @@ def _axis_label(key, unit, dv, catalogue=None) -> str:
     return f"{name} ({unit})" if unit else name
 
 
+@renamed(direction="within")
 def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str = "participant_id",
-                           direction: str = "direction", forward: str = "forward", backward: str = "backward",
+                           within: str = "direction", forward: str = "forward", backward: str = "backward",
                            *, measure=None, week=None, ax=None, unit: str | None = None,
                            confidence: float = 0.95, catalogue=None):
     """Forward against backward walking, one line per participant.
 
     Trials are averaged per participant and direction exactly as in
-    :func:`~backwalk_study.compare.compare_directions`, and only complete
+    :func:`~backwalk_study.stats.compare.compare_directions`, and only complete
     pairs are drawn; the mean of each direction is drawn with its
     t-distribution confidence interval.
 
     Parameters
     ----------
-    data, dv, subject, direction, forward, backward, measure, week
-        As in :func:`~backwalk_study.compare.compare_directions`.
+    data, dv, subject, within, forward, backward, measure, week
+        As in :func:`~backwalk_study.stats.compare.compare_directions`.
     ax : matplotlib.axes.Axes, optional
         Where to draw (default: a new figure).
     unit : str, optional
@@ -57,21 +60,18 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
     Interval around each direction's mean: :math:`\\bar x \\pm
     t_{n-1, 1-\\alpha/2} s / \\sqrt n` over the participants' means. It
     describes each direction; the interval for the difference is in
-    :func:`~backwalk_study.compare.compare_directions`.
+    :func:`~backwalk_study.stats.compare.compare_directions`.
 
     Examples
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> import pandas as pd
-    >>> from backwalk_study.plots import plot_paired_directions
-    >>> data = pd.DataFrame({                       # synthetic
-    ...     "participant_id": ["a", "a", "b", "b", "c", "c", "d", "d"],
-    ...     "direction": ["forward", "backward"] * 4, "measure": "gait_speed",
-    ...     "value": [1.20, 0.80, 1.05, 0.71, 1.31, 0.95, 0.98, 0.70]})
-    >>> ax = plot_paired_directions(data)
+    >>> from backwalk_study import simulate_study
+    >>> from backwalk_study.outputs.plots import plot_paired_directions
+    >>> study = simulate_study(n_participants=30, seed=1)            # synthetic
+    >>> ax = plot_paired_directions(study.long("gait_speed"), measure="gait_speed", week=0)
     >>> sum(line.get_gid() == "participant" for line in ax.lines)
-    4
+    30
     >>> ax.get_ylabel()
     'Gait speed (10-metre walk) (m/s)'
     """
@@ -79,9 +79,9 @@ def plot_paired_directions(data: pd.DataFrame, dv: str = "value", subject: str =
     import seaborn as sns
     from scipy import stats
 
-    from .compare import _direction_means
+    from ..stats.compare import _direction_means
 
-    pairs, unpaired, _, key = _direction_means(data, dv, subject, direction, forward, backward, measure, week,
+    pairs, unpaired, _, key = _direction_means(data, dv, subject, within, forward, backward, measure, week,
                                                "plot_paired_directions")
     if ax is None:
         _, ax = plt.subplots(figsize=(4, 5))
@@ -121,8 +121,8 @@ def plot_forest(table: pd.DataFrame, estimate: str = "hedges_g", ci_low: str = "
     Parameters
     ----------
     table : pandas.DataFrame
-        A result of :func:`~backwalk_study.compare.compare_all` (or
-        :func:`~backwalk_study.compare.compare_arms`): one row per effect.
+        A result of :func:`~backwalk_study.workflows.trial.compare_all` (or
+        :func:`~backwalk_study.stats.compare.compare_arms`): one row per effect.
     estimate, ci_low, ci_high : str
         Columns of the effect and its interval (default: Hedges' g).
     label : str, optional
@@ -147,7 +147,7 @@ def plot_forest(table: pd.DataFrame, estimate: str = "hedges_g", ci_low: str = "
     Notes
     -----
     The intervals are drawn as given in the table (for ``hedges_g`` from
-    :func:`~backwalk_study.compare.compare_arms`: the interval of the
+    :func:`~backwalk_study.stats.compare.compare_arms`: the interval of the
     adjusted difference scaled by the same standardiser). Rows are in table
     order, arms of one measure side by side.
 
@@ -155,13 +155,10 @@ def plot_forest(table: pd.DataFrame, estimate: str = "hedges_g", ci_low: str = "
     --------
     >>> import matplotlib
     >>> matplotlib.use("Agg")
-    >>> import pandas as pd
-    >>> from backwalk_study.plots import plot_forest
-    >>> table = pd.DataFrame({                       # synthetic
-    ...     "measure": ["berg", "tug"], "measure_name": ["Berg Balance Scale", "Timed Up and Go"],
-    ...     "better": ["higher", "lower"], "arm": "backward", "reference": "control",
-    ...     "hedges_g": [0.4, -0.3], "hedges_g_ci_low": [0.1, -0.6], "hedges_g_ci_high": [0.7, 0.0]})
-    >>> ax = plot_forest(table)
+    >>> from backwalk_study import compare_all, simulate_study
+    >>> from backwalk_study.outputs.plots import plot_forest
+    >>> study = simulate_study(n_participants=30, seed=1)            # synthetic
+    >>> ax = plot_forest(compare_all(study, measures=["berg", "tug"]))
     >>> [t.get_text() for t in ax.get_yticklabels()]
     ['Berg Balance Scale', 'Timed Up and Go']
     >>> ax.get_xlabel()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-__all__ = ["PROBLEM_COLUMNS", "StudyValidationError", "StudyReadError", "problems_frame"]
+__all__ = ["PROBLEM_COLUMNS", "StudyValidationError", "StudyReadError", "problems_frame", "format_problems"]
 
 #: Columns of every problem table, in this order.
 PROBLEM_COLUMNS = ["file", "row", "participant_id", "column", "value", "message"]
@@ -78,3 +78,27 @@ class StudyValidationError(ValueError):
 class StudyReadError(OSError):
     """The input cannot be read at all (no such folder, unreadable file,
     unsupported format, malformed mapping file)."""
+
+
+def format_problems(problems) -> str:
+    """A plain-text table of problems for the terminal (control characters
+    in the data shown escaped)."""
+    from .terminal import printable
+
+    headers = ["file", "row", "column", "participant", "value", "what is wrong"]
+    rows = []
+    for rec in problems.itertuples(index=False):
+        rows.append([
+            str(rec.file or ""), "" if rec.row is None or str(rec.row) == "<NA>" else str(rec.row),
+            str(rec.column or ""), "" if rec.participant_id is None or str(rec.participant_id) in ("nan", "None")
+            else str(rec.participant_id),
+            "" if rec.value is None or str(rec.value) in ("nan", "None") else repr(rec.value)[:30],
+            str(rec.message),
+        ])
+        rows[-1] = [printable(cell) for cell in rows[-1]]
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    widths[-1] = len(headers[-1])
+    line = lambda cells: "  ".join(c.ljust(w) for c, w in zip(cells, widths)).rstrip()  # noqa: E731
+    out = [line(headers), line(["-" * w for w in widths])]
+    out += [line(r) for r in rows]
+    return "\n".join(out)
