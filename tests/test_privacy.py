@@ -203,3 +203,9 @@ def test_validate_warns_about_personal_data(capsys):
 def test_clean_example_has_no_findings():
     study = import_wide(EXAMPLE_CLINIC / "clients.csv", EXAMPLE_CLINIC / "mapping.toml")
     assert scan_study(study).empty
+
+
+def test_import_and_run_warn_about_personal_data(tmp_path, capsys):
+    code = main(["import", str(SHEET), "--mapping", str(MAPPING), "-o", str(tmp_path / "study")])
+    assert code == 0
+    assert "participant ID(s) look like names" in capsys.readouterr().err

@@ -86,6 +86,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_import(args) -> int:
     study = _load(args)
+    _privacy_warnings(study)
     out = Path(args.output)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose a new folder")
