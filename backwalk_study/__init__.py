@@ -14,6 +14,15 @@ __version__ = "0.1.0"
 
 # public name -> "layer.module" that defines it
 _EXPORTS = {
+    # planning a trial (issue 14)
+    "TrialDesign": "workflows.planning",
+    "DesignError": "workflows.planning",
+    "plan_power": "workflows.planning",
+    "power_curve": "workflows.planning",
+    "sample_size": "workflows.planning",
+    "design_from_fit": "workflows.planning",
+    "TrialModel": "stats.power",
+    "simulate_power": "stats.power",
     # measures: the catalogue
     "Measure": "data.measures",
     "Catalogue": "data.measures",
@@ -103,6 +112,15 @@ _EXPORTS = {
     "risk_difference": "stats.effect_sizes",
     "read_meta_table": "data.meta_table",
     "write_meta_report": "outputs.meta_report",
+    # published evidence (issue 15)
+    "load_evidence": "data.evidence",
+    "claims_evidence": "workflows.evidence",
+    "claims_summary": "workflows.evidence",
+    "pool_published": "workflows.evidence",
+    "evidence_for_claim": "workflows.evidence",
+    "trial_effect_sizes": "workflows.evidence",
+    "evidence_doses": "workflows.evidence",
+    "plot_claims_forest": "outputs.evidence_forest",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

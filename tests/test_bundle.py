@@ -24,7 +24,7 @@ def _model_key(data, dv, time, subject, between=None, within=None, covariates=No
 def counted_run(tmp_path_factory):
     """One ``backwalk run`` on the example (no notebooks), counting calls of
     the mixed-model fit entry point and of compare_all."""
-    import backwalk_study.stats.compare as compare
+    import backwalk_study.workflows.trial as compare
     import backwalk_study.stats.mixed as mixed
 
     fits, comparisons = Counter(), Counter()

@@ -25,13 +25,13 @@ NOTEBOOK_DIR = ROOT / "notebooks"
 BDS_FILE = ROOT.parent / "shared" / "data" / "bds" / "BDSinfoCOP.txt"
 EXPECTED = [
     "01-the-data", "02-forward-vs-backward", "03-trial-effects", "04-dose-response", "05-client-report",
-    "06-the-claims", "07-real-balance-data",
+    "06-the-claims", "07-real-balance-data", "08-planning-a-trial", "09-evidence",
 ]
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 
 # Warnings a notebook may print because its markdown explains them (04: singular mixed-model fits).
-EXPLAINED_WARNINGS = {"04-dose-response": ("ModelFitWarning",)}
+EXPLAINED_WARNINGS = {"04-dose-response": ("ModelFitWarning",), "08-planning-a-trial": ("ModelFitWarning",)}
 
 
 def _read(path: Path):
@@ -74,7 +74,7 @@ def _images(nb) -> int:
 # --------------------------------------------------------------------------
 # The stored notebooks
 # --------------------------------------------------------------------------
-def test_the_seven_notebooks_are_there():
+def test_the_notebooks_are_there():
     assert IDS == EXPECTED
 
 
@@ -101,6 +101,8 @@ def test_says_whether_the_data_are_synthetic(path):
     first = _read(path).cells[0].source
     if path.stem.startswith("07"):
         assert "real" in first and "CC BY 4.0" in first
+    elif path.stem.startswith("09"):  # published results, each with its source
+        assert "**The data here are real and published.**" in first and "data/evidence/" in first
     else:
         assert "**The example data are synthetic.**" in first and "not observations of real people" in first
 
@@ -111,6 +113,10 @@ def test_has_a_parameters_cell(path):
     assert cell is not None, f"{path.name}: exactly one cell must be tagged 'parameters'"
     names = {}
     exec(cell.source, {}, names)  # plain assignments only
+    if path.stem.startswith("09"):
+        assert names == {"evidence_path": "../data/evidence/backward_walking.csv"}
+        assert (NOTEBOOK_DIR / names["evidence_path"]).is_file()
+        return
     assert names["data_path"] == "../data/example"
     if path.stem.startswith("05"):
         assert names["participant_id"] == "P003"

@@ -169,6 +169,37 @@ def cmd_run(args) -> int:
     return EXIT_OK
 
 
+def cmd_plan(args) -> int:
+    from ..outputs.plan_report import write_plan
+    from ..workflows.planning import TrialDesign, plan_power, power_curve, sample_size
+
+    design = TrialDesign.from_toml(args.design)  # unreadable: exit 2; a wrong value: exit 1 naming the field
+    n_sims = args.simulations or design.n_simulations
+    seed = design.seed if args.plan_seed is None else args.plan_seed
+    from tqdm.auto import tqdm
+
+    # one bar for every simulation of the plan (the search decides how many points)
+    progress = tqdm(desc="simulated trials", unit="trial")
+    table = plan_power(design, n_sims, seed, args.workers, progress)
+    curve, size, visits = None, None, None
+    if not args.no_curve:
+        if design.search_n_per_arm:
+            curve = power_curve(design, n_per_arm=design.search_n_per_arm, n_simulations=n_sims, seed=seed,
+                                workers=args.workers, progress=progress)
+        test = design.tests[0]
+        size = sample_size(design, test, n_simulations=n_sims, seed=seed, workers=args.workers,
+                           progress=progress)
+        if curve is None:
+            curve = size.curve
+        if design.search_visit_weeks:
+            visits = power_curve(design, visit_weeks=design.search_visit_weeks, n_simulations=n_sims, seed=seed,
+                                 workers=args.workers, progress=progress)
+    progress.close()
+    for path in write_plan(design, table, args.output, curve, size, visits):
+        print(f"wrote {path}")
+    return EXIT_OK
+
+
 def _run_notebooks(study, path: Path, out: Path, notebooks_dir: Path) -> list[Path]:
     """Execute the teaching notebooks on this study, written as HTML into
     ``out/notebooks`` (a source checkout only: installed packages have no
@@ -304,6 +335,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "(value, condition, population, source and the sentence it was read in) and each "
                         "fall-risk cut-off (value, comparison, level, population, direction, source)")
     p.set_defaults(func=cmd_catalogue)
+
+    p = sub.add_parser("plan", help="power and sample size of a planned trial, by simulation")
+    p.add_argument("design", help="trial design TOML file (see data/designs/example_design.toml)")
+    p.add_argument("--output", "-o", default="plan", help="folder for the plan (default: plan)")
+    p.add_argument("--simulations", type=int, default=None, help="simulated trials per point (default: the design's)")
+    p.add_argument("--seed", dest="plan_seed", type=int, default=None, help="random seed (default: the design's)")
+    p.add_argument("--workers", type=int, default=None, help="processes (default: both cores on long runs)")
+    p.add_argument("--no-curve", action="store_true", help="only the design's own power, no curve or sample size")
+    p.set_defaults(func=cmd_plan)
 
     p = sub.add_parser("meta", help="meta-analysis of a table of extracted trial results")
     p.add_argument("table", help="CSV/XLSX, one row per study (format: backwalk_study.data.meta_table)")

@@ -1337,15 +1337,6 @@ class DoseResponseResult:
         dof = self.dof_method if reml else "satterthwaite"
         return self.model.fit(reml=reml, dof=dof, confidence=self.confidence)
 
-    def design(self, **changes):
-        """A trial design for power simulation with this fit's estimates (a pilot).
-
-        Shorthand for :func:`backwalk_study.workflows.planning.design_from_fit`;
-        keywords override fields (e.g. ``n_per_arm=40``).
-        """
-        from backwalk_study.workflows.planning import design_from_fit
-
-        return design_from_fit(self, **changes)
 
 
 def _label_with_unit(name):
