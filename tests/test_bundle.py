@@ -24,11 +24,11 @@ def _model_key(data, dv, time, subject, between=None, within=None, covariates=No
 def counted_run(tmp_path_factory):
     """One ``backwalk run`` on the example (no notebooks), counting calls of
     the mixed-model fit entry point and of compare_all."""
-    import backwalk_study.workflows.trial as compare
     import backwalk_study.stats.mixed as mixed
+    import backwalk_study.workflows.trial as trial
 
     fits, comparisons = Counter(), Counter()
-    real_fit, real_compare_all = mixed.dose_response, compare.compare_all
+    real_fit, real_compare_all = mixed.dose_response, trial.compare_all
 
     def counting_fit(data, dv, *, subject, time, **kwargs):
         fits[_model_key(data, dv, time, subject, **kwargs)] += 1
@@ -41,7 +41,7 @@ def counted_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("run") / "results"
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(mixed, "dose_response", counting_fit)
-        mp.setattr(compare, "compare_all", counting_compare_all)
+        mp.setattr(trial, "compare_all", counting_compare_all)
         assert main(["run", "data/example", "-o", str(out), "--no-notebooks"]) == 0
     return out, fits, comparisons
 

@@ -122,12 +122,19 @@ def _tree_digest(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_main_job_reruns_are_byte_identical(tmp_path):
+def test_main_job_reruns_are_byte_identical_in_another_folder(tmp_path, monkeypatch):
+    """A re-run, on a copy of the study in another folder (as a second clone
+    would be), writes the same bytes: no absolute path, no timestamp."""
+    import shutil
+
     from backwalk_study.outputs.bundle import run_main_job
 
     first = run_main_job("data/example", tmp_path / "a")
-    run_main_job("data/example", tmp_path / "b")
-    a, b = _tree_digest(tmp_path / "a"), _tree_digest(tmp_path / "b")
+    clone = tmp_path / "elsewhere" / "clone"
+    shutil.copytree(ROOT / "data" / "example", clone / "data" / "example")
+    monkeypatch.chdir(clone)
+    run_main_job("data/example", "results")
+    a, b = _tree_digest(tmp_path / "a"), _tree_digest(clone / "results")
     assert a == b and len(a) == len(first)
     assert {"comparisons/arms_ancova_all_measures.csv", "dose_response/weeks_fixed_effects.csv",
             "dose_response/diagnostics.csv", "reports/cohort.html"} <= set(a)

@@ -89,14 +89,14 @@ class Results:
     def comparisons(self) -> Computed:
         """Every arm against the reference arm on every measure, both walking
         directions, Holm over the whole table
-        (:func:`~backwalk_study.stats.compare.compare_all`)."""
+        (:func:`~backwalk_study.workflows.trial.compare_all`)."""
         from ..workflows.trial import compare_all
 
         return self._once(("compare_all",), lambda: compare_all(self.study, baseline=self.first_week,
                                                                 direction="both"), reemit=True)
 
     def safety(self) -> Computed:
-        """Adverse-event rates and rate ratios (:func:`~backwalk_study.stats.compare.safety`)."""
+        """Adverse-event rates and rate ratios (:func:`~backwalk_study.workflows.trial.safety`)."""
         from ..workflows.trial import safety
 
         return self._once(("safety",), lambda: safety(self.study), reemit=True)

@@ -36,11 +36,11 @@ class Claim:
         Catalogue keys of the measures that would show the benefit.
     analysis : {"arms", "directions", "safety", "dose"}
         ``"arms"``: the backward arm against the reference arm at follow-up
-        (ANCOVA, :func:`~backwalk_study.stats.compare.compare_all`);
+        (ANCOVA, :func:`~backwalk_study.workflows.trial.compare_all`);
         ``"directions"``: backward against forward walking within a person
         (:func:`~backwalk_study.stats.compare.compare_directions`); ``"safety"``:
         adverse-event rates per session-minute
-        (:func:`~backwalk_study.stats.compare.safety`); ``"dose"``: a growth-curve
+        (:func:`~backwalk_study.workflows.trial.safety`); ``"dose"``: a growth-curve
         mixed model with practice covariates
         (:func:`~backwalk_study.stats.mixed.dose_response`).
     covariates : tuple of str
@@ -270,7 +270,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     alpha : float
         Level below which an adjusted p-value counts (default 0.05).
     comparisons : DataFrame, optional
-        A result of :func:`~backwalk_study.stats.compare.compare_all` to reuse
+        A result of :func:`~backwalk_study.workflows.trial.compare_all` to reuse
         (default: computed with ``direction="both"``).
 
     Returns
@@ -282,7 +282,7 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
         ``"backward - forward"``, ``"any: backward / forward"``, a practice
         covariate), ``estimate``, ``ci_low``, ``ci_high``, ``unit``,
         ``p_val``, ``p_holm`` (for ``"arms"``: adjusted over every test of
-        :func:`~backwalk_study.stats.compare.compare_all`; for ``"safety"``: the
+        :func:`~backwalk_study.workflows.trial.compare_all`; for ``"safety"``: the
         "any event" row unadjusted, as the primary comparison, and the event
         types adjusted among themselves; otherwise over the rows of this
         claim), ``effect_size`` and ``effect_size_kind`` (Hedges'
@@ -295,9 +295,9 @@ def claim_results(study, claim: str | Claim, *, arm: str = "backward", alpha: fl
     Notes
     -----
     Each row comes from a tested function of the package:
-    :func:`~backwalk_study.stats.compare.compare_all`,
+    :func:`~backwalk_study.workflows.trial.compare_all`,
     :func:`~backwalk_study.stats.compare.compare_directions`,
-    :func:`~backwalk_study.stats.compare.safety` or
+    :func:`~backwalk_study.workflows.trial.safety` or
     :func:`~backwalk_study.stats.mixed.dose_response`; this function only selects,
     labels and adjusts. Warnings of the mixed model (singular fit,
     convergence) are caught here and reported in ``note``, not hidden.
