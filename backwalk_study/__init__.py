@@ -77,6 +77,9 @@ _EXPORTS = {
     "write_results": "outputs.bundle",
     "write_client_report": "outputs.report",
     "write_cohort_report": "outputs.report",
+    "scan_study": "data.privacy",
+    "pseudonymise": "data.privacy",
+    "check_output_path": "data.output_paths",
     # force plate (issue 7)
     "read_force_plate": "stats.sway",
     "cop_metrics": "stats.sway",

@@ -183,7 +183,7 @@ def test_internal_errors_exit_3_with_one_line(monkeypatch, capsys):
     def broken(*args, **kwargs):
         raise ZeroDivisionError("boom")
 
-    monkeypatch.setattr(measures, "measure_catalogue", broken)
+    monkeypatch.setattr(measures, "format_catalogue", broken)  # what `backwalk catalogue` prints
     code = main(["catalogue"])
     out, err = capsys.readouterr()
     assert code == 3 and "internal error (ZeroDivisionError: boom)" in err and "Traceback" not in err

@@ -21,6 +21,7 @@ FIXTURES = ROOT / "tests" / "fixtures" / "clinic"
 
 # Published figures, typed here from the papers (not read from the catalogue)
 TUG_ICC = 0.97              # Alghadir et al. 2015
+TUG_MDC95 = 1.10            # Alghadir et al. 2015, same rater
 THREE_MBWT_SEM_STROKE = 1.11  # J Stroke Cerebrovasc Dis 2021
 THREE_MBWT_ICC_PD = 0.965   # Ir J Med Sci 2023
 BERG_MDC_BANDS = [(45, 56, 4), (35, 44, 5), (25, 34, 7), (0, 24, 5)]  # Donoghue & Stokes 2009
@@ -62,10 +63,6 @@ def row(progress, measure, direction=None):
     return hit.iloc[0]
 
 
-def sample_sd(values):
-    values = list(values)
-    mean = sum(values) / len(values)
-    return math.sqrt(sum((v - mean) ** 2 for v in values) / (len(values) - 1))
 
 
 # --- the table ---------------------------------------------------------------------
@@ -74,19 +71,23 @@ def test_columns_are_stable(clinic):
     progress = client_progress(clinic, "C-003")
     assert list(progress.columns) == [
         "participant_id", "measure", "direction", "name", "unit", "better", "n_visits",
-        "baseline_week", "baseline", "latest_week", "latest", "change", "improved",
-        "mdc95", "mdc95_source", "exceeds_mdc95", "sem", "rci_basis", "rci", "reliable_change",
+        "baseline_week", "baseline", "latest_week", "latest", "change", "improved", "verdict",
+        "mdc95", "mdc95_source", "mdc95_population", "exceeds_mdc95", "sem", "rci_basis", "rci", "reliable_change",
         "mcid", "mcid_source", "mcid_reached", "fall_risk_baseline", "fall_risk_latest",
-        "fall_risk_cutoffs", "fall_risk_source", "slope_per_week", "slope_ci_low", "slope_ci_high", "note"]
+        "fall_risk_cutoffs", "fall_risk_source", "fall_risk_other_population", "slope_per_week", "slope_ci_low", "slope_ci_high", "note"]
     # gait speed walked both ways: one row each
     assert set(progress.loc[progress.measure == "gait_speed", "direction"]) == {"forward", "backward"}
 
 
+def sem_from_mdc(mdc):
+    """The SEM a published MDC95 implies: MDC95 = 1.96 * sqrt(2) * SEM."""
+    return mdc / (1.96 * math.sqrt(2))
+
+
 @pytest.mark.parametrize("client", ["C-007", "C-016"])
-def test_rci_from_icc_and_cohort_sd_matches_hand_arithmetic(clinic, client):
+def test_rci_from_the_published_mdc_matches_hand_arithmetic(clinic, client):
     tug = raw_clinic_column("TUG (s)")
-    baselines = [weeks[min(weeks)] for weeks in tug.values()]
-    sem = sample_sd(baselines) * math.sqrt(1 - TUG_ICC)
+    sem = sem_from_mdc(TUG_MDC95)
     weeks = tug[client]
     change = weeks[max(weeks)] - weeks[min(weeks)]
     expected = change / (math.sqrt(2) * sem)
@@ -95,21 +96,64 @@ def test_rci_from_icc_and_cohort_sd_matches_hand_arithmetic(clinic, client):
     assert r["sem"] == pytest.approx(sem, rel=1e-12)
     assert r["rci"] == pytest.approx(expected, rel=1e-12)
     assert bool(r["reliable_change"]) == (abs(expected) > 1.96)
-    assert "cohort baseline SD" in r["rci_basis"] and "0.97" in r["rci_basis"]
+    assert "published MDC95 1.1" in r["rci_basis"] and "cohort" not in r["rci_basis"]
     # lower is better: a faster TUG is an improvement
     assert bool(r["improved"]) == (change < 0)
 
 
-def test_rci_for_parkinsons_uses_the_parkinsons_icc(clinic):
-    walk = raw_clinic_column("3MBWT (s)")
-    sem = sample_sd(w[min(w)] for w in walk.values()) * math.sqrt(1 - THREE_MBWT_ICC_PD)
-    w = walk["C-007"]
-    expected = (w[12] - w[0]) / (math.sqrt(2) * sem)
+def test_rci_for_parkinsons_uses_the_parkinsons_figures(clinic):
+    w = raw_clinic_column("3MBWT (s)")["C-007"]
+    expected = (w[12] - w[0]) / (math.sqrt(2) * sem_from_mdc(2.13))
     r = row(client_progress(clinic, "C-007"), "three_metre_backward_walk")
     assert r["rci"] == pytest.approx(expected, rel=1e-12)
     # MDC95 for Parkinson's disease is 2.13 s (Ir J Med Sci 2023)
-    assert r["mdc95"] == 2.13
+    assert r["mdc95"] == 2.13 and "Ir J Med Sci 2023" in r["rci_basis"]
+    assert "the client's condition" in r["mdc95_population"]
     assert bool(r["exceeds_mdc95"]) == (abs(w[12] - w[0]) > 2.13)
+
+
+def _tug_sheet(folder, clients):
+    """A SYNTHETIC clinic sheet: TUG at weeks 0 and 8 for each (id, condition, before, after)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    lines = ["Client,Week,Programme,Diagnosis,Age,Sex,TUG (s)"]
+    for cid, condition, before, after in clients:
+        lines += [f"{cid},0,backward,{condition},75,F,{before}", f"{cid},8,backward,{condition},75,F,{after}"]
+    (folder / "clients.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (folder / "mapping.toml").write_text(
+        'name = "Synthetic RCI test"\nsynthetic = true\nparticipant_id = "Client"\nweek = "Week"\n'
+        'arm = "Programme"\ncondition = "Diagnosis"\nage_years = "Age"\nsex = "Sex"\n'
+        '[values.sex]\nF = "female"\n[measures]\n"TUG (s)" = "tug"\n', encoding="utf-8")
+    return import_wide(folder / "clients.csv", folder / "mapping.toml")
+
+
+def test_a_clients_rci_does_not_depend_on_other_clients(tmp_path):
+    """Issue 12, Why 2: 14.2 -> 10.4 s was 'reliable' among three clients and
+    'not reliable' once a frail client joined; alone it had no RCI."""
+    three = [("C-1", "older_adult", 14.2, 10.4), ("C-2", "older_adult", 11.0, 10.1),
+             ("C-3", "older_adult", 12.5, 12.0)]
+    frail = [("C-4", "older_adult", 42.0, 39.0)]
+    results = {}
+    for label, clients in (("alone", three[:1]), ("three", three), ("four", three + frail)):
+        study = _tug_sheet(tmp_path / label, clients)
+        r = row(client_progress(study, "C-1"), "tug")
+        results[label] = (r["rci"], r["sem"], bool(r["reliable_change"]), r["rci_basis"])
+    assert results["alone"] == results["three"] == results["four"]
+    rci, sem, reliable, basis = results["alone"]
+    assert rci == pytest.approx(-3.8 / (math.sqrt(2) * sem_from_mdc(TUG_MDC95)), rel=1e-12)
+    assert reliable and "Alghadir" in basis
+
+
+def test_no_published_figure_says_so_plainly(tmp_path):
+    folder = tmp_path / "reach"
+    folder.mkdir()
+    (folder / "participants.csv").write_text("participant_id,arm,age_years,sex,condition\n"
+                                             "A1,backward,70,female,older_adult\n", encoding="utf-8")
+    (folder / "assessments.csv").write_text("participant_id,week,measure,value\nA1,0,functional_reach,20\n"
+                                            "A1,8,functional_reach,26\n", encoding="utf-8")
+    r = row(client_progress(load_study(folder), "A1"), "functional_reach")
+    assert pd.isna(r["rci"]) and pd.isna(r["mdc95"])
+    assert r["rci_basis"] == ("not available: no SEM, reliability with SD, or MDC95 is published for "
+                              "Functional reach")
 
 
 @pytest.mark.parametrize("pid", ["P002", "P015"])
@@ -130,10 +174,13 @@ def test_rci_from_published_sem_in_stroke(trial, pid):
 @pytest.mark.parametrize("pid", ["P003", "P001", "P020"])
 def test_trial_tug_rci_and_berg_mdc_by_starting_score(trial, pid):
     tug = raw_trial_visits("tug")
-    sem = sample_sd(w[min(w)] for w in tug.values()) * math.sqrt(1 - TUG_ICC)
     w = tug[pid]
     progress = client_progress(trial, pid)
-    assert row(progress, "tug")["rci"] == pytest.approx((w[max(w)] - w[min(w)]) / (math.sqrt(2) * sem), rel=1e-12)
+    condition = trial.participant(pid)["condition"]
+    if condition not in ("stroke", "parkinsons", "multiple_sclerosis"):
+        sem = sem_from_mdc(TUG_MDC95)
+        assert row(progress, "tug")["rci"] == pytest.approx((w[max(w)] - w[min(w)]) / (math.sqrt(2) * sem),
+                                                             rel=1e-12)
 
     berg = raw_trial_visits("berg")[pid]
     base, change = berg[0], berg[max(berg)] - berg[0]
@@ -141,9 +188,10 @@ def test_trial_tug_rci_and_berg_mdc_by_starting_score(trial, pid):
     r = row(progress, "berg")
     assert r["mdc95"] == mdc
     assert bool(r["exceeds_mdc95"]) == (abs(change) > mdc)
-    # Berg has no SEM or ICC in the catalogue: no RCI, and the reason is given
-    assert pd.isna(r["rci"]) and pd.isna(r["reliable_change"])
-    assert r["rci_basis"].startswith("not available")
+    # Berg has no published SEM or ICC with SD: the SEM implied by the MDC95 of the starting score
+    assert r["rci"] == pytest.approx(change / (math.sqrt(2) * sem_from_mdc(mdc)), rel=1e-12)
+    assert bool(r["reliable_change"]) == bool(r["exceeds_mdc95"])
+    assert "Donoghue" in r["rci_basis"]
 
 
 def test_walked_measure_averages_trials_per_direction(trial):

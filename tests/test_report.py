@@ -5,7 +5,6 @@ plain-language sentences, and one-line errors with exit code 1."""
 from __future__ import annotations
 
 import base64
-import html
 import re
 import shutil
 import subprocess
@@ -14,6 +13,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from markupsafe import escape
 
 from backwalk_study import client_progress, import_wide, load_study
 from backwalk_study.interfaces.cli import main
@@ -26,6 +26,11 @@ from conftest import EXAMPLE, EXAMPLE_CLINIC, ROOT
 FIXTURES = ROOT / "tests" / "fixtures" / "clinic"
 CLIENTS, MAPPING = EXAMPLE_CLINIC / "clients.csv", EXAMPLE_CLINIC / "mapping.toml"
 EVIL_NAME = '<script>alert("m")</script> & "Reach" test'
+def _esc(text) -> str:
+    """User text as the templates escape it (markupsafe: &amp; &lt; &gt; &#34; &#39;)."""
+    return str(escape(text))
+
+
 FORMULA_NAME = "=HYPERLINK(\"http://example.invalid\")"
 
 
@@ -131,7 +136,7 @@ def test_cli_reruns_are_byte_identical_across_processes(tmp_path):
 def test_user_text_is_escaped(small):
     page = client_report_html(small, "K-2")
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(1)&gt; steadied" in page
-    assert "<b>test</b>" not in page and html.escape("Tiny synthetic clinic <b>test</b>") in page
+    assert "<b>test</b>" not in page and _esc("Tiny synthetic clinic <b>test</b>") in page
     assert "<script" not in page.lower()
 
 
@@ -139,10 +144,10 @@ def test_measure_names_from_study_toml_are_escaped(evil_study, tmp_path):
     study = load_study(evil_study)
     page = client_report_html(study, "E1")
     assert "<script>" not in page and "<i>names</i>" not in page
-    assert html.escape(EVIL_NAME) in page
-    assert html.escape("Evil <i>names</i>") in page
+    assert _esc(EVIL_NAME) in page
+    assert _esc("Evil <i>names</i>") in page
     cohort = cohort_report_html(study, measures=["reach_test"])
-    assert "<script>" not in cohort and html.escape(EVIL_NAME) in cohort
+    assert "<script>" not in cohort and _esc(EVIL_NAME) in cohort
     # no session log: said so, not an error
     assert "no walking sessions are recorded" in page.lower() or "no session log" in page.lower()
 
@@ -201,16 +206,19 @@ def test_sentences_say_what_changed_and_why_it_matters(clinic):
     assert "more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)" \
         in berg
     walk = text[("three_metre_backward_walk", "")]  # 4.15 s -> 2.02 s, lower is better
-    assert walk.startswith("3-metre backward walk test improved by 2.13 s (from 4.15 at week 0 to 2.02 at week 12).")
-    assert "low fall-risk range" in walk
+    # no MDC95 is published for a healthy adult: "improved" would claim more than the data can
+    assert walk.startswith("3-metre backward walk test went down by 2.13 s (from 4.15 at week 0 to 2.02 at week 12).")
+    assert "No minimal detectable change is published for this measure" in walk
+    assert "low fall-risk range" in walk and "studied in another population" in walk
     fes = text[("fes_i_short", "")]
     assert "did not change" in fes
 
     worse = client_progress(clinic, "C-015")
     sentences = dict(zip(zip(worse["measure"], worse["direction"].fillna("")), progress_sentences(worse)))
-    assert "within the 1.57-s change" in sentences[("three_metre_backward_walk", "")]  # stroke MDC95
-    assert sentences[("berg", "")].startswith("Berg Balance Scale improved by 2 points (from 39 at week 0")
-    assert "within the 5-point change" in sentences[("berg", "")]  # Donoghue & Stokes: 5 points for 35-44
+    assert "smaller than the 1.57-s change" in sentences[("three_metre_backward_walk", "")]  # stroke MDC95
+    # within the MDC95: not "improved"
+    assert sentences[("berg", "")].startswith("Berg Balance Scale went up by 2 points (from 39 at week 0")
+    assert "within measurement error: smaller than the 5-point change" in sentences[("berg", "")]  # 35-44: 5 points
 
 
 def test_one_visit_sentence(small):
@@ -243,12 +251,20 @@ def test_example_participant_is_in_an_active_arm(trial, clinic):
 
 
 def test_write_reports_writes_three_files(small, tmp_path):
-    written = write_reports(small, tmp_path / "results")
-    names = sorted(p.name for p in written)
     pid = example_participant(small)
     assert pid == "K-2"  # two visits beat one
+    written = write_reports(small, tmp_path / "results", participant_id=pid)
+    names = sorted(p.name for p in written)
     assert names == sorted(["cohort.html", f"report-{pid}.html", f"client_progress-{pid}.csv"])
     assert all(p.is_file() and p.stat().st_size > 0 for p in written)
+
+
+def test_write_reports_for_a_clinic_writes_every_client_and_an_index(small, tmp_path):
+    written = write_reports(small, tmp_path / "results")
+    assert sorted(p.name for p in written) == ["client_progress.csv", "index.html", "report-K-1.html",
+                                               "report-K-2.html"]
+    index = (tmp_path / "results" / "index.html").read_text(encoding="utf-8")
+    assert 'href="report-K-1.html"' in index and 'href="report-K-2.html"' in index
 
 
 # --- the command line ----------------------------------------------------------------------------------

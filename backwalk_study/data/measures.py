@@ -26,6 +26,10 @@ __all__ = [
     "default_catalogue",
     "measure_catalogue",
     "get_measure",
+    "catalogue_records",
+    "catalogue_lines",
+    "format_catalogue",
+    "short_source",
 ]
 
 #: Domains of benefit claimed for backward walking, in reading order.
@@ -50,7 +54,9 @@ class Published:
 
     ``condition`` restricts the figure to participants of that condition
     (a key such as ``"stroke"``); ``None`` means it is the general figure.
-    ``population`` says in words which sample the figure comes from.
+    ``population`` says in words which sample the figure comes from;
+    ``quote`` is the sentence the figure was read in (the source's abstract,
+    or the project's reference notes where it says so).
     """
 
     value: float
@@ -58,6 +64,7 @@ class Published:
     condition: str | None = None
     population: str = ""
     note: str = ""
+    quote: str = ""
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,8 @@ class FallRiskCutoff:
 
     def describe(self) -> str:
         what = "high fall risk" if self.level == "high" else "low fall risk"
-        return f"{self.at_risk_when} {self.value:g}: {what} ({self.population}; {self.source})"
+        walked = f", only when walked {self.direction}" if self.direction else ""
+        return f"{self.at_risk_when} {self.value:g}: {what}{walked} ({self.population}; {self.source})"
 
 
 @dataclass(frozen=True)
@@ -116,6 +124,10 @@ class Measure:
         Published minimal detectable change (95 %), minimal clinically
         important difference, test-retest reliability (ICC) and standard
         error of measurement. Empty where none was found.
+    sd : tuple of Published
+        Published between-person SD of the measure in a named population:
+        with a published ICC of the same population it gives the SEM of
+        one client, ``SD * sqrt(1 - ICC)``. Empty where none was found.
     mdc95_by_baseline : tuple of (low, high, mdc95)
         MDC95 that depends on the starting score (Berg), with its source
         in ``mdc95_by_baseline_source``.
@@ -137,8 +149,11 @@ class Measure:
     mcid: tuple[Published, ...] = ()
     icc: tuple[Published, ...] = ()
     sem: tuple[Published, ...] = ()
+    sd: tuple[Published, ...] = ()
     mdc95_by_baseline: tuple[tuple[float, float, float], ...] = ()
     mdc95_by_baseline_source: str = ""
+    mdc95_by_baseline_quote: str = ""
+    mdc95_by_baseline_population: str = ""
     mcid_relative: Published | None = None
     fall_risk: tuple[FallRiskCutoff, ...] = ()
     builtin: bool = True
@@ -164,7 +179,9 @@ class Measure:
             for lo, hi, value in self.mdc95_by_baseline:
                 if lo <= baseline <= hi:
                     return Published(value, self.mdc95_by_baseline_source,
-                                     note=f"for a starting score of {lo:g}-{hi:g}")
+                                     population=self.mdc95_by_baseline_population,
+                                     note=f"for a starting score of {lo:g}-{hi:g}",
+                                     quote=self.mdc95_by_baseline_quote)
         return self.published("mdc95", condition)
 
     def mcid_for(self, baseline: float | None = None, condition: str | None = None) -> Published | None:
@@ -227,26 +244,36 @@ _BUILTIN: tuple[Measure, ...] = (
     # --- balance ---------------------------------------------------------
     _m("berg", "Berg Balance Scale", "balance", "points", 0, 56, "higher",
        "14 graded balance tasks, 0-4 each.",
-       mdc95=(Published(6.5, ROMERO_2011, condition="older_adult", population="older fallers"),),
+       mdc95=(Published(6.5, ROMERO_2011, condition="older_adult",
+                        population="community dwellers over 65 with a history of falls or near falls (n=42)",
+                        quote="MDC95% values were 6.5 BBS and 2.9 DGI points, respectively."),),
        mdc95_by_baseline=((45, 56, 4), (35, 44, 5), (25, 34, 7), (0, 24, 5)),
        mdc95_by_baseline_source=DONOGHUE_2009,
+       mdc95_by_baseline_quote=("A change of 4 points is needed to be 95% confident that true change has occurred if "
+                                "a patient scores within 45-56 initially, 5 points if they score within 35-44, 7 "
+                                "points if they score within 25-34 and, finally, 5 points if their initial score is "
+                                "within 0-24 on the Berg Balance Scale."),
+       mdc95_by_baseline_population=("people over 65 in physiotherapy rehabilitation, without stroke, Parkinson's "
+                                     "disease or recent hip arthroplasty (n=118)"),
        fall_risk=(FallRiskCutoff(45, "<=", "high", "community-dwelling older adults (multiple falls)", MUIR_2008,
                                  note="the authors warn the cut-off misses most future fallers "
                                       "(sensitivity 25-45 %); read it as a gradient, not a test"),)),
     _m("mini_bestest", "Mini-BESTest", "balance", "points", 0, 28, "higher",
        "Balance Evaluation Systems Test, short form.",
-       mdc95=(Published(3.5, GODI_2013, population="balance disorders"),),
+       mdc95=(Published(3.5, GODI_2013, population="balance disorders",
+                        quote="project reference notes (outcome-measures.md): MDC95 3.5, MCID 4 points (balance disorders)"),),
        mcid=(Published(4, GODI_2013, population="balance disorders"),)),
     _m("tug", "Timed Up and Go", "balance", "s", 3, 120, "lower",
        "Rise from a chair, walk 3 m, turn, walk back, sit.",
        mdc95=(Published(1.10, ALGHADIR_2015, population="knee osteoarthritis, same rater",
+                        quote="project reference notes (outcome-measures.md): MDC 1.10 s same rater, 1.14 s between raters; ICC 0.97 (knee OA)",
                         note="1.14 s between raters"),),
        icc=(Published(0.97, ALGHADIR_2015, population="knee osteoarthritis"),),
        fall_risk=(FallRiskCutoff(15.96, ">=", "high", "community-dwelling older adults (recurrent falls)",
                                  KANG_2017),)),
     _m("single_leg_stance", "Single-leg stance", "balance", "s", 0, 120, "higher",
        "Time standing on one leg, up to the test's cap (often 30-45 s).",
-       mdc95=(Published(24.1, GOLDBERG_2011),),
+       mdc95=(Published(24.1, GOLDBERG_2011, quote="project reference notes (outcome-measures.md): SEM 8.7 s, MDC95 24.1 s"),),
        sem=(Published(8.7, GOLDBERG_2011),)),
     _m("functional_reach", "Functional reach", "balance", "cm", 0, 60, "higher",
        "Forward reach beyond arm's length while standing."),
@@ -260,9 +287,12 @@ _BUILTIN: tuple[Measure, ...] = (
     _m("three_metre_backward_walk", "3-metre backward walk test", "backward walking test", "s", 0.5, 120, "lower",
        "Time to walk 3 m backward at a comfortable pace.",
        walked=False,
-       mdc95=(Published(2.13, IRJMS_2023, condition="parkinsons", population="Parkinson's disease"),
-              Published(1.57, JSCD_2021, condition="stroke", population="stroke"),
-              Published(1.69, SOKE_2022, condition="multiple_sclerosis", population="multiple sclerosis")),
+       mdc95=(Published(2.13, IRJMS_2023, condition="parkinsons", population="Parkinson's disease",
+                        quote="project reference notes (outcome-measures.md): cut-off 4.2 s (AUC 0.70, n=175); ICC 0.965, MDC 2.13 s"),
+              Published(1.57, JSCD_2021, condition="stroke", population="stroke",
+                        quote="project reference notes (outcome-measures.md): ICC 0.985, SEM 1.11 s, MDC 1.57 s"),
+              Published(1.69, SOKE_2022, condition="multiple_sclerosis", population="multiple sclerosis",
+                        quote="project reference notes (outcome-measures.md): test-retest ICC 0.85-0.89, MDC 1.69 s")),
        icc=(Published(0.965, IRJMS_2023, condition="parkinsons", population="Parkinson's disease"),
             Published(0.985, JSCD_2021, condition="stroke", population="stroke"),
             Published(0.85, SOKE_2022, condition="multiple_sclerosis", population="multiple sclerosis",
@@ -296,6 +326,7 @@ _BUILTIN: tuple[Measure, ...] = (
     _m("chair_stand_30s", "30-second chair stand", "strength", "repetitions", 0, 60, "higher",
        "Full stands from a chair in 30 s.",
        mdc95=(Published(2.5, GILL_2022, population="early knee osteoarthritis",
+                        quote="project reference notes (outcome-measures.md): individual MDC about 2.5 stands; practice effect 0.5-0.8",
                         note="individual MDC; practice effect 0.5-0.8 stands"),)),
     _m("quadriceps_torque", "Quadriceps peak torque", "strength", "N*m", 0, 400, "higher",
        "Isometric knee-extensor peak torque."),
@@ -317,7 +348,8 @@ _BUILTIN: tuple[Measure, ...] = (
     _m("nprs", "Numeric pain rating scale", "pain and function", "points", 0, 10, "lower",
        "Pain intensity, 0 = none, 10 = worst imaginable.",
        mcid=(Published(2, PMC7990728, population="chronic musculoskeletal pain"),),
-       mdc95=(Published(1.33, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis"),),
+       mdc95=(Published(1.33, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis",
+                        quote="project reference notes (outcome-measures.md): knee OA: ICC 0.95, SEM 0.48, MDC 1.33"),),
        icc=(Published(0.95, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis"),),
        sem=(Published(0.48, ALGHADIR_2018, condition="knee_oa", population="knee osteoarthritis"),)),
     _m("vas_pain", "Visual analogue scale for pain", "pain and function", "cm", 0, 10, "lower",
@@ -369,7 +401,10 @@ class Catalogue(Mapping[str, Measure]):
         """One row per measure: key, name, domain, unit, low, high, better,
         walked, mdc95, mdc95_source, mcid, mcid_source, icc, icc_source,
         sem, sem_source, fall_risk (the general figures; condition-specific
-        ones are listed in ``notes``)."""
+        ones are listed in ``notes``), notes, builtin, mdc95_text and
+        mcid_text (every published figure in words, "none published" when
+        there is none: Berg's MDC95 by starting score shows here)."""
+        _TEXT_ROWS = {r["key"]: r for r in catalogue_lines(self)}
         rows = []
         for m in self.measures.values():
             row = {"key": m.key, "name": m.name, "domain": m.domain, "unit": m.unit,
@@ -389,6 +424,9 @@ class Catalogue(Mapping[str, Measure]):
                 notes.append(f"mcid {m.mcid_relative.value:.0%} of baseline ({m.mcid_relative.source})")
             row["fall_risk"] = "; ".join(c.describe() for c in m.fall_risk) or None
             row["notes"] = "; ".join(notes) or None
+            text = _TEXT_ROWS[m.key] if m.key in _TEXT_ROWS else None
+            row["mdc95_text"] = text["mdc95"] if text else None
+            row["mcid_text"] = text["mcid"] if text else None
             row["builtin"] = m.builtin
             rows.append(row)
         return pd.DataFrame(rows)
@@ -479,3 +517,138 @@ def catalogue_from_config(spec: Mapping[str, Mapping] | None) -> tuple[Catalogue
     return _DEFAULT.with_measures(extra), problems
 
 
+
+
+# --- the catalogue for people -------------------------------------------------------------------
+
+def short_source(source: str | None) -> str:
+    """"Muir et al., Phys Ther 2008;88:449" -> "Muir et al. 2008".
+
+    >>> short_source("Donoghue & Stokes, J Rehabil Med 2009;41:343")
+    'Donoghue & Stokes 2009'
+    """
+    import re
+
+    if not source:
+        return ""
+    head = source.split(",")[0].split(";")[0].strip()
+    year = re.search(r"\b(19|20)\d\d\b", source)
+    if year and year.group(0) not in head:
+        return f"{head} {year.group(0)}"
+    return head
+
+
+_OPS_TEXT = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def _figure_text(fig: Published, unit: str) -> str:
+    who = f" in {fig.population}" if fig.population else ""
+    note = f"; {fig.note}" if fig.note else ""
+    return f"{fig.value:g} {unit}{who}{note} ({short_source(fig.source)})"
+
+
+def _cutoff_text(c: FallRiskCutoff, unit: str) -> str:
+    what = "high fall risk" if c.level == "high" else "low fall risk"
+    walked = f", only when walked {c.direction}" if c.direction else ""
+    return f"{_OPS_TEXT[c.at_risk_when]} {c.value:g} {unit}: {what}{walked} ({c.population}; {short_source(c.source)})"
+
+
+def catalogue_records(catalogue: Catalogue | None = None) -> list[dict]:
+    """The catalogue as JSON-ready records: every published figure with its
+    population, condition, source and the sentence it was read in.
+
+    Examples
+    --------
+    >>> berg = next(r for r in catalogue_records() if r["key"] == "berg")
+    >>> [(f["value"], f["baseline_range"]) for f in berg["mdc95"]][:2]
+    [(4, [45, 56]), (5, [35, 44])]
+    """
+    out = []
+    for m in (catalogue or _DEFAULT).values():
+        rec = {"key": m.key, "name": m.name, "domain": m.domain, "unit": m.unit, "low": m.low, "high": m.high,
+               "better": m.better, "walked": m.walked, "description": m.description, "builtin": m.builtin}
+        for q in ("mdc95", "mcid", "icc", "sem", "sd"):
+            rec[q] = [{"value": f.value, "condition": f.condition, "population": f.population, "note": f.note,
+                       "source": f.source, "quote": f.quote, "baseline_range": None} for f in getattr(m, q)]
+        for lo, hi, value in m.mdc95_by_baseline:
+            rec["mdc95"].insert(sum(1 for f in rec["mdc95"] if f["baseline_range"] is not None),
+                                {"value": value, "condition": None, "population": m.mdc95_by_baseline_population,
+                                 "note": f"for a starting score of {lo:g}-{hi:g}", "source": m.mdc95_by_baseline_source,
+                                 "quote": m.mdc95_by_baseline_quote, "baseline_range": [lo, hi]})
+        if m.mcid_relative is not None:
+            r = m.mcid_relative
+            rec["mcid"].append({"value": None, "fraction_of_baseline": r.value, "condition": r.condition,
+                                "population": r.population, "note": f"{r.value:.0%} of the baseline score",
+                                "source": r.source, "quote": r.quote, "baseline_range": None})
+        rec["fall_risk"] = [{"value": c.value, "at_risk_when": c.at_risk_when, "level": c.level,
+                             "population": c.population, "condition": c.condition, "direction": c.direction,
+                             "source": c.source, "note": c.note} for c in m.fall_risk]
+        out.append(rec)
+    return out
+
+
+def catalogue_lines(catalogue: Catalogue | None = None) -> list[dict]:
+    """One row of text cells per measure for a terminal table: measure,
+    unit, range, better, MDC95, MCID, fall-risk cut-offs. Missing figures
+    say "none published", never NaN."""
+    rows = []
+    for m in (catalogue or _DEFAULT).values():
+        mdc = []
+        if m.mdc95_by_baseline:
+            bands = "; ".join(f"{lo:g}-{hi:g}: {v:g}" for lo, hi, v in m.mdc95_by_baseline)
+            values = sorted({v for _, _, v in m.mdc95_by_baseline})
+            mdc.append(f"{values[0]:g}-{values[-1]:g} {m.unit} by starting score ({bands}) "
+                       f"({short_source(m.mdc95_by_baseline_source)})")
+        mdc += [_figure_text(f, m.unit) for f in m.mdc95]
+        mcid = [_figure_text(f, m.unit) for f in m.mcid]
+        if m.mcid_relative is not None:
+            mcid.append(f"{m.mcid_relative.value:.0%} of the baseline score in {m.mcid_relative.population} "
+                        f"({short_source(m.mcid_relative.source)})")
+        rows.append({
+            "key": m.key, "measure": f"{m.name} [{m.key}]", "unit": m.unit, "range": f"{m.low:g}-{m.high:g}",
+            "better": m.better or "depends",
+            "mdc95": "\n".join(mdc) or "none published",
+            "mcid": "\n".join(mcid) or "none published",
+            "fall-risk cut-offs": "\n".join(_cutoff_text(c, m.unit) for c in m.fall_risk) or "none published",
+        })
+    return rows
+
+
+def format_catalogue(catalogue: Catalogue | None = None, width: int | None = None) -> str:
+    """The catalogue as a plain-text table for a terminal (``backwalk catalogue``).
+
+    >>> text = format_catalogue()
+    >>> "nan" in text.lower().split(), "4-7 points by starting score" in text
+    (False, True)
+    """
+    import shutil
+    import textwrap
+
+    if width is None:
+        width = max(150, shutil.get_terminal_size((150, 40)).columns)
+
+    rows = catalogue_lines(catalogue)
+    widths = {"measure": 26, "unit": 9, "range": 8, "better": 7, "mdc95": 32, "mcid": 24, "fall-risk cut-offs": 0}
+    fixed = sum(widths.values()) + 2 * (len(widths) - 1)
+    widths["fall-risk cut-offs"] = max(24, width - fixed)
+    cols = list(widths)
+
+    def wrap(text: str, w: int) -> list[str]:
+        lines = []
+        for part in str(text).split("\n"):
+            lines += textwrap.wrap(part, w, subsequent_indent="  ") or [""]
+        return lines
+
+    def block(cells: dict) -> list[str]:
+        wrapped = [wrap(cells[c], widths[c]) for c in cols]
+        height = max(len(w) for w in wrapped)
+        return ["  ".join((w[i] if i < len(w) else "").ljust(widths[c]) for w, c in zip(wrapped, cols)).rstrip()
+                for i in range(height)]
+
+    out = block({c: c for c in cols})
+    out.append("  ".join("-" * widths[c] for c in cols))
+    for r in rows:
+        out += block(r)
+        out.append("")
+    out.append("Sources: full citations and the sentence each figure was read in are in `backwalk catalogue --json`.")
+    return "\n".join(out)

@@ -48,8 +48,18 @@ def _one_line(exc: BaseException) -> str:
     return printable("; ".join(lines).replace(":;", ":") or type(exc).__name__)
 
 
+def _privacy_warnings(study) -> None:
+    """Personal data found by the one privacy detector, as warnings on stderr."""
+    from ..data.privacy import scan_study
+    from ..outputs.report import privacy_lines
+
+    for line in privacy_lines(scan_study(study)):
+        print(f"warning: {printable(line)}", file=sys.stderr)
+
+
 def cmd_validate(args) -> int:
     study = _load(args)
+    _privacy_warnings(study)
     if args.json:
         print("[]")
     else:
@@ -76,6 +86,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_import(args) -> int:
     study = _load(args)
+    _privacy_warnings(study)
     out = Path(args.output)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose a new folder")
@@ -87,25 +98,72 @@ def cmd_import(args) -> int:
 
 
 def cmd_catalogue(args) -> int:
-    from ..data.measures import measure_catalogue
+    from ..data.measures import catalogue_records, format_catalogue
 
-    table = measure_catalogue()
     if args.json:
-        print(table.to_json(orient="records", indent=2))
+        print(json.dumps(catalogue_records(), indent=2, ensure_ascii=False))
     else:
-        cols = ["key", "name", "domain", "unit", "better", "mdc95", "mcid"]
-        print(table[cols].to_string(index=False))
+        print(format_catalogue())
     return EXIT_OK
+
+
+def _inputs(args) -> list[Path]:
+    """Every file or folder a command reads: never an output."""
+    path = Path(args.path)
+    inputs = [path]
+    if getattr(args, "mapping", None):
+        inputs.append(Path(args.mapping))
+        if path.is_file():
+            inputs.append(path.parent / "sessions.csv")  # the session log a mapping points to sits beside it
+    return inputs
+
+
+def _check_output(path, args, kind) -> list[str]:
+    from ..data.output_paths import OutputPathError, check_output_path
+
+    try:
+        return check_output_path(path, _inputs(args), args.force, kind=kind)
+    except OutputPathError as exc:
+        raise UsageError(str(exc)) from None
+
+
+def _private(study, args, report_folder: Path):
+    """The study to report on under the privacy options: pseudonymised with
+    --pseudonymise (key table apart from ``report_folder``), else IDs that
+    look like names replaced by display codes unless --names-in-output."""
+    from ..data.privacy import pseudonymise
+    from ..outputs.report import code_names
+
+    if args.pseudonymise:
+        try:
+            return pseudonymise(study, args.pseudonymise, key_file=args.key_file, outputs=[report_folder])
+        except ValueError as exc:  # the key table or key file: a bad argument, not bad data
+            raise UsageError(str(exc)) from None
+    if args.key_file:
+        raise UsageError("--key-file needs --pseudonymise KEYS.csv")
+    return code_names(study, allow_names=args.names_in_output)
+
+
+def _privacy_report(study) -> list[str]:
+    from ..outputs.report import privacy_lines, privacy_warnings
+
+    return privacy_lines(privacy_warnings(study))
 
 
 def cmd_run(args) -> int:
     from ..outputs.bundle import write_results
 
+    notes = _check_output(args.output, args, kind="folder")
     study = _load(args)
-    written = write_results(study, args.output)
+    warnings_seen = _privacy_report(study)
+    study = _private(study, args, Path(args.output).resolve())
+    written = write_results(study, args.output, report_options={"show_flagged_text": args.show_flagged_text,
+                                                                "allow_names": args.names_in_output})
     notebooks_dir = Path(__file__).resolve().parents[2] / "notebooks"
     if not args.no_notebooks and not args.mapping and notebooks_dir.is_dir():
         written += _run_notebooks(study, Path(args.path), Path(args.output), notebooks_dir)
+    for line in warnings_seen + notes:
+        print(f"warning: {printable(line)}", file=sys.stderr)
     for path in written:
         print(f"wrote {printable(path)}")
     return EXIT_OK
@@ -170,27 +228,63 @@ def cmd_meta(args) -> int:
 
 
 def cmd_report(args) -> int:
-    from ..outputs.report import _file_id, privacy_warnings, write_client_report, write_cohort_report
+    from ..data.privacy import display_id
+    from ..outputs.report import _file_id, write_client_report, write_cohort_report
 
+    notes = _check_output(args.output, args, kind="HTML page") if args.output else []
     study = _load(args)
+    warnings_seen = _privacy_report(study)
+    options = {"show_flagged_text": args.show_flagged_text, "allow_names": args.names_in_output}
+    folder = Path(args.output).resolve().parent if args.output else Path.cwd()
     if args.participant is not None:
         try:
             study.participant(args.participant)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-        out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(args.participant)}.html"
-        written = write_client_report(study, args.participant, out)
+        pid = args.participant
+        if args.pseudonymise:
+            from ..data.privacy import _read_key_table
+
+            study = _private(study, args, folder)
+            pid = _read_key_table(Path(args.pseudonymise))[str(args.participant)]
+        elif args.key_file:
+            raise UsageError("--key-file needs --pseudonymise KEYS.csv")
+        shown = display_id(study, pid, allow_names=args.names_in_output)
+        out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(shown)}.html"
+        if not args.output:
+            notes += _check_output(out, args, kind="HTML page")
+        written = write_client_report(study, pid, out, **options)
     else:
+        if args.pseudonymise:
+            study = _private(study, args, folder)
         out = Path(args.output) if args.output else Path.cwd() / "cohort.html"
-        written = write_cohort_report(study, out)
-    warn = privacy_warnings(study)
-    for r in warn.drop_duplicates("column").itertuples():
-        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
-        print(f"warning: column {printable(repr(r.column))} ({where}) may hold personal data: "
-              f"{printable(r.reason)}; it is not shown in the report", file=sys.stderr)
+        if not args.output:
+            notes += _check_output(out, args, kind="HTML page")
+        written = write_cohort_report(study, out, **options)
+    for line in warnings_seen + notes:
+        print(f"warning: {printable(line)}", file=sys.stderr)
     label = " (SYNTHETIC data)" if study.config.synthetic else ""
     print(f"wrote {printable(written)}{label}")
     return EXIT_OK
+
+
+def _add_privacy_arguments(parser) -> None:
+    """The privacy options of ``backwalk report`` and ``backwalk run``."""
+    g = parser.add_argument_group("privacy")
+    g.add_argument("--pseudonymise", metavar="KEYS.csv",
+                   help="replace participant IDs with stable codes and write the key table (ID, code) to KEYS.csv; "
+                        "keep that file apart from the reports (it may not be inside the output). An existing key "
+                        "table is reused, so codes stay the same from run to run")
+    g.add_argument("--key-file", metavar="SECRET",
+                   help="with --pseudonymise: a file holding a secret key; codes are then a keyed hash "
+                        "(HMAC-SHA256) of the ID, the same on every machine with the same key. Without it codes "
+                        "are drawn at random")
+    g.add_argument("--show-flagged-text", action="store_true",
+                   help="print free-text cells (notes, assessor) that seem to hold names, phone numbers or dates; "
+                        "by default they are withheld")
+    g.add_argument("--names-in-output", action="store_true",
+                   help="use participant IDs in file names and page titles even when they look like names "
+                        "(by default a code is used)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -213,6 +307,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="results", help="folder for results (default: results)")
     p.add_argument("--mapping", help="column-mapping TOML file for a wide clinic spreadsheet")
     p.add_argument("--no-notebooks", action="store_true", help="skip executing the notebooks")
+    p.add_argument("--force", action="store_true",
+                   help="write even when the results folder is inside the input folder")
+    _add_privacy_arguments(p)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("simulate", help="write the SYNTHETIC example study (byte-identical for a seed)")
@@ -229,8 +326,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, help="new study folder to write")
     p.set_defaults(func=cmd_import)
 
-    p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds")
-    p.add_argument("--json", action="store_true")
+    p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds",
+                       description="The outcome measures: unit, plausible range, better direction, and the "
+                                   "published MDC95, MCID and fall-risk cut-offs with the population they were "
+                                   "studied in and their source. Missing figures say 'none published'.")
+    p.add_argument("--json", action="store_true",
+                   help="print the catalogue as JSON: one record per measure with every published figure "
+                        "(value, condition, population, source and the sentence it was read in) and each "
+                        "fall-risk cut-off (value, comparison, level, population, direction, source)")
     p.set_defaults(func=cmd_catalogue)
 
     p = sub.add_parser("plan", help="power and sample size of a planned trial, by simulation")
@@ -260,6 +363,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", metavar="OUT.html",
                    help="file to write (default: report-ID.html or cohort.html in the current folder)")
     p.add_argument("--mapping", metavar="MAPPING.toml", help="column-mapping file for a wide spreadsheet")
+    p.add_argument("--force", action="store_true",
+                   help="write even when OUT.html is one of the inputs or inside the input folder, or an existing "
+                        "file that is not an HTML page")
+    _add_privacy_arguments(p)
     p.set_defaults(func=cmd_report)
     return parser
 

@@ -175,17 +175,30 @@ STEPS = [_validation, _summary, _comparisons, _dose_response, _page_analyses]
 
 
 def build_results(study) -> Results:
-    """Compute every table, fit and figure of the main job on ``study``."""
+    """Compute every table, fit and figure of the main job on ``study``.
+
+    A clinic-sized study (fewer than ``report.MIN_PER_ARM`` people in an
+    arm) gets no group statistics: no comparisons or mixed models; the
+    reports step writes a page per client instead."""
+    from .report import is_clinic_sized
+
     results = Results(study)
+    small = is_clinic_sized(study)
     for step in STEPS:
+        if small and step in (_comparisons, _dose_response, _page_analyses):
+            continue
         step(results)
     return results
 
 
-def write_results(results: Results | Any, output: str | Path = "results") -> list[Path]:
+def write_results(results: Results | Any, output: str | Path = "results", *,
+                  report_options: dict | None = None) -> list[Path]:
     """Write the results (built here when given a Study) into ``output``:
     texts, tables, figures, then the cohort page and one example client's
-    page, which read the same results. Returns the paths written."""
+    page (a clinic: a page per client and an index), which read the same
+    results. ``report_options`` go to
+    :func:`~backwalk_study.outputs.report.write_reports`. Returns the paths
+    written."""
     from .report import write_reports
 
     if not isinstance(results, Results):
@@ -205,7 +218,7 @@ def write_results(results: Results | Any, output: str | Path = "results") -> lis
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(png)
         written.append(path)
-    written += write_reports(results.study, out / "reports", results=results)
+    written += write_reports(results.study, out / "reports", results=results, **(report_options or {}))
     return written
 
 

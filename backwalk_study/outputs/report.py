@@ -4,11 +4,14 @@ physiotherapist, and a cohort page for the study team.
 Each report is a single HTML file: figures are embedded as PNG data URIs,
 the styles are inline, there is no JavaScript and nothing is fetched from a
 network, so it opens offline in any browser and can be e-mailed or printed.
-Every piece of text that comes from the user's files (measure names, notes,
-IDs, the study's name) is HTML-escaped. Reports identify people by
-``participant_id`` only, and warn when a table has columns that look like
-names, phone numbers or birth dates (those columns are never printed).
-Re-running on the same data writes a byte-identical file.
+Pages are rendered from Jinja2 templates (``outputs/templates/``, package data) with autoescape on:
+every piece of text that comes from the user's files (measure names, notes,
+IDs, the study's name) is HTML-escaped. The one privacy detector
+(:mod:`backwalk_study.data.privacy`) finds IDs, columns and free text that
+look like personal data: flagged columns are never printed, flagged free
+text is withheld unless asked for, and IDs that look like names become
+codes in file names and titles. Re-running on the same data writes a
+byte-identical file.
 
 ``backwalk report PATH --participant ID`` and ``backwalk report PATH``
 (:mod:`backwalk_study.interfaces.cli`) write them from the command line.
@@ -17,7 +20,6 @@ Re-running on the same data writes a byte-identical file.
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import re
@@ -36,10 +38,20 @@ __all__ = [
     "example_participant",
     "progress_sentences",
     "privacy_warnings",
+    "privacy_lines",
+    "code_names",
+    "MIN_PER_ARM",
+    "is_clinic_sized",
+    "clinic_index_html",
 ]
 
 SYNTHETIC_NOTE = ("SYNTHETIC DATA: made up by a simulator for teaching and testing. These are not "
                   "observations of real people and say nothing about backward walking.")
+
+#: Below this many participants in an arm, group statistics (p-values, confidence intervals, mixed
+#: models) are not shown: with so few people they say more about the individuals than about the
+#: programme, and a clinic judges each client on their own page against published thresholds.
+MIN_PER_ARM = 10
 
 #: Measures shown first on the cohort page, when the study has them.
 HEADLINE_MEASURES = (("berg", None), ("mini_bestest", None), ("tug", None),
@@ -47,17 +59,59 @@ HEADLINE_MEASURES = (("berg", None), ("mini_bestest", None), ("tug", None),
                      ("six_minute_walk", None), ("fes_i_short", None))
 
 
-# --- small HTML helpers --------------------------------------------------------------
+# --- templates and small helpers ---------------------------------------------------------
 
-class _Html(str):
-    """Markup made here (not user text): inserted without escaping."""
+def _env():
+    """The Jinja2 environment of the report templates (package data), autoescape on."""
+    global _ENV
+    if _ENV is None:
+        import jinja2
+
+        _ENV = jinja2.Environment(loader=jinja2.PackageLoader("backwalk_study.outputs", "templates"),
+                                  autoescape=True, keep_trailing_newline=True, undefined=jinja2.ChainableUndefined)
+    return _ENV
 
 
-def _e(text) -> str:
-    """Escape user text for HTML (quotes too: safe inside attributes)."""
-    if isinstance(text, _Html):
-        return str(text)
-    return html.escape("" if text is None else str(text), quote=True)
+_ENV = None
+
+
+def _render(template: str, **context) -> str:
+    from .. import __version__
+
+    context.setdefault("synthetic_note", SYNTHETIC_NOTE)
+    return _env().get_template(template).render(version=__version__, **context)
+
+
+class Flag:
+    """A coloured flag in a table cell (kind: "high", "low" or "neutral")."""
+
+    __slots__ = ("text", "flag_kind")
+
+    def __init__(self, text: str, kind: str):
+        self.text, self.flag_kind = str(text), kind
+
+    def __str__(self) -> str:
+        return self.text
+
+
+def _block(kind: str, **fields) -> dict:
+    return {"kind": kind, **fields}
+
+
+def _h2(text) -> dict:
+    return _block("h2", text=text)
+
+
+def _p(text) -> dict:
+    return _block("p", text=text)
+
+
+def _note(text) -> dict:
+    return _block("note", text=text)
+
+
+def _unavailable(text) -> dict:
+    return _block("unavailable", text=text)
 
 
 def _num(value, digits: int | None = None) -> str:
@@ -67,6 +121,8 @@ def _num(value, digits: int | None = None) -> str:
     v = float(value)
     if digits is not None:
         text = f"{v:.{digits}f}"
+    elif abs(v) >= 1000:
+        return f"{v:,.0f}"
     elif abs(v) >= 100:
         text = f"{v:.0f}"
     elif abs(v) >= 10:
@@ -88,7 +144,7 @@ def _val(value) -> str:
     elif abs(v) >= 1:
         text = f"{v:.2f}"
     else:
-        return f"{v:.3g}"
+        return np.format_float_positional(v, precision=3, unique=False, fractional=False, trim="-")
     return text.rstrip("0").rstrip(".") if "." in text else text
 
 
@@ -99,7 +155,8 @@ def _sig(value, digits: int = 2) -> str:
     v = float(value)
     if v == 0 or abs(v) >= 1:
         return _num(v)
-    return f"{v:.{digits}g}"
+    # significant figures without scientific notation: -0.000063, not -6.3e-05
+    return np.format_float_positional(v, precision=digits, unique=False, fractional=False, trim="-")
 
 
 def _qty(value, unit: str) -> str:
@@ -111,83 +168,62 @@ def _qty(value, unit: str) -> str:
 
 def _short_source(source: str | None) -> str:
     """"Muir et al., Phys Ther 2008;88:449" -> "Muir et al. 2008"."""
-    if not source:
-        return ""
-    head = source.split(",")[0].split(";")[0].strip()
-    year = re.search(r"\b(19|20)\d\d\b", source)
-    if year and year.group(0) not in head:
-        return f"{head} {year.group(0)}"
-    return head
+    from ..data.measures import short_source
+
+    return short_source(source)
 
 
-def _table(headers: list[str], rows: Iterable[Iterable], cls: str = "", row_classes=None) -> str:
-    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
-    body = []
-    for i, r in enumerate(rows):
-        rc = row_classes[i] if row_classes else ""
-        cells = "".join(f"<td>{_e(c)}</td>" for c in r)
-        body.append(f'<tr class="{_e(rc)}">{cells}</tr>' if rc else f"<tr>{cells}</tr>")
-    return (f'<div class="scroll"><table class="{_e(cls)}"><thead><tr>{head}</tr></thead>'
-            f"<tbody>{''.join(body)}</tbody></table></div>")
+def _table(headers: list[str], rows: Iterable[Iterable], cls: str = "", row_classes=None) -> dict:
+    return _block("table", headers=list(headers), rows=[list(r) for r in rows], cls=cls,
+                  row_classes=list(row_classes) if row_classes else None)
 
 
-def _flag(text: str, kind: str) -> _Html:
-    return _Html(f'<span class="flag {_e(kind)}">{_e(text)}</span>')
+def _flag(text: str, kind: str) -> Flag:
+    return Flag(text, kind)
 
 
 _OPS = {">=": "≥", "<=": "≤", ">": ">", "<": "<"}
+
+
+def _p_text(p) -> str:
+    """A p-value as clinicians read it: "< 0.001", "0.003", "0.04", "> 0.99"."""
+    if p is None or pd.isna(p):
+        return "–"
+    p = float(p)
+    if p < 0.001:
+        return "<\u00a00.001"  # no break between the sign and the number
+    if p < 0.01:
+        return f"{p:.3f}"
+    if p > 0.99:
+        return ">\u00a00.99"
+    return f"{p:.2f}"
+
+
+def _p_phrase(p) -> str:
+    """"p = 0.02", "p < 0.001"."""
+    text = _p_text(p)
+    return f"p {text}" if text.startswith(("<", ">")) else f"p = {text}"
+
+
+def _plain_note(message: str) -> str:
+    """A warning from a model fit, without code in it."""
+    text = str(message)
+    m = re.match(r"random slope dropped: (.*); fitted a random intercept model \(1 \| [^)]*\) instead", text)
+    if m:
+        return ("Simplified model: each participant keeps their own starting level, but the rate of change is "
+                f"one per arm, because a separate rate per participant could not be estimated ({m.group(1)}).")
+    if text.startswith("boundary (singular) fit"):
+        return ("The model found almost no difference between participants in one of its terms (a boundary fit); "
+                "its estimates stand, but a simpler model would describe these data as well.")
+    text = re.sub(r"\s*\((?:random_slope|between|covariates|engine)=[^)]*\)", "", text)
+    text = re.sub(r"\(1 \| [^)]*\)", "a random intercept per participant", text)
+    return text[:1].upper() + text[1:]
 
 
 def _yes_no(value, yes="yes", no="no") -> str:
     if value is None or pd.isna(value):
         return "–"
     return yes if bool(value) else no
-
-
-_CSS = """
-body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,"DejaVu Sans",Arial,sans-serif;margin:0;
-color:#1b1b1b;background:#fff;line-height:1.45}
-main{max-width:1080px;margin:0 auto;padding:1.2rem 1.4rem 3rem}
-h1{font-size:1.6rem;margin:.4rem 0 .2rem}h2{font-size:1.25rem;margin:2rem 0 .6rem;border-bottom:2px solid #dde3ea;
-padding-bottom:.2rem}h3{font-size:1.02rem;margin:.2rem 0 .4rem}
-.subtitle{color:#4a5563;margin:0 0 1rem}
-.synthetic{background:#b42318;color:#fff;font-weight:700;padding:.7rem 1rem;border-radius:6px;margin:.6rem 0}
-.privacy{background:#fff6d5;border:2px solid #c99a06;padding:.6rem 1rem;border-radius:6px;margin:.6rem 0}
-.note{background:#eef4fb;border-left:4px solid #2f6db5;padding:.5rem .9rem;margin:.6rem 0}
-.unavailable{background:#f3f3f3;border-left:4px solid #888;padding:.5rem .9rem;margin:.6rem 0}
-ul.keypoints li{margin:.25rem 0}
-table{border-collapse:collapse;margin:.5rem 0 1rem;font-size:.86rem;width:100%}
-th,td{border:1px solid #d0d7de;padding:.28rem .45rem;text-align:left;vertical-align:top}
-th{background:#f1f4f8}tr:nth-child(even) td{background:#fafbfc}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(470px,1fr));gap:1rem}
-.card{border:1px solid #d0d7de;border-radius:8px;padding:.7rem .8rem;background:#fff}
-.card p{margin:.2rem 0 .5rem;font-size:.92rem}
-.scroll{overflow-x:auto}table.progress{font-size:.8rem}
-img{max-width:100%;height:auto;display:block}
-.flag{padding:0 .35rem;border-radius:4px;white-space:nowrap}
-.flag.high{background:#fde2de;color:#8a1c0f;font-weight:600}.flag.low{background:#dff3e4;color:#15602c}
-.flag.neutral{background:#eceff3;color:#333}
-footer{color:#555;font-size:.82rem;margin-top:2.5rem;border-top:1px solid #dde3ea;padding-top:.6rem}
-@media print{.cards{display:block}.card{break-inside:avoid;margin-bottom:.8rem}}
-"""
-
-
-def _page(title: str, body: list[str], synthetic: bool) -> str:
-    banner = f'<div class="synthetic" role="alert">{_e(SYNTHETIC_NOTE)}</div>' if synthetic else ""
-    footer_synth = f"<p><strong>{_e(SYNTHETIC_NOTE)}</strong></p>" if synthetic else ""
-    from .. import __version__
-
-    return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-        "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
-        "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; img-src data:; "
-        "style-src 'unsafe-inline'\">\n"
-        f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n<main>\n{banner}\n"
-        + "\n".join(body)
-        + f"\n<footer>{footer_synth}<p>Made with backwalk-study {_e(__version__)}. "
-          "This page is self-contained: it needs no network and contains no scripts.</p></footer>\n"
-          "</main>\n</body>\n</html>\n"
-    )
 
 
 # --- figures ------------------------------------------------------------------------------
@@ -198,12 +234,12 @@ def _new_figure(width: float, height: float):
     return Figure(figsize=(width, height), dpi=100, layout="constrained")
 
 
-def _img(fig, alt: str) -> _Html:
-    """The figure as an <img> with a PNG data URI (no timestamp: byte-identical)."""
+def _img(fig, alt: str) -> dict:
+    """The figure as an image block with a PNG data URI (no timestamp: byte-identical)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})
     data = base64.b64encode(buf.getvalue()).decode("ascii")
-    return _Html(f'<img src="data:image/png;base64,{data}" alt="{_e(alt)}">')
+    return _block("img", src=f"data:image/png;base64,{data}", alt=alt)
 
 
 class _Styled:
@@ -230,22 +266,32 @@ def _palette(n: int):
     return sns.color_palette("colorblind", max(n, 3))
 
 
-def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> _Html:
+def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> dict:
+    import textwrap
+
+    from ..workflows.clinic import population_matches
+
     m = study.catalogue[rec.measure]
     label = m.name + (f", walked {rec.direction}" if isinstance(rec.direction, str) else "")
-    fig = _new_figure(4.7, 3.6)
+    fig = _new_figure(4.7, 3.8)
     ax = fig.add_subplot()
     colors = _palette(6)
     weeks = visits["week"].to_numpy(float)
     lo_x, hi_x = (weeks.min() - 0.6, weeks.max() + 0.6) if len(weeks) else (-0.6, 0.6)
+    values = np.concatenate([visits["value"].to_numpy(float), trials["value"].to_numpy(float)])
+    # the window the client's own values need: lines far outside it would squash them
+    lo_v, hi_v = float(np.nanmin(values)), float(np.nanmax(values))
+    pad = max(hi_v - lo_v, 0.03 * (m.high - m.low), abs(rec.mdc95) if pd.notna(rec.mdc95) else 0)
+    view_lo, view_hi = lo_v - pad, hi_v + pad
     if pd.notna(rec.mdc95):
-        # the band stops at the measure's possible range (no negative seconds)
+        # the band stops at the measure's possible range (no negative seconds, no Berg above 56)
         ax.axhspan(max(rec.baseline - rec.mdc95, m.low), min(rec.baseline + rec.mdc95, m.high), color="0.85", lw=0,
                    label=f"measurement error: baseline ± MDC95 ({_num(rec.mdc95)})")
     if pd.notna(rec.mcid) and m.better in ("higher", "lower"):
         target = rec.baseline + rec.mcid if m.better == "higher" else rec.baseline - rec.mcid
-        ax.axhline(target, color=colors[2], ls=":", lw=1.6,
-                   label=f"MCID target {_num(target)} ({_short_source(rec.mcid_source)})")
+        if m.low <= target <= m.high:
+            ax.axhline(target, color=colors[2], ls=":", lw=1.6,
+                       label=f"MCID target {_num(target)} ({_short_source(rec.mcid_source)})")
     person = study.participant(rec.participant_id)
     condition = person.get("condition")
     condition = None if condition is None or pd.isna(condition) else str(condition)
@@ -253,8 +299,13 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
     for c in m.fall_risk_for(condition, direction):
         color = "#c0392b" if c.level == "high" else "#2e7d32"
         what = "fall risk" if c.level == "high" else "low fall risk"
-        ax.axhline(c.value, color=color, ls="--", lw=1.2,
-                   label=f"{what} {_OPS[c.at_risk_when]} {c.value:g} ({_short_source(c.source)})")
+        other = "" if population_matches(c.condition, condition) else ", other population"
+        text = f"{what} {_OPS[c.at_risk_when]} {c.value:g} ({_short_source(c.source)}{other})"
+        if view_lo <= c.value <= view_hi:
+            ax.axhline(c.value, color=color, ls="--", lw=1.2, label=text)
+        else:
+            # off the chart: named in the legend, not drawn, so the client's line keeps its scale
+            ax.plot([], [], color=color, ls="--", lw=1.2, label=f"{text}: off the chart")
     if len(trials) > len(visits):
         ax.plot(trials["week"], trials["value"], "o", ms=3, color="0.55", label="single trials")
     ax.plot(weeks, visits["value"], "-o", color=colors[0], lw=2, ms=5,
@@ -266,17 +317,20 @@ def _progress_figure(study, rec, visits: pd.DataFrame, trials: pd.DataFrame) -> 
                 label=f"trend {_sig(rec.slope_per_week)} per week")
     ax.set_xlim(lo_x, hi_x)
     ax.set_xticks(sorted(set(weeks.astype(int))))
-    # a change of one point should not fill the whole height: at least a tenth of the scale's range
+    # a change of one point should not fill the whole height: at least a twentieth of the scale's range;
+    # and never beyond the scale's possible range
     low, high = ax.get_ylim()
-    min_span = 0.1 * (m.high - m.low)
+    min_span = (0.15 if m.unit in ("points", "repetitions") else 0.05) * (m.high - m.low)
     if high - low < min_span:
         mid = (high + low) / 2
-        ax.set_ylim(max(mid - min_span / 2, m.low), min(mid + min_span / 2, m.high))
+        low, high = mid - min_span / 2, mid + min_span / 2
+    margin = 0.02 * (m.high - m.low)
+    ax.set_ylim(max(low, m.low - margin), min(high, m.high + margin))
     ax.set_xlabel("programme week")
     better = {"higher": " (higher is better)", "lower": " (lower is better)"}.get(m.better or "", "")
-    ax.set_ylabel(f"{m.unit}")
-    ax.set_title(f"{label}{better}", loc="left")
-    fig.legend(fontsize=7, frameon=False, loc="outside lower center", ncol=2)
+    ax.set_ylabel(f"{m.unit}{better}")
+    ax.set_title("\n".join(textwrap.wrap(label, 48)), loc="left")
+    fig.legend(fontsize=7, frameon=False, loc="outside lower center", ncol=1)
     return _img(fig, f"{label}: values by week")
 
 
@@ -305,8 +359,8 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
     >>> from backwalk_study import import_wide, client_progress
     >>> from backwalk_study.outputs.report import progress_sentences
     >>> clinic = import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
-    >>> progress_sentences(client_progress(clinic, "C-003"))[0]
-    'Berg Balance Scale improved by 7 points (from 49 at week 0 to 56 at week 12). That is more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)...'
+    >>> print(progress_sentences(client_progress(clinic, "C-003"))[0])
+    Berg Balance Scale improved by 7 points (from 49 at week 0 to 56 at week 12). That is more than the 4-point change that measurement error could explain (MDC95, Donoghue & Stokes 2009)...
     """
     out = []
     for rec in progress.itertuples(index=False):
@@ -315,12 +369,15 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
             out.append(f"{label}: measured once ({_val(rec.baseline)} {unit} at week {rec.baseline_week}); "
                        "there is no change to judge yet.")
             continue
+        # "improved" and "got worse" only beyond the published MDC95; otherwise what the numbers did
         if rec.change == 0:
             verb = "did not change"
-        elif pd.isna(rec.improved):
-            verb = "went up" if rec.change > 0 else "went down"
+        elif rec.verdict == "improved":
+            verb = "improved"
+        elif rec.verdict == "worse":
+            verb = "got worse"
         else:
-            verb = "improved" if rec.improved else "got worse"
+            verb = "went up" if rec.change > 0 else "went down"
         parts = []
         if rec.change == 0:
             parts.append(f"{label} did not change ({_val(rec.baseline)} {unit} at weeks {rec.baseline_week} "
@@ -335,23 +392,36 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
         elif pd.notna(rec.mdc95):
             mdc = f"{_num(rec.mdc95)}-{unit[:-1] if unit in ('points', 'repetitions') else unit}"
             src = _short_source(rec.mdc95_source)
+            other = (" That figure was measured in another population, so read it as a guide."
+                     if "another population" in str(rec.mdc95_population) else "")
             if bool(rec.exceeds_mdc95):
                 parts.append(f"That is more than the {mdc} change that measurement error could explain "
-                             f"(MDC95, {src}).")
+                             f"(MDC95, {src}).{other}")
             else:
-                parts.append(f"That is within the {mdc} change that measurement error alone could explain "
-                             f"(MDC95, {src}), so it may not be a real change.")
+                parts.append(f"That is within measurement error: smaller than the {mdc} change that measurement "
+                             f"error alone could explain (MDC95, {src}).{other}")
         else:
-            parts.append("No published minimal detectable change is available to judge it against.")
+            parts.append("No minimal detectable change is published for this measure, so there is no way to tell "
+                         "this change from measurement error.")
         if pd.notna(rec.rci) and rec.change != 0:
             verdict = "a reliable change" if bool(rec.reliable_change) else "not a reliable change"
             basis = str(rec.rci_basis)
             src = re.search(r"\(([^()]*\d{4}[^()]*)\)\s*$", basis)
-            src = f", {_short_source(src.group(1))}" if src else ""
-            how = ("published SEM" if basis.startswith("published") else
-                   "SEM from this study's baseline SD and the published test-retest ICC")
+            src = f", {_short_source(src.group(1).split('; ')[-1])}" if src else ""
+            how = ("published SEM" if basis.startswith("published SEM") else
+                   "published SD and reliability" if basis.startswith("published SD") else
+                   "SEM implied by the published MDC95")
             parts.append(f"Reliable change index {rec.rci:.2f}: {verdict} (beyond ±1.96 needed; {how}{src}).")
-        if pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.improved):
+        elif rec.change != 0 and str(rec.rci_basis).startswith("not available"):
+            parts.append("No reliable change index: no SEM or reliability is published for this measure.")
+        if (pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.mcid_reached)
+                and rec.verdict != "improved"):
+            parts.append(f"The change is as large as the minimal clinically important difference of "
+                         f"{_qty(rec.mcid, unit)} ({_short_source(rec.mcid_source)}), but "
+                         + ("it is within measurement error, so it may not be real."
+                            if rec.verdict == "within measurement error" else
+                            "with no published MDC95 it cannot be told from measurement error."))
+        elif pd.notna(rec.mcid) and pd.notna(rec.mcid_reached) and bool(rec.improved) and rec.verdict == "improved":
             src = _short_source(rec.mcid_source)
             if bool(rec.mcid_reached):
                 parts.append(f"It reaches the minimal clinically important difference of "
@@ -362,6 +432,8 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
         risk = rec.fall_risk_latest
         if isinstance(risk, str):
             src = "; ".join(_short_source(s) for s in str(rec.fall_risk_source).split("; "))
+            if rec.fall_risk_other_population is True:
+                src += "; a cut-off studied in another population"
             if risk == "high":
                 parts.append(f"The latest score is in the high fall-risk range ({src}).")
             elif risk == "low":
@@ -375,55 +447,14 @@ def progress_sentences(progress: pd.DataFrame) -> list[str]:
 
 # --- privacy -----------------------------------------------------------------------------------
 
-_PERSONAL_NAME = re.compile(
-    r"(^|_)(name|names|first_?name|last_?name|surname|given_?name|full_?name|forename|patient_?name|"
-    r"client_?name|phone|phone_?number|mobile|cell|tel|telephone|email|e_?mail|dob|birth|birthday|"
-    r"birth_?date|date_?of_?birth|address|street|postcode|post_?code|zip|zip_?code|nhs|ssn)($|_)")
-_PHONE = re.compile(r"^\+?[\d][\d\s().\-/]{6,}\d$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[a-z]{2,}$", re.IGNORECASE)
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-_SAFE_COLUMNS = {"participant_id", "arm", "sex", "condition", "site", "measure", "direction", "assessor",
-                 "surface", "adverse_event", "week", "trial"}
-
-
-def _snake(name) -> str:
-    return re.sub(r"[^0-9a-z]+", "_", str(name).lower()).strip("_")
-
-
-def _reference_year(study) -> int | None:
-    years = []
-    for frame, col in ((study.participants, "enrolled_on"), (study.sessions, "session_date"),
-                       (study.assessments, "assessed_on")):
-        if col in frame and pd.api.types.is_datetime64_any_dtype(frame[col]) and frame[col].notna().any():
-            years.append(int(frame[col].max().year))
-    return max(years) if years else None
-
-
-def _looks_like_birth_dates(series: pd.Series, ref_year: int | None) -> bool:
-    if ref_year is None:
-        return False
-    if pd.api.types.is_datetime64_any_dtype(series):
-        dates = series.dropna()
-    else:
-        text = series.dropna().astype(str)
-        if text.empty:
-            return False
-        dates = pd.to_datetime(text, errors="coerce", dayfirst=not text.str.match(_ISO_DATE).all(),
-                               format="mixed")
-        if dates.notna().mean() < 0.8:
-            return False
-        dates = dates.dropna()
-    if dates.empty:
-        return False
-    # dates of people who were at least 15 years old when the study ran
-    return bool(((ref_year - dates.dt.year) >= 15).mean() >= 0.8)
-
-
 def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.DataFrame:
-    """Columns that look like personal data: names, phone numbers, e-mail
-    addresses, postal addresses or dates of birth.
+    """Where the study seems to hold personal data (names, contact details,
+    dates of birth): columns, participant IDs and free-text cells.
 
-    Reports never print these columns; they show a warning box listing them.
+    A thin layer over :func:`backwalk_study.data.privacy.scan_study`, the one
+    detector that validate, report, run and import share. Reports never
+    print a column flagged by its name and withhold flagged free-text cells
+    unless asked to show them.
 
     Parameters
     ----------
@@ -436,8 +467,8 @@ def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.D
     Returns
     -------
     pandas.DataFrame
-        table, column, reason; one row per suspicious column (empty when
-        none).
+        table, column, row, participant_id, kind, reason; one row per
+        finding (empty when none).
 
     Examples
     --------
@@ -447,130 +478,163 @@ def privacy_warnings(study, source_columns: Iterable[str] | None = None) -> pd.D
     >>> privacy_warnings(small)[["table", "column"]].drop_duplicates("column").values.tolist()
     [['assessments', 'client_name'], ['assessments', 'phone'], ['spreadsheet', 'Client name'], ['spreadsheet', 'Phone']]
     """
-    rows = []
-    ref_year = _reference_year(study)
-    for table in ("participants", "sessions", "assessments"):
-        frame = getattr(study, table)
-        for col in frame.columns:
-            if col in _SAFE_COLUMNS:
-                continue
-            reason = None
-            if _PERSONAL_NAME.search(_snake(col)):
-                reason = "its name suggests personal data (names, contact details or birth dates)"
-            else:
-                s = frame[col]
-                if pd.api.types.is_datetime64_any_dtype(s):
-                    if col not in ("enrolled_on", "session_date", "assessed_on") and \
-                            _looks_like_birth_dates(s, ref_year):
-                        reason = "its values look like dates of birth"
-                elif s.dtype == object or pd.api.types.is_string_dtype(s.dtype):
-                    text = s.dropna().astype(str).str.strip()
-                    text = text[text != ""]
-                    if len(text):
-                        if text.map(lambda v: bool(_PHONE.match(v)) and not _ISO_DATE.match(v)
-                                    and sum(ch.isdigit() for ch in v) >= 7).any():
-                            reason = "some values look like phone numbers"
-                        elif text.map(lambda v: bool(_EMAIL.match(v))).any():
-                            reason = "some values look like e-mail addresses"
-                        elif _looks_like_birth_dates(text, ref_year):
-                            reason = "its values look like dates of birth"
-            if reason:
-                rows.append({"table": table, "column": str(col), "reason": reason})
-    if source_columns is None:
-        source_columns = _source_headers(study)
-    for col in source_columns or ():
-        if _PERSONAL_NAME.search(_snake(col)):
-            rows.append({"table": "spreadsheet", "column": str(col),
-                         "reason": "its name suggests personal data (names, contact details or birth dates)"})
-    return pd.DataFrame(rows, columns=["table", "column", "reason"])
+    from ..data.privacy import scan_study
+
+    return scan_study(study, source_columns)
 
 
-def _source_headers(study) -> list[str]:
-    source = getattr(study.config, "source", "")
-    path = Path(source) if source else None
-    if path is None or not path.is_file():
-        return []
-    from ..data.errors import StudyReadError
-    from ..data.readers import read_table
-
-    try:
-        return [str(c) for c in read_table(path).frame.columns]
-    except StudyReadError:
-        return []
-
-
-def _privacy_box(warn: pd.DataFrame) -> str:
+def _privacy_box(warn: pd.DataFrame, *, shown_id: str | None = None, allow_names: bool = False,
+                 show_flagged_text: bool = False) -> dict:
+    """The privacy warning: what looks personal, and what this page did about it."""
     if warn.empty:
+        return {}
+    columns = warn[warn["kind"].isin(["column name", "column values"])].drop_duplicates(["table", "column"])
+    items = [f"{r.table} table, column “{r.column}”: {r.reason}" if r.table != "spreadsheet" else
+             f"the source spreadsheet’s column “{r.column}”: {r.reason}" for r in columns.itertuples()]
+    ids = warn[warn["kind"] == "id"]
+    cells = warn[warn["kind"] == "free text"]
+    lead = []
+    if len(ids):
+        if allow_names:
+            lead.append(f"{len(ids)} participant ID(s) look like names, contact details or dates of birth, and "
+                        "this page shows them because you asked for names in the output.")
+        else:
+            lead.append(f"{len(ids)} participant ID(s) look like names, contact details or dates of birth. This "
+                        "page and its file name use a code instead"
+                        + (f" ({shown_id})" if shown_id else "")
+                        + "; give --pseudonymise KEYS.csv for codes with a key table.")
+    if len(items):
+        lead.append("These columns look like personal data and are not printed; consider removing them from the "
+                    "data you share:")
+    elif len(ids) == 0:
+        lead.append("This page identifies people by participant ID only.")
+    advice = None
+    if len(cells):
+        where = ", ".join(dict.fromkeys(f"{r.table} “{r.column}”" for r in cells.itertuples()))
+        if show_flagged_text:
+            advice = (f"{len(cells)} free-text cell(s) ({where}) seem to contain personal data (names, phone "
+                      "numbers, dates) and are shown because you asked for them.")
+        else:
+            advice = (f"{len(cells)} free-text cell(s) ({where}) seem to contain personal data (names, phone "
+                      "numbers, dates) and are withheld; give --show-flagged-text to print them.")
+    return {"lead": " ".join(lead), "columns": items, "cells": len(cells), "ids": len(ids), "advice": advice}
+
+
+def _free_text(value, show_flagged_text: bool = False) -> str:
+    """A free-text cell as a report prints it: withheld when the detector flags it."""
+    from ..data.privacy import WITHHELD, text_reasons
+
+    if value is None or pd.isna(value):
         return ""
-    items = "".join(f"<li>{_e(r.table)} table, column “{_e(r.column)}”: {_e(r.reason)}</li>"
-                    if r.table != "spreadsheet" else
-                    f"<li>the source spreadsheet’s column “{_e(r.column)}”: {_e(r.reason)}</li>"
-                    for r in warn.itertuples())
-    return ('<div class="privacy" role="note"><strong>Privacy warning.</strong> These columns look like '
-            "personal data. This report identifies people by participant ID only and does not print these "
-            f"columns; consider removing them from the data you share.<ul>{items}</ul></div>")
+    return str(value) if show_flagged_text or not text_reasons(value) else WITHHELD
 
 
 def _hidden(warn: pd.DataFrame, table: str) -> set[str]:
-    return set(warn.loc[warn["table"] == table, "column"]) if len(warn) else set()
+    """Columns of ``table`` that reports never print (flagged by their name or values)."""
+    if not len(warn):
+        return set()
+    whole = warn[(warn["table"] == table) & warn["kind"].isin(["column name", "column values"])]
+    return set(whole["column"])
 
 
 # --- the client page -------------------------------------------------------------------------
 
-def _fall_risk_section(study, participant_id: str) -> str:
+_CONDITIONS = {"older_adult": "older adult", "frail_older_adult": "frail older adult",
+               "parkinsons": "Parkinson’s disease", "knee_oa": "knee osteoarthritis",
+               "multiple_sclerosis": "multiple sclerosis"}
+
+
+def _condition_label(condition) -> str:
+    return _CONDITIONS.get(str(condition), str(condition).replace("_", " "))
+
+
+def _fall_risk_result(flagged: bool, level: str) -> Flag:
+    """What a cut-off says about one score, in words that cannot contradict themselves."""
+    if level == "high":
+        return _flag("in the high-risk range", "high") if flagged else _flag("not in the high-risk range", "neutral")
+    return _flag("in the low-risk range", "low") if flagged else _flag("not in the low-risk range", "neutral")
+
+
+def _conflicting_cutoffs_guidance(flags: pd.DataFrame) -> list[str]:
+    """One line for a test with several published cut-offs that disagree."""
+    lines = []
+    for (name, _direction), part in flags.groupby(["name", flags["direction"].fillna("")], sort=False):
+        # a low-risk and a high-risk cut-off of one source make a band, not a conflict
+        if part.loc[part["level"] == "high", "cutoff"].nunique() < 2:
+            continue
+        listed = "; ".join(f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit} in {r.population}" for r in part.itertuples())
+        lines.append(f"{name}: the published cut-offs disagree ({listed}) because they come from different samples. "
+                     "Use the one studied in the population closest to your client, and read a time between them "
+                     "as uncertain, not as safe.")
+    return lines
+
+
+def _fall_risk_section(study, participant_id: str) -> list[dict]:
     from ..workflows.clinic import fall_risk_flags
 
     flags = fall_risk_flags(study, participant_id)
     if flags.empty:
-        return ("<h2>Fall risk</h2><p>None of this client’s measures has a published fall-risk cut-off "
-                "(3-metre backward walk, Timed Up and Go, Berg, backward gait speed).</p>")
-    rows, notes = [], []
+        return [_h2("Fall risk"),
+                _p("None of this client’s measures has a published fall-risk cut-off (3-metre backward walk, "
+                   "Timed Up and Go, Berg, backward gait speed).")]
+    person = study.participant(participant_id)
+    condition = person.get("condition")
+    condition = "not recorded" if condition is None or pd.isna(condition) else _condition_label(condition)
+    rows, notes, classes = [], [], []
+    # the client's own population first
+    flags = flags.sort_values("population_matches", ascending=False, kind="stable")
     for r in flags.itertuples():
         what = "high fall risk" if r.level == "high" else "low fall risk"
         walked = f", walked {r.direction}" if isinstance(r.direction, str) else ""
-        state = lambda flagged: _flag("yes: " + what, r.level) if flagged else _flag("no", "neutral")  # noqa: E731
-        rows.append([f"{r.name}{walked}", f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit}: {what}", r.population,
-                     r.source, f"{_num(r.baseline)} (week {r.baseline_week})", state(r.baseline_flagged),
-                     f"{_num(r.latest)} (week {r.latest_week})", state(r.latest_flagged)])
+        population = r.population if r.population_matches else f"{r.population}: studied in another population"
+        rows.append([f"{r.name}{walked}", f"{_OPS[r.at_risk_when]} {r.cutoff:g} {r.unit}: {what}", population,
+                     r.source, f"{_num(r.baseline)} (week {r.baseline_week})", _fall_risk_result(r.baseline_flagged, r.level),
+                     f"{_num(r.latest)} (week {r.latest_week})", _fall_risk_result(r.latest_flagged, r.level)])
+        classes.append("" if r.population_matches else "other-population")
         if isinstance(r.note, str) and r.note:
             notes.append(f"{r.name} ({_short_source(r.source)}): {r.note}.")
-    table = _table(["Test", "Cut-off", "Population studied", "Source", "Baseline", "At risk?", "Latest",
-                    "At risk?"], rows)
-    note_html = "".join(f'<p class="note">{_e(n)}</p>' for n in dict.fromkeys(notes))
-    return ("<h2>Fall risk</h2><p>Published cut-offs that apply to this client’s condition and to the way "
-            "each test was walked. A cut-off describes a group; use it as one piece of the clinical "
-            f"picture, not as a diagnosis.</p>{table}{note_html}")
+    return [_h2("Fall risk"),
+            _p(f"Published cut-offs for this client’s condition ({condition}) and for the way each test was walked; "
+               "cut-offs studied in another population are marked so and shown in grey, as a rough guide only. "
+               "A cut-off describes a group; use it as one piece of the clinical picture, not as a diagnosis."),
+            _table(["Test", "Cut-off", "Population studied", "Source", "Baseline", "Result", "Latest", "Result"],
+                   rows, row_classes=classes),
+            *[_note(n) for n in _conflicting_cutoffs_guidance(flags)],
+            *[_note(n) for n in dict.fromkeys(notes)]]
 
 
-def _progress_table(progress: pd.DataFrame) -> str:
+def _progress_table(progress: pd.DataFrame) -> dict:
     rows = []
     for r in progress.itertuples():
         risk = r.fall_risk_latest
-        risk_cell = (_flag(risk, "high" if risk == "high" else "low" if risk == "low" else "neutral")
+        risk_text = {"high": "high risk", "low": "low risk", "not flagged": "not flagged"}.get(risk, risk)
+        if isinstance(risk, str) and r.fall_risk_other_population is True:
+            risk_text += " (cut-off from another population)"
+        risk_cell = (_flag(risk_text, "high" if risk == "high" else "low" if risk == "low" else "neutral")
                      if isinstance(risk, str) else "–")
         trend = "–" if pd.isna(r.slope_per_week) else (
             f"{_sig(r.slope_per_week)} [{_sig(r.slope_ci_low)}, {_sig(r.slope_ci_high)}]")
         rows.append([_measure_label(r), r.unit, f"{_num(r.baseline)} (wk {r.baseline_week})",
                      f"{_num(r.latest)} (wk {r.latest_week})", _num(r.change),
-                     _yes_no(r.improved), _num(r.mdc95), _yes_no(r.exceeds_mdc95),
+                     r.verdict, _num(r.mdc95), _yes_no(r.exceeds_mdc95),
                      "–" if pd.isna(r.rci) else f"{r.rci:.2f}", _yes_no(r.reliable_change),
                      _num(r.mcid), _yes_no(r.mcid_reached), risk_cell, trend])
-    return _table(["Measure", "Unit", "Baseline", "Latest", "Change", "Improved?", "MDC95", "Beyond MDC95?",
+    return _table(["Measure", "Unit", "Baseline", "Latest", "Change", "Verdict", "MDC95", "Beyond MDC95?",
                    "RCI", "Reliable?", "MCID", "MCID reached?", "Fall risk now", "Trend per week [95% CI]"],
                   rows, cls="progress")
 
 
-def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
+def _adherence_section(study, participant_id: str, hidden_notes: bool, show_flagged_text: bool = False) -> list[dict]:
     from ..workflows.clinic import adherence, adverse_events
 
     cfg = study.config
     mine = study.sessions[study.sessions["participant_id"] == participant_id]
-    parts = ["<h2>Walking sessions</h2>"]
+    parts = [_h2("Walking sessions")]
     no_log = len(study.sessions) == 0 and any("no sessions table" in n for n in study.notes)
     if no_log:
-        parts.append('<p class="unavailable">This study has no session log, so adherence and safety during '
-                     "sessions cannot be reported.</p>")
-        return "".join(parts)
+        parts.append(_unavailable("This study has no session log, so adherence and safety during sessions cannot "
+                                  "be reported."))
+        return parts
     weekly = adherence(study, participant_id)
     plan_text = ""
     if cfg.planned_sessions_per_week:
@@ -579,7 +643,7 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
                         else "")
                      + (f" for {cfg.planned_weeks} weeks" if cfg.planned_weeks else "") + ".")
     if mine.empty:
-        parts.append(f"<p>No walking sessions are recorded for this client. {_e(plan_text)}</p>")
+        parts.append(_p(f"No walking sessions are recorded for this client. {plan_text}"))
     else:
         n_weeks = len(weekly)
         done, minutes = int(weekly["sessions"].sum()), float(weekly["minutes"].sum())
@@ -602,28 +666,29 @@ def _adherence_section(study, participant_id: str, hidden_notes: bool) -> str:
             sup = mine["supervised"].astype("boolean")
             if sup.notna().any():
                 sentence += f" {int(sup.fillna(False).sum())} of {len(mine)} sessions were supervised."
-        parts.append(f"<p>{_e(sentence)}</p>")
+        parts.append(_p(sentence))
         parts.append(_adherence_figure(weekly, cfg))
         parts.append(_weekly_table(weekly))
     events = adverse_events(study, participant_id)
-    parts.append("<h2>Safety</h2>")
+    parts.append(_h2("Safety"))
     if mine.empty:
-        parts.append("<p>No sessions recorded, so no adverse events can be reported.</p>")
+        parts.append(_p("No sessions recorded, so no adverse events can be reported."))
     elif events.empty:
-        parts.append(f"<p>No adverse events (falls, near falls, pain) were recorded in {len(mine)} sessions.</p>")
+        parts.append(_p(f"No adverse events (falls, near falls, pain) were recorded in {len(mine)} sessions."))
     else:
         kinds = events["adverse_event"].value_counts().sort_index()
         text = ", ".join(f"{n} {k.replace('_', ' ')}{'s' if n != 1 and k != 'pain' else ''}"
                          for k, n in kinds.items())
-        parts.append(f"<p>{_e(f'{len(events)} adverse event(s) in {len(mine)} sessions: {text}.')}</p>")
+        parts.append(_p(f"{len(events)} adverse event(s) in {len(mine)} sessions: {text}."))
         rows = []
         for r in events.itertuples():
             date = r.session_date.date().isoformat() if pd.notna(r.session_date) else "–"
-            note = "(hidden: see privacy warning)" if hidden_notes else ("" if pd.isna(r.notes) else r.notes)
+            note = ("(hidden: see privacy warning)" if hidden_notes else
+                    _free_text(r.notes, show_flagged_text))
             rows.append([date, r.week, r.direction, _num(r.minutes), _yes_no(r.supervised),
                          str(r.adverse_event).replace("_", " "), note])
         parts.append(_table(["Date", "Week", "Direction", "Minutes", "Supervised", "Event", "Notes"], rows))
-    return "".join(parts)
+    return parts
 
 
 def _sessions_key_point(study, participant_id: str) -> str:
@@ -644,7 +709,7 @@ def _sessions_key_point(study, participant_id: str) -> str:
     return text + f"; adverse events: {', '.join(f'{n} {k}' for k, n in kinds.items())}."
 
 
-def _weekly_table(weekly: pd.DataFrame) -> str:
+def _weekly_table(weekly: pd.DataFrame) -> dict:
     """Weeks as columns: sessions, minutes and the share of the plan."""
     headers = ["Week"] + [str(w) for w in weekly["week"]]
     rows = [["Sessions"] + [str(n) for n in weekly["sessions"]],
@@ -657,7 +722,7 @@ def _weekly_table(weekly: pd.DataFrame) -> str:
     return _table(headers, rows, cls="weekly")
 
 
-def _adherence_figure(weekly: pd.DataFrame, cfg) -> _Html:
+def _adherence_figure(weekly: pd.DataFrame, cfg) -> dict:
     fig = _new_figure(7.5, 2.8)
     ax = fig.add_subplot()
     colors = _palette(3)
@@ -678,13 +743,20 @@ def _adherence_figure(weekly: pd.DataFrame, cfg) -> _Html:
     return _img(fig, "minutes walked per week against the plan")
 
 
-def client_report_html(study, participant_id: str) -> str:
+def client_report_html(study, participant_id: str, *, show_flagged_text: bool = False,
+                       allow_names: bool = False) -> str:
     """The client's progress report as one self-contained HTML page.
 
     Parameters
     ----------
     study : Study
     participant_id : str
+    show_flagged_text : bool, default False
+        Print free-text cells that the privacy detector flags (withheld by
+        default).
+    allow_names : bool, default False
+        Show a participant ID that looks like a name in the page title;
+        by default a code (:func:`~backwalk_study.data.privacy.display_id`).
 
     Returns
     -------
@@ -706,48 +778,48 @@ def client_report_html(study, participant_id: str) -> str:
     progress = client_progress(study, pid)
     person = study.participant(pid)
     warn = privacy_warnings(study)
+    from ..data.privacy import display_id
+
+    shown = display_id(study, pid, allow_names=allow_names, findings=warn)
     visits = visit_means(study, pid)
     sentences = progress_sentences(progress)
     cfg = study.config
-    body = [f"<h1>Progress report: participant {_e(pid)}</h1>",
-            f'<p class="subtitle">{_e(cfg.name)} · arm: {_e(person.get("arm"))} · condition: '
-            f'{_e(str(person.get("condition")).replace("_", " "))}</p>',
-            _privacy_box(warn)]
 
-    # key points
     keys = []
-    real = progress[progress["improved"].fillna(False) & progress["exceeds_mdc95"].fillna(False)]
+    real = progress[progress["verdict"] == "improved"]
     if len(real):
         keys.append("Improved by more than measurement error (MDC95): "
                     + "; ".join(_measure_label(r) for r in real.itertuples()) + ".")
-    worse = progress[(progress["improved"] == False) & progress["exceeds_mdc95"].fillna(False)  # noqa: E712
-                     & (progress["change"] != 0)]
+    worse = progress[progress["verdict"] == "worse"]
     if len(worse):
         keys.append("Worse by more than measurement error: " + "; ".join(_measure_label(r) for r in worse.itertuples())
                     + ".")
-    mcid = progress[progress["mcid_reached"].fillna(False)]
+    within = progress[progress["verdict"] == "within measurement error"]
+    if len(within):
+        keys.append("Changed, but within measurement error (not a detectable change yet): "
+                    + "; ".join(_measure_label(r) for r in within.itertuples()) + ".")
+    unjudged = progress[progress["verdict"] == "no published MDC95 to judge against"]
+    if len(unjudged):
+        keys.append("Changed, with no published MDC95 to tell the change from measurement error: "
+                    + "; ".join(_measure_label(r) for r in unjudged.itertuples()) + ".")
+    mcid = progress[progress["mcid_reached"].fillna(False) & (progress["verdict"] == "improved")]
     if len(mcid):
         keys.append("Reached the minimal clinically important difference: "
                     + "; ".join(_measure_label(r) for r in mcid.itertuples()) + ".")
     high = progress[progress["fall_risk_latest"] == "high"]
     if len(high):
         keys.append("Still in a high fall-risk range at the latest visit: "
-                    + "; ".join(_measure_label(r) for r in high.itertuples()) + ".")
+                    + "; ".join(_measure_label(r) + (" (cut-off from another population)"
+                                                     if r.fall_risk_other_population is True else "")
+                                for r in high.itertuples()) + ".")
     elif progress["fall_risk_latest"].notna().any():
         keys.append("Not in a high fall-risk range on any test with a published cut-off at the latest visit.")
-    followed = f"Assessed at weeks {', '.join(str(w) for w in sorted(visits['week'].unique()))}."
-    keys.append(followed)
+    keys.append(f"Assessed at weeks {', '.join(str(w) for w in sorted(visits['week'].unique()))}.")
     keys.append(_sessions_key_point(study, pid))
-    body.append("<h2>At a glance</h2><ul class=\"keypoints\">" + "".join(f"<li>{_e(k)}</li>" for k in keys)
-                + "</ul>")
-    body.append('<p class="note">How to read this: a change is <em>real</em> when it is larger than the '
-                "minimal detectable change (MDC95), the change that measurement error alone explains 95 % of "
-                "the time; the reliable change index (RCI) asks the same with the test’s published reliability "
-                "(beyond ±1.96 is reliable). A change <em>matters</em> when it reaches the minimal clinically "
-                "important difference (MCID). Every threshold is a published figure with its source.</p>")
-    body.append(_fall_risk_section(study, pid))
 
-    body.append("<h2>Progress by measure</h2><div class=\"cards\">")
+    sections = _fall_risk_section(study, pid)
+    sections.append(_h2("Progress by measure"))
+    cards = []
     trials_all = study.assessments[study.assessments["participant_id"] == pid]
     with _Styled():
         for rec, sentence in zip(progress.itertuples(index=False), sentences):
@@ -756,20 +828,26 @@ def client_report_html(study, participant_id: str) -> str:
             t = trials_all[(trials_all["measure"] == rec.measure)
                            & (trials_all["direction"].fillna("") == key_dir) & trials_all["value"].notna()]
             img = _progress_figure(study, rec, v.sort_values("week"), t)
-            body.append(f'<div class="card"><h3>{_e(_measure_label(rec))}</h3><p>{_e(sentence)}</p>{img}</div>')
-        body.append("</div>")
-        body.append("<h2>All measures in one table</h2>")
-        body.append("<p>Baseline is the first visit, latest the last; values of repeated trials are averaged. "
-                    "Change = latest − baseline. ‘Trend per week’ is the straight line through all visits "
-                    "(3 or more).</p>")
-        body.append(_progress_table(progress))
+            cards.append({"title": _measure_label(rec), "blocks": [_p(sentence), img]})
+        sections.append(_block("cards", cards=cards))
+        sections.append(_h2("All measures in one table"))
+        sections.append(_p("Baseline is the first visit, latest the last; values of repeated trials are averaged. "
+                           "Change = latest − baseline. ‘Trend per week’ is the straight line through all visits "
+                           "(3 or more)."))
+        sections.append(_progress_table(progress))
         hidden = "notes" in _hidden(warn, "sessions")
-        body.append(_adherence_section(study, pid, hidden))
-    body.append(_sources_section(study, progress))
-    return _page(f"Progress report: {pid}", body, bool(cfg.synthetic))
+        sections += _adherence_section(study, pid, hidden, show_flagged_text)
+    sections += _sources_section(study, progress)
+    return _render("client.html.j2", title=f"Progress report: participant {shown}", synthetic=bool(cfg.synthetic),
+                   heading=f"Progress report: participant {shown}",
+                   subtitle=f"{cfg.name} · arm: {person.get('arm')} · condition: "
+                            f"{_condition_label(person.get('condition'))}",
+                   privacy=_privacy_box(warn, shown_id=shown if shown != pid else None, allow_names=allow_names,
+                                        show_flagged_text=show_flagged_text),
+                   keypoints=keys, sections=sections)
 
 
-def _sources_section(study, progress: pd.DataFrame) -> str:
+def _sources_section(study, progress: pd.DataFrame) -> list[dict]:
     person = study.participant(progress["participant_id"].iloc[0])
     condition = person.get("condition")
     condition = None if condition is None or pd.isna(condition) else str(condition)
@@ -783,12 +861,14 @@ def _sources_section(study, progress: pd.DataFrame) -> str:
             figures.append(m.published("icc", condition))
         sources += [f.source for f in figures if f is not None and f.source]
         sources += [c.source for c in m.fall_risk_for(condition, direction)]
-    items = "".join(f"<li>{_e(s)}</li>" for s in sorted(dict.fromkeys(sources)))
-    return ("<h2>Sources and methods</h2><p>Reliable change index: Jacobson NS, Truax P. Clinical significance: "
-            "a statistical approach to defining meaningful change in psychotherapy research. J Consult Clin "
-            "Psychol 1991;59:12-19. RCI = change / (√2 × SEM); the SEM is the published one where available, "
-            "otherwise the study’s baseline SD (one value per participant) × √(1 − published ICC); each "
-            f"measure’s paragraph says which. Published thresholds used on this page:</p><ul>{items}</ul>")
+    return [_h2("Sources and methods"),
+            _p("Reliable change index: Jacobson NS, Truax P. Clinical significance: a statistical approach to "
+               "defining meaningful change in psychotherapy research. J Consult Clin Psychol 1991;59:12-19. "
+               "RCI = change / (√2 × SEM), the SEM from published figures only: the published SEM where there is "
+               "one, otherwise a published SD × √(1 − published ICC), otherwise the SEM the published MDC95 implies "
+               "(MDC95 / (1.96 × √2)). Other clients never enter a client’s figures. Each measure’s paragraph "
+               "says which was used. Published thresholds used on this page:"),
+            _block("list", items=sorted(dict.fromkeys(sources)))]
 
 
 # --- the cohort page ---------------------------------------------------------------------------
@@ -812,29 +892,29 @@ def _headline_rows(study, measures=None) -> list[tuple[str, str | None]]:
     return chosen
 
 
-def _enrolment_section(study) -> str:
+def _enrolment_section(study) -> list[dict]:
     summary = study.summary()
     summary = summary[summary["participants"] > 0]
     rows = [[r.arm, r.participants, r.female,
              f"{_num(r.age_mean, 1)} ({_num(r.age_sd, 1)})",
              r.conditions.replace("_", " "), r.sessions, _num(r.minutes_walked), r.assessments]
             for r in summary.itertuples()]
-    return ("<h2>Enrolment</h2>"
-            + _table(["Arm", "Participants", "Female", "Age, mean (SD)", "Conditions", "Sessions",
-                      "Minutes walked", "Assessments"], rows))
+    return [_h2("Enrolment"),
+            _table(["Arm", "Participants", "Female", "Age, mean (SD)", "Conditions", "Sessions",
+                    "Minutes walked", "Assessments"], rows)]
 
 
-def _cohort_adherence_section(study) -> str:
+def _cohort_adherence_section(study) -> list[dict]:
     from ..workflows.clinic import adherence_summary
 
-    parts = ["<h2>Adherence</h2>"]
+    parts = [_h2("Adherence")]
     summary = adherence_summary(study)
     cfg = study.config
     if len(study.sessions) == 0:
-        return parts[0] + '<p class="unavailable">No session log: adherence cannot be reported.</p>'
+        return parts + [_unavailable("No session log: adherence cannot be reported.")]
     if not cfg.planned_sessions_per_week:
-        parts.append("<p>The study declares no plan ([plan] in study.toml), so adherence is shown as sessions "
-                     "and minutes only.</p>")
+        parts.append(_p("The study declares no plan ([plan] in study.toml), so adherence is shown as sessions "
+                        "and minutes only."))
     rows, no_log = [], []
     for arm, part in summary.groupby("arm", sort=False):
         logged = part[part["has_sessions"]]
@@ -849,15 +929,15 @@ def _cohort_adherence_section(study) -> str:
                      f"{int((pct >= 80).sum())}" if pct.notna().any() else "–",
                      _num(logged["supervised_pct"].median(), 0) + " %"])
     if cfg.planned_sessions_per_week:
-        parts.append(f"<p>Plan: {_e(_num(cfg.planned_sessions_per_week))} sessions a week"
-                     + (f" of {_e(_num(cfg.planned_minutes_per_session))} minutes" if cfg.planned_minutes_per_session
-                        else "")
-                     + ". Percentages are over the weeks each participant was followed.</p>")
+        parts.append(_p(f"Plan: {_num(cfg.planned_sessions_per_week)} sessions a week"
+                        + (f" of {_num(cfg.planned_minutes_per_session)} minutes" if cfg.planned_minutes_per_session
+                           else "")
+                        + ". Percentages are over the weeks each participant was followed."))
     parts.append(_table(["Arm", "Participants with sessions", "Sessions (median)",
                          "Planned sessions done, median (IQR)", "Planned minutes done (median)",
                          "Participants ≥ 80 % of sessions", "Supervised sessions (median)"], rows))
     if no_log:
-        parts.append(f"<p>No sessions are logged in arm(s) {_e(', '.join(no_log))} (for example usual care).</p>")
+        parts.append(_p(f"No sessions are logged in arm(s) {', '.join(no_log)} (for example usual care)."))
     data = summary[summary["has_sessions"] & summary["sessions_pct"].notna()]
     if len(data):
         with _Styled():
@@ -876,17 +956,39 @@ def _cohort_adherence_section(study) -> str:
             ax.set_xlabel("planned sessions done (%)")
             ax.set_title("Adherence per participant", loc="left")
             parts.append(_img(fig, "planned sessions done per participant, by arm"))
-    return "".join(parts)
+    return parts
 
 
-def _cohort_safety_section(study, results) -> str:
-    parts = ["<h2>Safety</h2>"]
+def _safety_table(study, results):
+    """The run's safety table: (table, reason it is missing)."""
     if len(study.sessions) == 0:
-        return parts[0] + '<p class="unavailable">No session log: adverse events cannot be reported.</p>'
+        return None, "no session log"
     computed = results.safety()
-    if computed.error is not None:
-        return parts[0] + f'<p class="unavailable">Safety table not available: {_e(computed.error)}</p>'
-    table = computed.value
+    return computed.value, computed.error
+
+
+def _comparison_table(study, results):
+    """The run's comparisons: (table, warnings, reason they are missing)."""
+    if study.participants["arm"].nunique() < 2:
+        return None, [], "one arm"
+    computed = results.comparisons()
+    return computed.value, list(computed.warnings), computed.error
+
+
+def _cohort_safety_section(study, computed) -> list[dict]:
+    parts = [_h2("Safety")]
+    if len(study.sessions) == 0:
+        return parts + [_unavailable("No session log: adverse events cannot be reported.")]
+    table, reason = computed
+    if table is None:
+        return parts + [_unavailable(f"Safety table not available: {reason}")]
+    if is_clinic_sized(study):
+        any_events = table[table["event"] != "any"]
+        rows = [[r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions, _num(r.session_minutes)]
+                for r in any_events.itertuples() if r.sessions]
+        return parts + [_p("Adverse events during walking sessions, counted (too few people per arm for rates "
+                           "and rate ratios to mean much)."),
+                        _table(["Arm", "Event", "Events", "Participants", "Sessions", "Minutes"], rows)]
     rows = []
     for r in table.itertuples():
         rows.append([r.arm, str(r.event).replace("_", " "), r.events, r.participants, r.sessions,
@@ -895,62 +997,153 @@ def _cohort_safety_section(study, results) -> str:
                      f"{_num(r.rate_per_1000_min)} [{_num(r.rate_per_1000_min_ci_low)}, {_num(r.rate_per_1000_min_ci_high)}]",
                      "–" if pd.isna(r.rate_ratio) else
                      f"{_num(r.rate_ratio)} [{_num(r.rate_ratio_ci_low)}, {_num(r.rate_ratio_ci_high)}]",
-                     "–" if pd.isna(r.p_val) else f"{r.p_val:.3g}", r.note or ""])
+                     _p_text(r.p_val), r.note or ""])
     ref = table.attrs.get("reference", "")
     reason = table.attrs.get("reference_reason", "")
-    parts.append(f"<p>Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
-                 f"intervals), and rate ratios against arm {_e(ref)}{(': ' + _e(reason)) if reason else ''}.</p>")
+    parts.append(_p(f"Adverse events during walking sessions, per 1,000 minutes walked (exact Poisson 95 % "
+                    f"intervals), and rate ratios against arm {ref}{(': ' + reason) if reason else ''}."))
     parts.append(_table(["Arm", "Event", "Events", "Participants", "Sessions", "Minutes", "Rate per 1,000 min",
                          "Rate ratio", "p", "Note"], rows))
-    return "".join(parts)
+    return parts
 
 
-def _cohort_comparisons_section(study, results) -> str:
-    parts = ["<h2>Main comparisons</h2>"]
+def _cohort_comparisons_section(study, computed) -> list[dict]:
+    parts = [_h2("Main comparisons")]
     if study.participants["arm"].nunique() < 2:
-        return parts[0] + ("<p class=\"unavailable\">All participants are in one arm "
-                           f"({_e(study.participants['arm'].iloc[0])}), so there is no between-arm comparison."
-                           "</p>")
-    computed = results.comparisons()
-    if computed.error is not None:
-        return parts[0] + f'<p class="unavailable">Comparisons not available: {_e(computed.error)}</p>'
-    table = computed.value
+        return parts + [_unavailable(f"All participants are in one arm ({study.participants['arm'].iloc[0]}), so "
+                                     "there is no between-arm comparison.")]
+    if is_clinic_sized(study):
+        return parts + [_unavailable(_small_numbers_statement(study))]
+    table, caught, reason = computed
+    if table is None:
+        return parts + [_unavailable(f"Comparisons not available: {reason}")]
     rows = []
     for r in table.itertuples():
         walked = f", {r.direction}" if isinstance(r.direction, str) else ""
         rows.append([f"{r.measure_name}{walked}", r.unit, f"{r.arm} − {r.reference}", f"{r.n} / {r.n_reference}",
                      f"{_num(r.estimate)} [{_num(r.ci_low)}, {_num(r.ci_high)}]",
-                     f"{_num(r.hedges_g)}", f"{r.p_val:.3g}", f"{r.p_holm:.3g}", _yes_no(r.improved)])
+                     f"{_num(r.hedges_g)}", _p_text(r.p_val), _p_text(r.p_holm), _finding(r)])
     ref = table["reference"].iloc[0] if len(table) else study.config.reference_arm
-    parts.append(f"<p>Each arm against {_e(ref)} at the last follow-up: ANCOVA of the follow-up value on the "
-                 "baseline value and arm (adjusted mean difference with 95 % CI, Hedges’ g). p values are "
-                 "adjusted over every row of this table (Holm). ‘Better?’ says whether the difference lies in "
-                 "the measure’s better direction.</p>")
-    parts.append(_table(["Measure", "Unit", "Contrast", "n", "Adjusted difference [95% CI]", "Hedges’ g", "p",
-                         "p (Holm)", "Better?"], rows))
+    parts.append(_p(f"Each arm against {ref} at the last follow-up: ANCOVA of the follow-up value on the "
+                    "baseline value and arm (adjusted mean difference with 95 % CI, Hedges’ g). "
+                    f"‘n’ is the number of participants with both a baseline and a follow-up value: in the arm / in "
+                    f"{ref}. p values are adjusted over every row of this table (Holm). ‘Finding’ names the arm that "
+                    "did better only when the adjusted p is below 0.05; otherwise there is no clear difference."))
+    parts.append(_table(["Measure", "Unit", "Contrast", "n (arm / reference)", "Adjusted difference [95% CI]",
+                         "Hedges’ g", "p", "p (Holm)", "Finding"], rows))
     skipped = table.attrs.get("skipped") or []
     if skipped:
-        parts.append("<p>Not analysed: " + _e("; ".join(f"{s.get('measure')} {s.get('direction') or ''}: "
-                                                        f"{s.get('reason')}" for s in skipped)) + "</p>")
-    for w in computed.warnings:
-        parts.append(f'<p class="note">Warning from the analysis: {_e(w)}</p>')
-    return "".join(parts)
+        parts.append(_p("Not analysed: " + "; ".join(f"{s.get('measure')} {s.get('direction') or ''}: "
+                                                     f"{s.get('reason')}" for s in skipped)))
+    for w in dict.fromkeys(caught):
+        parts.append(_note(f"Warning from the analysis: {_plain_note(w)}"))
+    return parts
 
 
-def _cohort_dose_section(study, measures, results) -> str:
-    parts = ["<h2>Dose-response per arm</h2>"]
+def _label(measure_name, direction) -> str:
+    return f"{measure_name}, walked {direction}" if isinstance(direction, str) else str(measure_name)
+
+
+def _cohort_summary(study, safety_table, comparisons) -> dict:
+    """The page's opening box: the key findings in plain words, safety first
+    when there is a signal."""
+    items = []
+    safety_items = []
+    if safety_table is not None and len(safety_table) and is_clinic_sized(study):
+        kinds = safety_table[(safety_table["event"] != "any") & (safety_table["events"] > 0)]
+        total = int(kinds["events"].sum())
+        listed = ", ".join(f"{int(n)} {str(k).replace('_', ' ')}{'s' if n != 1 and k != 'pain' else ''}"
+                           for k, n in kinds.groupby("event", sort=True)["events"].sum().items())
+        safety_items.append({"urgent": bool((kinds["event"] == "fall").any()), "text": (
+            f"Safety: {total} adverse event(s) during walking sessions" + (f" ({listed})" if listed else "")
+            + "; each client’s page lists their own.")})
+    elif safety_table is not None and len(safety_table):
+        ref = safety_table.attrs.get("reference", "")
+        rated = safety_table[safety_table["rate_ratio"].notna()]
+        signals = rated[rated["rate_ratio_ci_low"] > 1]
+        for r in signals.itertuples():
+            base = safety_table[(safety_table["arm"] == ref) & (safety_table["event"] == r.event)]
+            base_events = int(base["events"].iloc[0]) if len(base) else 0
+            what = "adverse events of any kind" if r.event == "any" else f"{str(r.event).replace('_', ' ')}s"
+            safety_items.append({"urgent": True, "text": (
+                f"Safety signal: the {r.arm} arm had {r.rate_ratio:.1f} times the {ref} arm’s rate of {what} "
+                f"({r.events} events in {_num(r.session_minutes)} minutes walked against {base_events}; rate ratio "
+                f"{_num(r.rate_ratio)}, 95 % CI {_num(r.rate_ratio_ci_low)} to {_num(r.rate_ratio_ci_high)}, {_p_phrase(r.p_val)}). "
+                "Look at the safety table first.")})
+        if not safety_items:
+            any_rows = safety_table[(safety_table["event"] == "any") & safety_table["events"].notna()]
+            total = int(any_rows["events"].sum()) if len(any_rows) else 0
+            safety_items.append({"urgent": False, "text": (
+                f"No safety signal: {total} adverse event(s) during sessions, and no arm’s rate is clearly higher "
+                f"than the {ref} arm’s (every rate ratio’s 95 % CI includes 1).")})
+    elif len(study.sessions) == 0:
+        safety_items.append({"urgent": False, "text": "No session log, so safety during sessions cannot be judged."})
+    items += safety_items
+    if comparisons is not None and len(comparisons):
+        clear = comparisons[comparisons["p_holm"] < 0.05]
+        n = len(comparisons)
+        if len(clear):
+            by = {}
+            for r in clear.itertuples():
+                by.setdefault(_finding(r), []).append(_label(r.measure_name, r.direction))
+            for finding, measures in by.items():
+                items.append({"urgent": False, "text": (
+                    f"Clear difference ({finding}, adjusted p below 0.05): {'; '.join(measures)}.")})
+        items.append({"urgent": False, "text": (
+            f"No clear difference on the other {n - len(clear)} of {n} comparisons of an arm with the reference arm "
+            "(p values adjusted for the number of comparisons, Holm).")})
+    elif is_clinic_sized(study):
+        items.append({"urgent": False, "text": _small_numbers_statement(study)})
+    elif study.participants["arm"].nunique() < 2:
+        items.append({"urgent": False, "text": "Everyone is in one arm, so the arms cannot be compared."})
+    return _block("summary", title="Summary", items=items)
+
+
+def _finding(r) -> str:
+    """One comparison in words: a direction only when Holm's p is below 0.05."""
+    if pd.isna(r.p_holm) or r.p_holm >= 0.05:
+        return "no clear difference"
+    if pd.isna(r.improved):
+        return f"{r.arm} higher than {r.reference}" if r.estimate > 0 else f"{r.arm} lower than {r.reference}"
+    return f"{r.arm} better than {r.reference}" if bool(r.improved) else f"{r.reference} better than {r.arm}"
+
+
+def is_clinic_sized(study) -> bool:
+    """Whether an arm has fewer than :data:`MIN_PER_ARM` participants, so
+    group statistics are replaced by per-client pages.
+
+    >>> from backwalk_study import import_wide
+    >>> is_clinic_sized(import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml"))
+    True
+    """
+    counts = study.participants.groupby("arm", observed=True)["participant_id"].nunique()
+    return bool(len(counts) == 0 or counts.min() < MIN_PER_ARM)
+
+
+def _small_numbers_statement(study) -> str:
+    counts = study.participants.groupby("arm", observed=True)["participant_id"].nunique()
+    listed = ", ".join(f"{arm}: {n}" for arm, n in counts.items())
+    return (f"Fewer than {MIN_PER_ARM} people per arm ({listed}). Group statistics (p-values, confidence "
+            "intervals, mixed models) on so few people would describe these individuals, not the programme, so "
+            "they are not shown. Judge each client on their own page, against the published thresholds of their "
+            "measures.")
+
+
+def _cohort_dose_section(study, measures, results) -> list[dict]:
+    parts = [_h2("Dose-response per arm")]
+    if is_clinic_sized(study):
+        return parts + [_unavailable(_small_numbers_statement(study))]
     visits = results.visits()
     several_arms = visits["arm"].nunique() > 1
     if visits["week"].nunique() < 2:
-        return parts[0] + ('<p class="unavailable">Every assessment is from the same week, so there is no change '
-                           "over time to show.</p>")
-    parts.append("<p>Change over programme weeks per arm: a linear mixed model of each participant’s visit "
-                 "values on week"
-                 + (" × arm" if several_arms else "")
-                 + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
-                 "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
-                 "The table gives the fitted change per week in each arm.</p>")
-    parts.append('<div class="cards">')
+        return parts + [_unavailable("Every assessment is from the same week, so there is no change over time to "
+                                     "show.")]
+    parts.append(_p("Change over programme weeks per arm: a linear mixed model of each participant’s visit "
+                    "values on week" + (" × arm" if several_arms else "")
+                    + " with a random intercept and slope per participant (REML; Satterthwaite degrees of "
+                    "freedom). Thin lines are participants, thick lines the fitted mean per arm with its 95 % CI. "
+                    "The table gives the fitted change per week in each arm."))
+    cards = []
     with _Styled():
         for key, direction in measures:
             m = study.catalogue[key]
@@ -959,7 +1152,7 @@ def _cohort_dose_section(study, measures, results) -> str:
             data = data.rename(columns={"value": "score"})
             fig = _new_figure(4.8, 3.3)
             ax = fig.add_subplot()
-            table_html, notes = "", []
+            table_block, notes = None, []
             fitted = False
             computed = results.weeks_fit(key, direction)
             try:
@@ -969,24 +1162,87 @@ def _cohort_dose_section(study, measures, results) -> str:
                 fit.plot(ax=ax, xlabel="programme week", ylabel=m.unit)
                 ax.set_title("")
                 ax.set_title("participants (thin) and fitted mean per arm, 95% CI", loc="left", fontsize=8)
+                _legend_below(fig, ax)
+                _clip_to_scale(ax, m)
                 slopes = fit.slopes()
                 rows = [[(r.arm if "arm" in slopes else "all"),
-                         f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", f"{r.p_val:.3g}"]
+                         f"{_sig(r.estimate)} [{_sig(r.ci_low)}, {_sig(r.ci_high)}]", _p_text(r.p_val)]
                         for r in slopes.itertuples()]
-                table_html = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
-                notes = ["Model note: " + msg for msg in computed.warnings]
+                table_block = _table(["Arm", f"Change per week ({m.unit}) [95% CI]", "p"], rows)
+                notes = ["Model note: " + _plain_note(msg) for msg in computed.warnings]
                 fitted = True
             except ValueError as exc:
-                notes = [f"mixed model not fitted: {exc}"]
+                notes = [f"Mixed model not fitted: {_plain_note(str(exc))}"]
                 ax.clear()
             if not fitted:
                 _descriptive_trajectories(ax, data, m)
                 ax.set_title(f"{label}: mean and 95 % CI (descriptive)", loc="left", fontsize=10)
-            img = _img(fig, f"{label} by week and arm")
-            note_html = "".join(f'<p class="note">{_e(n)}</p>' for n in notes)
-            parts.append(f'<div class="card"><h3>{_e(label)}</h3>{img}{table_html}{note_html}</div>')
-    parts.append("</div>")
-    return "".join(parts)
+            blocks = [_img(fig, f"{label} by week and arm")]
+            if table_block is not None:
+                blocks.append(table_block)
+            blocks += [_note(n) for n in notes]
+            cards.append({"title": label, "blocks": blocks})
+    parts.append(_block("cards", cards=cards))
+    return parts
+
+
+def _client_rows(study, *, allow_names: bool, warn) -> list[dict]:
+    """One row per client for the clinic pages: code, arm, condition, visits
+    and the verdicts of their page."""
+    from ..workflows.clinic import client_progress
+    from ..data.privacy import display_id
+
+    rows = []
+    for pid in sorted(study.participants["participant_id"].astype(str)):
+        person = study.participant(pid)
+        shown = display_id(study, pid, allow_names=allow_names, findings=warn)
+        try:
+            progress = client_progress(study, pid)
+        except ValueError:
+            rows.append({"pid": pid, "shown": shown, "cells": [
+                person.get("arm"), _condition_label(person.get("condition")), "0", "no assessments", "–"]})
+            continue
+        groups: dict[str, list[str]] = {}
+        for r in progress.itertuples():
+            groups.setdefault(r.verdict, []).append(_measure_label(r))
+        order = ["improved", "worse", "changed beyond measurement error", "within measurement error",
+                 "no published MDC95 to judge against", "no change", "one visit"]
+        summary = " · ".join(f"{v}: {', '.join(groups[v])}" for v in order if v in groups)
+        high = progress.loc[progress["fall_risk_latest"] == "high"]
+        rows.append({"pid": pid, "shown": shown, "cells": [
+            person.get("arm"), _condition_label(person.get("condition")), str(int(progress["n_visits"].max())),
+            summary,
+            "; ".join(_measure_label(r) for r in high.itertuples()) or "none"]})
+    return rows
+
+
+def _clients_section(study, *, allow_names: bool, client_pages: dict | None, warn) -> list[dict]:
+    headers = ["Client", "Arm", "Condition", "Visits", "Change on each measure", "High fall-risk range now"]
+    rows = _client_rows(study, allow_names=allow_names, warn=warn)
+    if client_pages:
+        return [_h2("Clients"), _p("Each client’s page judges their change against published thresholds."),
+                _block("link_table", headers=headers,
+                       rows=[{"href": client_pages.get(r["pid"], ""), "label": r["shown"], "cells": r["cells"]}
+                             for r in rows])]
+    return [_h2("Clients"), _p("Each client’s own report (backwalk report --participant ID) judges their change "
+                               "against published thresholds."),
+            _table(headers, [[r["shown"], *r["cells"]] for r in rows])]
+
+
+def _legend_below(fig, ax) -> None:
+    """The arms' legend under the plot, where it hides no line."""
+    handles, labels = ax.get_legend_handles_labels()
+    if ax.get_legend() is not None:
+        ax.get_legend().remove()
+    if handles:
+        fig.legend(handles, labels, loc="outside lower center", ncol=min(len(labels), 4), frameon=False, fontsize=7)
+
+
+def _clip_to_scale(ax, m) -> None:
+    """No axis or band beyond the measure's possible range (Berg stops at 56)."""
+    low, high = ax.get_ylim()
+    margin = 0.02 * (m.high - m.low)
+    ax.set_ylim(max(low, m.low - margin), min(high, m.high + margin))
 
 
 def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
@@ -1005,7 +1261,8 @@ def _descriptive_trajectories(ax, data: pd.DataFrame, m) -> None:
     ax.legend(frameon=False, fontsize=7)
 
 
-def cohort_report_html(study, measures=None, results=None) -> str:
+def cohort_report_html(study, measures=None, *, show_flagged_text: bool = False, allow_names: bool = False,
+                       results=None, client_pages: dict | None = None) -> str:
     """The cohort page as one self-contained HTML page.
 
     Parameters
@@ -1035,20 +1292,28 @@ def cohort_report_html(study, measures=None, results=None) -> str:
     cfg = study.config
     chosen = _headline_rows(study, measures)
     warn = privacy_warnings(study)
-    body = [f"<h1>Cohort report: {_e(cfg.name)}</h1>",
-            f'<p class="subtitle">{len(study.participants)} participants · {len(study.sessions)} walking sessions · '
-            f"{len(study.assessments)} assessments · arms: {_e(', '.join(map(str, study.participants['arm'].unique())))}</p>",
-            _privacy_box(warn)]
+    sections = []
     if cfg.description:
-        body.append(f"<p>{_e(cfg.description)}</p>")
-    for n in study.notes:
-        body.append(f'<p class="note">Note: {_e(n)}</p>')
-    body.append(_enrolment_section(study))
-    body.append(_cohort_adherence_section(study))
-    body.append(_cohort_safety_section(study, results))
-    body.append(_cohort_comparisons_section(study, results))
-    body.append(_cohort_dose_section(study, chosen, results))
-    return _page(f"Cohort report: {cfg.name}", body, bool(cfg.synthetic))
+        sections.append(_p(cfg.description))
+    sections += [_note(f"Note: {n}") for n in study.notes]
+    small = is_clinic_sized(study)
+    safety_computed = _safety_table(study, results)
+    comparison_computed = (None, [], "small") if small else _comparison_table(study, results)
+    sections.insert(0, _cohort_summary(study, safety_computed[0], comparison_computed[0]))
+    sections += _enrolment_section(study)
+    if small:
+        sections += _clients_section(study, allow_names=allow_names, client_pages=client_pages, warn=warn)
+    sections += _cohort_adherence_section(study)
+    sections += _cohort_safety_section(study, safety_computed)
+    sections += _cohort_comparisons_section(study, comparison_computed)
+    sections += _cohort_dose_section(study, chosen, results)
+    arms = ", ".join(map(str, study.participants["arm"].unique()))
+    return _render("cohort.html.j2", title=f"Cohort report: {cfg.name}", synthetic=bool(cfg.synthetic),
+                   heading=f"Cohort report: {cfg.name}",
+                   subtitle=f"{len(study.participants)} participants · {len(study.sessions)} walking sessions · "
+                            f"{len(study.assessments)} assessments · arms: {arms}",
+                   privacy=_privacy_box(warn, allow_names=allow_names, show_flagged_text=show_flagged_text),
+                   sections=sections)
 
 
 # --- writing ------------------------------------------------------------------------------------
@@ -1063,14 +1328,15 @@ def _write(text: str, path: str | Path) -> Path:
     return path
 
 
-def write_client_report(study, participant_id: str, path: str | Path) -> Path:
-    """Write :func:`client_report_html` to ``path`` (UTF-8); returns the path."""
-    return _write(client_report_html(study, participant_id), path)
+def write_client_report(study, participant_id: str, path: str | Path, **options) -> Path:
+    """Write :func:`client_report_html` to ``path`` (UTF-8); returns the path.
+    ``options`` go to :func:`client_report_html`."""
+    return _write(client_report_html(study, participant_id, **options), path)
 
 
-def write_cohort_report(study, path: str | Path, measures=None, results=None) -> Path:
+def write_cohort_report(study, path: str | Path, measures=None, **options) -> Path:
     """Write :func:`cohort_report_html` to ``path`` (UTF-8); returns the path."""
-    return _write(cohort_report_html(study, measures, results), path)
+    return _write(cohort_report_html(study, measures, **options), path)
 
 
 def example_participant(study) -> str:
@@ -1096,20 +1362,92 @@ def _file_id(participant_id: str) -> str:
     return re.sub(r"[^0-9A-Za-z._-]+", "_", str(participant_id)).strip("._") or "participant"
 
 
-def write_reports(study, output: str | Path, participant_id: str | None = None, results=None) -> list[Path]:
-    """The reports step of the main job: the cohort page, one client's
-    report and that client's progress table.
+def clinic_index_html(study, client_pages: dict, **options) -> str:
+    """The index page of a clinic's reports: the cohort page of a
+    clinic-sized study (no group statistics) with a link to every client's
+    page. ``client_pages`` maps participant ID to the page's file name."""
+    return cohort_report_html(study, client_pages=client_pages, **options)
 
-    Writes ``cohort.html``, ``report-<ID>.html`` and
-    ``client_progress-<ID>.csv`` (guarded against spreadsheet formula
-    injection) into ``output``; the client is ``participant_id`` or
-    :func:`example_participant`. Returns the paths written.
+
+def write_reports(study, output: str | Path, participant_id: str | None = None, *,
+                  show_flagged_text: bool = False, allow_names: bool = False, results=None) -> list[Path]:
+    """The reports step of the main job.
+
+    A trial (every arm with at least :data:`MIN_PER_ARM` people): the
+    cohort page ``cohort.html``, one client's ``report-<code>.html`` and
+    that client's ``client_progress-<code>.csv``; the client is
+    ``participant_id`` or :func:`example_participant`.
+
+    A clinic (fewer people per arm, :func:`is_clinic_sized`): one page per
+    client, ``report-<code>.html``, an ``index.html`` linking them (the
+    cohort page without group statistics) and ``client_progress.csv`` for
+    every client.
+
+    ``<code>`` is the participant ID, or a code when the study's IDs look
+    like names (:func:`~backwalk_study.data.privacy.display_id`;
+    ``allow_names=True`` keeps the IDs). Tables are guarded against
+    spreadsheet formula injection. Returns the paths written.
     """
     from ..workflows.clinic import client_progress
+    from ..data.privacy import display_id
     from ..data.readers import write_table
 
     out = Path(output)
+    options = {"show_flagged_text": show_flagged_text, "allow_names": allow_names}
+    warn = privacy_warnings(study)
+    if is_clinic_sized(study) and participant_id is None:
+        written, pages, tables = [], {}, []
+        for pid in sorted(study.participants["participant_id"].astype(str)):
+            try:
+                progress = client_progress(study, pid)
+            except ValueError:  # no assessments yet: listed on the index, no page
+                continue
+            shown = display_id(study, pid, allow_names=allow_names, findings=warn)
+            name = f"report-{_file_id(shown)}.html"
+            written.append(write_client_report(study, pid, out / name, **options))
+            pages[pid] = name
+            tables.append(progress.assign(participant_id=shown))
+        index = _write(clinic_index_html(study, pages, results=results, **options), out / "index.html")
+        table = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+        return [index, *written, write_table(table, out / "client_progress.csv")]
     pid = str(participant_id) if participant_id is not None else example_participant(study)
-    return [write_cohort_report(study, out / "cohort.html", results=results),
-            write_client_report(study, pid, out / f"report-{_file_id(pid)}.html"),
-            write_table(client_progress(study, pid), out / f"client_progress-{_file_id(pid)}.csv")]
+    shown = display_id(study, pid, allow_names=allow_names, findings=warn)
+    progress = client_progress(study, pid)
+    if shown != pid:
+        progress["participant_id"] = shown
+    return [write_cohort_report(study, out / "cohort.html", results=results, **options),
+            write_client_report(study, pid, out / f"report-{_file_id(shown)}.html", **options),
+            write_table(progress, out / f"client_progress-{_file_id(shown)}.csv")]
+
+
+# --- privacy helpers for the command line -------------------------------------------------------
+
+def code_names(study, allow_names: bool = False):
+    """The study with IDs that look like names replaced by their display
+    codes (``client-NN``) everywhere, so no table a run writes carries them;
+    unchanged when no ID looks personal or names are allowed."""
+    from ..data.privacy import display_codes, recode
+
+    codes = display_codes(study, allow_names=allow_names)
+    return study if all(k == v for k, v in codes.items()) else recode(study, codes)
+
+
+def privacy_lines(warn: pd.DataFrame) -> list[str]:
+    """The privacy findings as one-line warnings for a terminal (one per
+    column, one for the IDs, one per free-text column)."""
+    lines = []
+    ids = warn[warn["kind"] == "id"]
+    if len(ids):
+        lines.append(f"{len(ids)} participant ID(s) look like names, contact details or dates of birth "
+                     f"({'; '.join(dict.fromkeys(ids['reason']))}); reports use codes in file names and titles; "
+                     "--pseudonymise KEYS.csv replaces them everywhere")
+    for r in warn[warn["kind"].isin(["column name", "column values"])].drop_duplicates("column").itertuples():
+        where = "source spreadsheet" if r.table == "spreadsheet" else f"{r.table} table"
+        lines.append(f"column {r.column!r} ({where}) may hold personal data: {r.reason}; it is not shown in the "
+                     "report")
+    cells = warn[warn["kind"] == "free text"]
+    for (table, column), part in cells.groupby(["table", "column"], sort=True):
+        lines.append(f"{len(part)} cell(s) of column {column!r} ({table} table) may hold personal data "
+                     f"({'; '.join(dict.fromkeys(part['reason']))}); withheld from reports unless "
+                     "--show-flagged-text")
+    return lines

@@ -36,11 +36,12 @@ MIN_VISITS_FOR_SLOPE = 3
 
 _PROGRESS_COLUMNS = [
     "participant_id", "measure", "direction", "name", "unit", "better", "n_visits",
-    "baseline_week", "baseline", "latest_week", "latest", "change", "improved",
-    "mdc95", "mdc95_source", "exceeds_mdc95",
+    "baseline_week", "baseline", "latest_week", "latest", "change", "improved", "verdict",
+    "mdc95", "mdc95_source", "mdc95_population", "exceeds_mdc95",
     "sem", "rci_basis", "rci", "reliable_change",
     "mcid", "mcid_source", "mcid_reached",
     "fall_risk_baseline", "fall_risk_latest", "fall_risk_cutoffs", "fall_risk_source",
+    "fall_risk_other_population",
     "slope_per_week", "slope_ci_low", "slope_ci_high", "note",
 ]
 
@@ -121,6 +122,90 @@ def _slope(weeks: np.ndarray, values: np.ndarray, confidence: float = 0.95):
     return fit.slope, fit.slope - tcrit * fit.stderr, fit.slope + tcrit * fit.stderr
 
 
+#: Conditions whose people belong to the samples of the general (condition-free) published figures,
+#: which come from community-dwelling older adults.
+GENERAL_POPULATION_CONDITIONS = ("older_adult",)
+
+
+def _verdict(n_visits, change, improved, exceeds, better) -> str:
+    """The change in words a clinician can act on: "improved" and "worse"
+    only beyond the published MDC95."""
+    if n_visits < 2:
+        return "one visit"
+    if change == 0:
+        return "no change"
+    if exceeds is None:
+        return "no published MDC95 to judge against"
+    if not exceeds:
+        return "within measurement error"
+    if better is None or improved is None:
+        return "changed beyond measurement error"
+    return "improved" if improved else "worse"
+
+
+def population_matches(figure_condition: str | None, condition: str | None) -> bool:
+    """Whether a published figure (a cut-off, an MDC95) was studied in the
+    client's condition: its own condition, or a general figure (community
+    older adults) for an older adult."""
+    if figure_condition is not None:
+        return figure_condition == condition
+    return condition in GENERAL_POPULATION_CONDITIONS
+
+
+def _population(fig, condition: str | None) -> str:
+    """Who a published figure was measured in, and whether that is the client's condition."""
+    who = fig.population or ("the general sample of the source")
+    if condition is None:
+        return who
+    if population_matches(fig.condition, condition):
+        return f"{who} (the client's condition)"
+    return f"{who} (studied in another population)"
+
+
+def published_sem(measure, condition: str | None, mdc=None) -> tuple[float, str]:
+    """The standard error of measurement for one client, from published
+    figures only: never from other clients.
+
+    In order: the published SEM (the client's condition's own figure where
+    there is one); the published test-retest ICC with a published SD of the
+    same population, ``SEM = SD * sqrt(1 - ICC)``; the SEM implied by the
+    published MDC95 used for the client, ``SEM = MDC95 / (1.96 * sqrt(2))``
+    (the definition the sources computed their MDC95 with). Otherwise NaN,
+    with the reason.
+
+    Returns
+    -------
+    (float, str)
+        The SEM (NaN when none) and where it comes from, in words.
+
+    Examples
+    --------
+    >>> from backwalk_study.data.measures import get_measure
+    >>> published_sem(get_measure("three_metre_backward_walk"), "stroke")
+    (1.11, 'published SEM 1.11 s in stroke (J Stroke Cerebrovasc Dis 2021, doi:10.1016/j.jstrokecerebrovasdis.2020.105462)')
+    >>> published_sem(get_measure("functional_reach"), None)
+    (nan, 'not available: no SEM, reliability with SD, or MDC95 is published for Functional reach')
+    """
+    sem_fig = measure.published("sem", condition)
+    if sem_fig is not None:
+        return sem_fig.value, (f"published SEM {sem_fig.value:g} {measure.unit} in {sem_fig.population or 'the source sample'}"
+                               f" ({sem_fig.source})")
+    icc_fig = measure.published("icc", condition)
+    sd_figs = [f for f in getattr(measure, "sd", ()) if icc_fig is not None and f.condition == icc_fig.condition]
+    if icc_fig is not None and sd_figs:
+        sd = sd_figs[0]
+        return (sd.value * math.sqrt(1 - icc_fig.value),
+                f"published SD {sd.value:g} {measure.unit} x sqrt(1 - published ICC {icc_fig.value:g}) "
+                f"({sd.source}; {icc_fig.source})")
+    if mdc is None:
+        mdc = measure.published("mdc95", condition)
+    if mdc is not None:
+        return (mdc.value / (RELIABLE_CHANGE_Z * math.sqrt(2)),
+                f"SEM implied by the published MDC95 {mdc.value:g} {measure.unit}, MDC95 / 1.96 / sqrt 2 "
+                f"({mdc.source})")
+    return np.nan, (f"not available: no SEM, reliability with SD, or MDC95 is published for {measure.name}")
+
+
 def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> pd.DataFrame:
     """A client's progress on every measure: real, meaningful, still at risk?
 
@@ -144,7 +229,9 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
         baseline_week, baseline, latest_week, latest (visit means);
         change (latest - baseline); improved (change in the better
         direction; missing when no direction is better or there is one
-        visit); mdc95, mdc95_source (published minimal detectable change for
+        visit); verdict ("improved" or "worse" only beyond the MDC95,
+        "within measurement error", "no change", "no published MDC95 to
+        judge against", "one visit"); mdc95, mdc95_source (published minimal detectable change for
         this client's condition and, for Berg, starting score);
         exceeds_mdc95 (|change| > mdc95: beyond measurement error);
         sem (standard error of measurement used for the RCI); rci_basis
@@ -154,7 +241,8 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
         fall_risk_latest ("high", "low", "not flagged"; missing where no
         cut-off is published for the measure, condition and direction);
         fall_risk_cutoffs (the cut-offs that apply, in words) and
-        fall_risk_source; slope_per_week, slope_ci_low, slope_ci_high (OLS
+        fall_risk_source; fall_risk_other_population (none of those
+        cut-offs was studied in the client's condition); slope_per_week, slope_ci_low, slope_ci_high (OLS
         of visit means on week, with at least 3 visits); note (what is
         missing and why).
 
@@ -164,11 +252,11 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
 
         RCI = change / S_diff,   S_diff = sqrt(2) * SEM
 
-    with the published SEM where the catalogue has one for the client's
-    condition, else ``SEM = SD_baseline * sqrt(1 - ICC)``, ``SD_baseline``
-    being the sample SD of the baseline values of everyone in the study
-    (one value per participant) and ICC the published test-retest
-    reliability. ``|RCI| > 1.96`` is a reliable change. MDC95 and MCID are
+    with the SEM from published figures only (:func:`published_sem`): the
+    published SEM for the client's condition where there is one, else a
+    published ICC with a published SD, else the SEM implied by the published
+    MDC95. Other clients never enter: a client's RCI is the same alone and
+    in a clinic of a hundred. ``|RCI| > 1.96`` is a reliable change. MDC95 and MCID are
     the catalogue's published figures (:meth:`Measure.mdc95_for`,
     :meth:`Measure.mcid_for`); "exceeds" means strictly greater than the
     MDC95, "reached" means at least the MCID in the better direction.
@@ -208,7 +296,6 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
     mine = all_visits[all_visits["participant_id"] == pid]
     if mine.empty:
         raise ValueError(f"participant {pid!r} has no assessments, so there is no progress to report")
-    cohort_base = _baselines(all_visits)
     order = {key: i for i, key in enumerate(study.catalogue)}
     dir_order = {None: 0, "backward": 1, "forward": 2}
     groups = sorted(mine.groupby(["measure", mine["direction"].fillna("")], sort=False),
@@ -232,27 +319,9 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
         exceeds = bool(abs(change) > mdc.value) if (mdc is not None and n >= 2) else None
         if mdc is None:
             notes.append("no published MDC95")
+        verdict = _verdict(n, change, improved, exceeds, m.better)
 
-        # reliable change index
-        sem_fig = m.published("sem", condition)
-        icc_fig = m.published("icc", condition)
-        sem, rci_basis = np.nan, None
-        if sem_fig is not None:
-            sem = sem_fig.value
-            rci_basis = f"published SEM {sem_fig.value:g} {m.unit} ({sem_fig.source})"
-        elif icc_fig is not None:
-            same = cohort_base[(cohort_base["measure"] == key)
-                               & (cohort_base["direction"].fillna("") == (direction or ""))]["value"]
-            if len(same) >= 2:
-                sd = float(same.std(ddof=1))
-                sem = sd * math.sqrt(1 - icc_fig.value)
-                rci_basis = (f"cohort baseline SD {sd:.4g} {m.unit} (n={len(same)}) x sqrt(1 - ICC "
-                             f"{icc_fig.value:g}) ({icc_fig.source})")
-            else:
-                rci_basis = (f"not available: the ICC ({icc_fig.source}) needs a baseline SD from at "
-                             "least 2 participants")
-        else:
-            rci_basis = "not available: no published SEM or test-retest ICC for this measure"
+        sem, rci_basis = published_sem(m, condition, mdc)
         rci = np.nan
         if n >= 2 and np.isfinite(sem) and sem > 0:
             rci = change / (math.sqrt(2) * sem)
@@ -282,9 +351,10 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
             "better": m.better, "n_visits": n,
             "baseline_week": int(v["week"].iloc[0]), "baseline": baseline,
             "latest_week": int(v["week"].iloc[-1]), "latest": latest, "change": change,
-            "improved": improved,
+            "improved": improved, "verdict": verdict,
             "mdc95": mdc.value if mdc else np.nan,
             "mdc95_source": (mdc.source + (f", {mdc.note}" if mdc.note else "")) if mdc else None,
+            "mdc95_population": _population(mdc, condition) if mdc else None,
             "exceeds_mdc95": exceeds,
             "sem": sem, "rci_basis": rci_basis, "rci": rci, "reliable_change": reliable,
             "mcid": mcid.value if mcid else np.nan,
@@ -293,6 +363,8 @@ def client_progress(study, participant_id: str, *, confidence: float = 0.95) -> 
             "fall_risk_baseline": risk_base, "fall_risk_latest": risk_latest,
             "fall_risk_cutoffs": "; ".join(c.describe() for c in cutoffs) or None,
             "fall_risk_source": "; ".join(dict.fromkeys(c.source for c in shown)) or None,
+            "fall_risk_other_population": (not any(population_matches(c.condition, condition) for c in shown)
+                                           if shown else None),
             "slope_per_week": slope, "slope_ci_low": lo, "slope_ci_high": hi,
             "note": "; ".join(notes) or None,
         })
@@ -317,7 +389,9 @@ def fall_risk_flags(study, participant_id: str) -> pd.DataFrame:
         One row per (measure, direction, cut-off): participant_id, measure,
         direction, name, unit, cutoff, at_risk_when (">=", "<", ...), level
         ("high": at risk of falls; "low": low risk), population, source,
-        note, baseline_week, baseline, baseline_flagged, latest_week,
+        note, population_matches (studied in the client's condition, see
+        :func:`population_matches`; otherwise "studied in another
+        population"), baseline_week, baseline, baseline_flagged, latest_week,
         latest, latest_flagged (whether the cut-off's comparison holds).
         Cut-offs restricted to another condition or walking direction are
         left out. Empty when none apply.
@@ -343,12 +417,13 @@ def fall_risk_flags(study, participant_id: str) -> pd.DataFrame:
                 "participant_id": rec.participant_id, "measure": rec.measure, "direction": rec.direction,
                 "name": rec.name, "unit": rec.unit, "cutoff": c.value, "at_risk_when": c.at_risk_when,
                 "level": c.level, "population": c.population, "source": c.source, "note": c.note or None,
+                "population_matches": population_matches(c.condition, condition),
                 "baseline_week": rec.baseline_week, "baseline": rec.baseline,
                 "baseline_flagged": c.applies(rec.baseline),
                 "latest_week": rec.latest_week, "latest": rec.latest, "latest_flagged": c.applies(rec.latest),
             })
     cols = ["participant_id", "measure", "direction", "name", "unit", "cutoff", "at_risk_when", "level",
-            "population", "source", "note", "baseline_week", "baseline", "baseline_flagged", "latest_week",
+            "population", "source", "note", "population_matches", "baseline_week", "baseline", "baseline_flagged", "latest_week",
             "latest", "latest_flagged"]
     return pd.DataFrame(rows, columns=cols)
 
