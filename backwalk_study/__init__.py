@@ -31,7 +31,7 @@ _EXPORTS = {
     "Study": "study",
     "load_study": "study",
     "validate_study": "study",
-    "import_wide": "io",
+    "import_wide": "data.wide",
     # the synthetic example
     "simulate_study": "simulate",
     # comparisons (issue 3)

@@ -16,7 +16,7 @@ EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
 
 
 def _load(path: str, mapping: str | None):
-    from .io import import_wide
+    from .data.wide import import_wide
     from .study import load_study
 
     if mapping:
@@ -50,10 +50,16 @@ def format_problems(problems) -> str:
 
 
 def cmd_validate(args) -> int:
-    from .errors import StudyValidationError
+    from .errors import StudyReadError, StudyValidationError
 
     try:
         study = _load(args.path, args.mapping)
+    except StudyReadError as exc:
+        if not args.json:
+            raise
+        print(json.dumps(exc.to_records(), indent=2, ensure_ascii=False, default=str))
+        print(f"backwalk: {exc}", file=sys.stderr)
+        return EXIT_UNREADABLE
     except StudyValidationError as exc:
         if args.json:
             print(json.dumps(exc.to_records(), indent=2, ensure_ascii=False, default=str))
@@ -88,7 +94,7 @@ def cmd_simulate(args) -> int:
 
 def cmd_import(args) -> int:
     from .errors import StudyValidationError
-    from .io import import_wide
+    from .data.wide import import_wide
 
     try:
         study = import_wide(args.path, args.mapping)

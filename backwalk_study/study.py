@@ -65,47 +65,35 @@ class StudyConfig:
             object.__setattr__(self, "reference_arm", ref)
 
 
-_CONFIG_KEYS = {"name", "synthetic", "arms", "conditions", "reference_arm", "plan", "measures", "description"}
+def study_config_from_settings(settings, *, name: str, source: str, measures_problems=None) -> "StudyConfig":
+    """A :class:`StudyConfig` from validated settings (study.toml or a mapping)."""
+    plan = settings.plan
+    return StudyConfig(
+        name=settings.name or name,
+        synthetic=settings.synthetic,
+        arms=tuple(settings.arms) if settings.arms else None,
+        conditions=tuple(settings.conditions) if settings.conditions else None,
+        reference_arm=settings.reference_arm,
+        planned_sessions_per_week=plan.sessions_per_week,
+        planned_minutes_per_session=plan.minutes_per_session,
+        planned_weeks=plan.weeks,
+        source=source,
+        description=settings.description,
+    )
 
 
 def _read_config(folder: Path) -> tuple[StudyConfig, Catalogue, list[dict]]:
+    from .data.config import parse_study_settings, read_toml
+
     path = folder / "study.toml"
-    if not path.is_file():
+    if not path.exists():
         return StudyConfig(name=folder.name, source=str(folder)), default_catalogue(), []
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyReadError(f"{path}: not valid TOML ({exc})") from None
-    problems = []
-
-    def problem(msg, column=None, value=None):
-        problems.append({"file": "study.toml", "column": column, "value": value, "message": msg})
-
-    for key in raw:
-        if key not in _CONFIG_KEYS:
-            problem(f"unknown setting {key!r}; known settings: {', '.join(sorted(_CONFIG_KEYS))}", key)
-    plan = raw.get("plan", {})
-    arms = tuple(raw["arms"]) if "arms" in raw else None
-    if arms is not None and len(set(arms)) != len(arms):
-        problem("arms are listed twice", "arms", ", ".join(arms))
-    ref = raw.get("reference_arm")
-    if ref is not None and ref not in (arms or DEFAULT_ARMS):
-        problem("reference_arm must be one of the declared arms", "reference_arm", ref)
-        ref = None
-    config = StudyConfig(
-        name=str(raw.get("name", folder.name)),
-        synthetic=bool(raw.get("synthetic", False)),
-        arms=arms,
-        conditions=tuple(raw["conditions"]) if "conditions" in raw else None,
-        reference_arm=ref,
-        planned_sessions_per_week=plan.get("sessions_per_week"),
-        planned_minutes_per_session=plan.get("minutes_per_session"),
-        planned_weeks=plan.get("weeks"),
-        source=str(folder),
-        description=str(raw.get("description", "")),
-    )
-    catalogue, cat_problems = catalogue_from_config(raw.get("measures"))
+    raw = read_toml(path, "study.toml")
+    settings, problems = parse_study_settings(raw, "study.toml")
+    config = study_config_from_settings(settings, name=folder.name, source=str(folder))
+    declared = {key: m.model_dump(exclude_none=True) for key, m in settings.measures.items()
+                if not any(str(p.get("column") or "").startswith(f"measures.{key}") for p in problems)}
+    catalogue, cat_problems = catalogue_from_config(declared)
     problems += [{"file": "study.toml", "column": "measures", "message": m} for m in cat_problems]
     return config, catalogue, problems
 
@@ -331,13 +319,18 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
                     *, config: StudyConfig | None = None, catalogue: Catalogue | None = None,
                     files: dict[str, str] | None = None, source_rows: dict[str, np.ndarray] | None = None,
                     extra_problems: list[dict] | None = None, notes: list[str] | None = None,
-                    columns_map: dict[str, str] | None = None, raise_errors: bool = True):
+                    columns_map: dict[str, str] | None = None, raise_errors: bool = True,
+                    cell_rows: dict[str, dict[str, np.ndarray]] | None = None,
+                    value_columns: dict[str, np.ndarray] | None = None):
     """Validate typed tables and return a :class:`Study`.
 
     Tables may carry the spreadsheet row of each record in their index (as
     :func:`load_study` produces) or in ``source_rows`` (an array per table,
     by position). ``columns_map`` renames study columns back to the user's
-    headers in messages (the wide importer).
+    headers in messages (the wide importer). ``cell_rows`` gives, per table
+    and column, the row each position's value was taken from (a
+    participant's age from the visit row that holds it); ``value_columns``
+    gives, per table, the original header of each position's ``value``.
 
     Raises
     ------
@@ -365,10 +358,18 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
         else:
             rows[name] = frame.index.to_numpy()
 
+    cell_rows = cell_rows or {}
+    value_columns = value_columns or {}
+
     def add(table, pos_or_none, column, value, message, pid=None):
         row = None if pos_or_none is None else int(rows[table][pos_or_none])
-        problems.append({"file": files[table], "row": row, "participant_id": pid,
-                         "column": columns_map.get(column, column) if table != "sessions" else column,
+        shown = columns_map.get(column, column) if table != "sessions" else column
+        if pos_or_none is not None:
+            if column in cell_rows.get(table, {}):
+                row = int(cell_rows[table][column][pos_or_none])
+            if column in ("value", "measure") and table in value_columns and len(value_columns[table]):
+                shown = value_columns[table][pos_or_none]
+        problems.append({"file": files[table], "row": row, "participant_id": pid, "column": shown,
                          "value": value, "message": message})
 
     typed = {}
