@@ -283,6 +283,8 @@ def _pandera_problems(schema, frame: pd.DataFrame, skip_null_cols: set[str]) -> 
             elif check == "field_uniqueness":
                 msg = "appears more than once; each participant needs one row"
             elif check.startswith("dtype("):
+                if col in frame and frame[col].isna().any():
+                    continue  # a whole-number column with empty cells: each empty cell is reported
                 msg = f"has the wrong type ({check})"
                 out.append({"row": None, "column": col, "value": None, "message": msg})
                 continue

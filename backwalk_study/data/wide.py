@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import StudyReadError
+from ..errors import StudyReadError, StudyValidationError
 from ..io import (UNIT_FACTORS, TableFile, coerce_columns, convert_units, read_table)
 from .config import MAPPING_FIELDS, WideMapping, mapping_problem_lines, parse_mapping, read_toml
 
@@ -538,7 +538,15 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
             col = col.map(lambda v, r=table_: r.get(_cell_text(v), v) if v is not None and not _isnan(v) else v)
         renamed[fname] = col
     renamed = pd.DataFrame(renamed, index=raw.index)
-    typed, cell_problems = coerce_columns(table, {k: _KINDS[k] for k in renamed}, renamed, date_order=spec.dates)
+    # one date order for the whole sheet: declared, or shown by any date column (a day above 12)
+    date_order = spec.dates
+    if date_order is None:
+        from ..io import date_order_of
+
+        texts = [renamed[f].map(lambda v: v if isinstance(v, str) else None) for f in renamed
+                 if _KINDS[f] == "date"]
+        date_order = date_order_of(pd.concat(texts)) if texts else None
+    typed, cell_problems = coerce_columns(table, {k: _KINDS[k] for k in renamed}, renamed, date_order=date_order)
     problems += [dict(p, column=headers.get(p["column"], p["column"]), file=label) for p in cell_problems]
     for fname, target in _FIELD_UNITS.items():
         h = headers.get(fname)
@@ -661,6 +669,8 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
     assessments = pd.concat(pieces) if pieces else pd.DataFrame(columns=[*vcols, "measure", "value"])
     source_rows = np.concatenate(rows_for) if rows_for else np.array([], dtype=int)
     assessments = assessments.reset_index(drop=True)
+    if "trial" in assessments and spec.trial is None:
+        assessments["trial"] = assessments["trial"].fillna(1)  # columns without a trial number hold trial 1
 
     # an optional session log in the study's long format, named relative to the mapping file
     sessions, session_rows, session_file = None, None, label
@@ -678,14 +688,34 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
     rows_map = {"participants": part_rows, "assessments": source_rows}
     if session_rows is not None:
         rows_map["sessions"] = session_rows
-    return validate_tables(
+    result = validate_tables(
         participants, sessions, assessments, config=config, catalogue=catalogue,
         files={"participants": label, "assessments": label, "sessions": session_file},
         source_rows=rows_map, extra_problems=[p if p.get("file") else dict(p, file=label) for p in problems],
-        notes=notes, columns_map=columns_map,
+        notes=notes, columns_map=columns_map, raise_errors=False,
         cell_rows={"participants": cell_rows},
         value_columns={"assessments": np.array(value_headers, dtype=object)},
     )
+    if not isinstance(result, pd.DataFrame):
+        return result
+    # a cell reported as unreadable is not reported again as empty, nor is what was derived from it
+    bad_rows = {(f, r) for f, r, m in zip(result["file"], result["row"], result["message"])
+                if not pd.isna(r) and m != "is empty; a value is required"}
+    keep = [not (m == "is empty; a value is required" and (f, r) in bad_rows)
+            for f, r, m in zip(result["file"], result["row"], result["message"])]
+    result = result[keep].reset_index(drop=True)
+    id_header = headers["participant_id"]
+
+    def pid_of(file, row, pid):
+        if (pid is None or _isnan(pid)) and file == label and not pd.isna(row) and int(row) in raw.index:
+            cell = raw.at[int(row), id_header]
+            if cell is not None and not _isnan(cell) and cell != id_header:
+                return _plain(cell)
+        return pid
+
+    result["participant_id"] = [pid_of(f, r, p) for f, r, p in
+                                zip(result["file"], result["row"], result["participant_id"])]
+    raise StudyValidationError(result, source=str(path))
 
 
 def _isnan(v) -> bool:
