@@ -97,13 +97,15 @@ def read_table(path: str | Path) -> TableFile:
                 frame[col] = frame[col].str.strip()
             return TableFile(path, frame, decimal, problems=problems)
         if suffix in (".xlsx", ".xlsm"):
-            frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
+            # keep_default_na=False: an Excel error such as #DIV/0! is reported as typed, not as empty
+            frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl", keep_default_na=False,
+                                  na_values=NA_STRINGS)
             problems = _tidy_headers(frame)
             frame.index = pd.RangeIndex(2, 2 + len(frame))
             frame = frame.loc[~frame.isna().all(axis=1)]
             return TableFile(path, frame, problems=problems)
         if suffix == ".parquet":
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path)
             problems = _tidy_headers(frame)
             frame.index = pd.RangeIndex(2, 2 + len(frame))
             return TableFile(path, frame, problems=problems)
@@ -114,6 +116,68 @@ def read_table(path: str | Path) -> TableFile:
     except Exception as exc:  # any reader failure is a read error for the user
         raise StudyReadError(f"{path}: cannot be read as a table ({type(exc).__name__}: {exc})") from None
     raise StudyReadError(f"{path}: unsupported file type {suffix!r}; use CSV, XLSX or Parquet")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet table with every column in a type the coercion understands.
+
+    Categorical (dictionary) columns are decoded; decimals and half floats
+    become float64; dates and times outside what pandas holds (year 20000),
+    lists, structs, maps, durations, times of day and binary cells become
+    text, so each such cell is judged (and reported) at its own row like a
+    typed-in one instead of failing the whole file.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    columns = {}
+    for name, col in zip(table.column_names, table.columns):
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col = col.cast(t.value_type)
+            t = col.type
+        if pa.types.is_decimal(t) or pa.types.is_float16(t):
+            col = col.cast(pa.float64())
+        elif pa.types.is_date(t) or pa.types.is_timestamp(t):
+            years = pc.year(col)
+            lo, hi = pc.min_max(years).values() if len(col) else (None, None)
+            lo, hi = (lo.as_py(), hi.as_py()) if lo is not None else (None, None)
+            if lo is not None and (lo < 1900 or hi >= 2200):
+                col = pa.chunked_array([_temporal_text(col.combine_chunks())])
+        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            col = pa.chunked_array([pa.array([None if v is None else v.decode("utf-8", "replace")
+                                              for v in col.to_pylist()], pa.string())])
+        elif (pa.types.is_nested(t) or pa.types.is_time(t) or pa.types.is_duration(t)
+              or pa.types.is_interval(t)):
+            col = pa.chunked_array([pa.array([None if v is None else str(v) for v in col.to_pylist()],
+                                             pa.string())])
+        columns[name] = col
+    table = pa.table(columns) if columns else table
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan),
+                                          pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get,
+                            date_as_object=True)
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _temporal_text(arr):
+    """Dates or timestamps as ISO text, through numpy, which (unlike Python's
+    datetime) holds any year."""
+    import pyarrow as pa
+
+    if pa.types.is_date32(arr.type):
+        unit, ints = "D", arr.cast(pa.int32()).cast(pa.int64())
+    elif pa.types.is_date64(arr.type):
+        unit, ints = "ms", arr.cast(pa.int64())
+    else:
+        unit, ints = arr.type.unit, arr.cast(pa.timestamp(arr.type.unit)).cast(pa.int64())
+    values = ints.to_numpy(zero_copy_only=False)
+    mask = np.asarray(ints.is_null().to_numpy(zero_copy_only=False))
+    stamps = np.where(mask, 0, np.nan_to_num(values)).astype("int64").astype(f"datetime64[{unit}]")
+    text = np.datetime_as_string(stamps, unit="D" if unit == "D" else "s")
+    return pa.array([None if m else t for t, m in zip(text, mask)], pa.string())
 
 
 def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
@@ -206,8 +270,12 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
                 if table.decimal == ",":
                     text = text.str.replace(",", ".", regex=False)
                 num = _parse_numbers(text)
+            elif (pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype)
+                  or pd.api.types.is_timedelta64_dtype(s.dtype)):
+                num = pd.Series(np.nan, index=s.index)  # true/false or a date is not a measurement
             else:
-                num = pd.to_numeric(s, errors="coerce")
+                num = pd.to_numeric(s.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
+                                    if s.dtype == object else s, errors="coerce")
             num = num.astype("float64")
             num = num.where(np.isfinite(num))  # "inf" is not a measurement
             bad = present & num.isna()
@@ -274,7 +342,7 @@ def _parse_numbers(text: pd.Series) -> pd.Series:
         return pd.to_numeric(text, errors="coerce")
 
 
-_ISO_DAY = re.compile(r"^\s*(\d{4})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
+_ISO_DAY = re.compile(r"^\s*(\d{4,6})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
 _SLASH_DAY = re.compile(r"^\s*(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[T ]0{1,2}:00(?::00)?)?\s*$")
 _MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
            "November", "December")

@@ -402,6 +402,8 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
 
     part, sess, ass = typed["participants"], typed["sessions"], typed["assessments"]
     known = set(part["participant_id"].dropna())
+    if len(part) == 0:
+        add("participants", None, None, None, "the participants table has only its header: it lists no one")
 
     # orphans
     for name, frame in (("sessions", sess), ("assessments", ass)):
@@ -444,7 +446,9 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
     # weeks against dates
     enrolled = part.set_index("participant_id")["enrolled_on"] if "enrolled_on" in part else None
     if enrolled is not None:
-        enrolled = enrolled[~enrolled.index.duplicated()]
+        enrolled = enrolled[~enrolled.index.duplicated() & enrolled.notna().to_numpy()]
+        if enrolled.empty:  # no start dates at all (or a participants table with only its header)
+            enrolled = None
     if len(sess):
         _check_session_weeks(sess, enrolled, add)
     if "assessed_on" in ass and enrolled is not None:
