@@ -394,7 +394,9 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
                 frame[col] = frame[col].astype(object).where(frame[col].notna(), None).astype("str")
         # pandera works on the positional index; positions map to rows afterwards
         pid = frame["participant_id"] if "participant_id" in frame else pd.Series([None] * len(frame))
-        found = _pandera_problems(schemas[name], _for_pandera(frame, COLUMN_KINDS[name]), set(missing))
+        # only the schema's own columns go to pandera: the rest are carried, not checked
+        own = [c for c in frame.columns if c in COLUMN_KINDS[name]]
+        found = _pandera_problems(schemas[name], _for_pandera(frame[own], COLUMN_KINDS[name]), set(missing))
         for p in found:
             pos = p["row"]
             add(name, pos, p["column"], p["value"], p["message"], None if pos is None else pid.iat[int(pos)])
@@ -587,8 +589,8 @@ def load_study(path: str | Path, *, raise_errors: bool = True) -> Study:
         typed, cell_problems = coerce_columns(table, present)
         cell_problems = table.problems + cell_problems
         extra = [c for c in table.frame.columns if c not in COLUMN_KINDS[name]]
-        for col in extra:
-            typed[col] = table.frame[col]
+        if extra:  # in one go: assigning columns one by one is quadratic in their number
+            typed = pd.concat([typed, table.frame[extra]], axis=1)
         for p in cell_problems:
             pid = table.frame["participant_id"].get(p["row"]) if "participant_id" in table.frame else None
             problems.append(dict(p, file=table.name, participant_id=pid))
