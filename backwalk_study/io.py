@@ -20,7 +20,7 @@ import pandas as pd
 from .errors import StudyReadError
 
 __all__ = ["TableFile", "read_table", "find_table", "coerce_columns", "convert_units",
-           "UNIT_FACTORS", "TABLE_SUFFIXES", "spreadsheet_safe", "write_table"]
+           "UNIT_FACTORS", "TABLE_SUFFIXES", "spreadsheet_safe", "write_table", "write_xlsx"]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".parquet")
 NA_STRINGS = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None"]
@@ -544,6 +544,45 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def write_xlsx(frame: pd.DataFrame, path: str | Path, sheet: str = "data") -> Path:
+    """Write ``frame`` as one XLSX sheet in which every text cell is stored
+    as a string, never a formula (a cell starting with "=" is shown as
+    typed, not run). Pass it through :func:`spreadsheet_safe` first for the
+    apostrophe guard as well.
+
+    >>> import tempfile, openpyxl, pathlib
+    >>> out = write_xlsx(pd.DataFrame({"notes": ["=1+1"]}), pathlib.Path(tempfile.mkdtemp()) / "t.xlsx")
+    >>> cell = openpyxl.load_workbook(out)["data"]["A2"]
+    >>> cell.value, cell.data_type
+    ('=1+1', 's')
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    path = Path(path)
+    book = Workbook(write_only=True)
+    ws = book.create_sheet(sheet)
+
+    def cell(value):
+        if value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT:
+            return None
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, pd.Timestamp):
+            value = value.to_pydatetime()
+        c = WriteOnlyCell(ws, value=value if isinstance(value, (int, float, bool)) or hasattr(value, "year")
+                          else str(value))
+        if c.data_type == "f":
+            c.data_type = "s"
+        return c
+
+    ws.append([cell(str(c)) for c in frame.columns])
+    for row in frame.itertuples(index=False, name=None):
+        ws.append([cell(v) for v in row])
+    book.save(path)
+    return path
+
+
 def write_table(frame: pd.DataFrame, path: str | Path, float_format: str = "%.10g") -> Path:
     """Write a results table as CSV (or XLSX by suffix), safe from formula
     injection and byte-identical for identical input."""
@@ -554,7 +593,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, float_format: str = "%.10
         if pd.api.types.is_datetime64_any_dtype(safe[col]):
             safe[col] = safe[col].dt.strftime("%Y-%m-%d")
     if path.suffix.lower() == ".xlsx":
-        safe.to_excel(path, index=False)
+        write_xlsx(safe, path)
     else:
         safe.to_csv(path, index=False, float_format=float_format, lineterminator="\n")
     return path

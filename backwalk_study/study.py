@@ -238,19 +238,29 @@ class Study:
         """Write the three tables (and nothing else) into ``folder``.
 
         Dates are written YYYY-MM-DD and floats with up to 10 significant
-        digits, so files are byte-identical for identical studies.
+        digits, so files are byte-identical for identical studies. CSV and
+        XLSX files are guarded against formula injection
+        (:func:`~backwalk_study.io.spreadsheet_safe`: a text cell starting
+        with =, +, -, @ gets an apostrophe) and XLSX cells are written as
+        strings, never formulas. Parquet keeps the values as they are.
         """
+        from .io import spreadsheet_safe, write_xlsx
+
+        if fmt not in ("csv", "xlsx", "parquet"):
+            raise ValueError(f"unknown format {fmt!r}; use csv, xlsx or parquet")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
-            frame = getattr(self, name).copy()
-            for col in frame.columns:
-                if pd.api.types.is_datetime64_any_dtype(frame[col]):
-                    frame[col] = frame[col].dt.strftime("%Y-%m-%d")
+            frame = getattr(self, name)
+            dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+            if dates:
+                frame = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
+            if fmt in ("csv", "xlsx"):
+                frame = spreadsheet_safe(frame)
             if fmt == "csv":
                 frame.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
             elif fmt == "xlsx":
-                frame.to_excel(folder / f"{name}.xlsx", index=False)
+                write_xlsx(frame, folder / f"{name}.xlsx", sheet=name)
             elif fmt == "parquet":
                 frame.to_parquet(folder / f"{name}.parquet", index=False)
             else:
