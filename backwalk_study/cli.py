@@ -113,6 +113,32 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
+def cmd_mapping(args) -> int:
+    from .data.draft import draft_mapping
+    from .errors import StudyReadError
+
+    sheet = Path(args.sheet)
+    if not sheet.is_file():
+        raise StudyReadError(f"{sheet}: no such spreadsheet", file=str(sheet))
+    draft = draft_mapping(sheet)
+    if args.output is None:
+        print(draft.toml, end="")
+        return EXIT_OK
+    out = Path(args.output)
+    if out.resolve() == sheet.resolve():
+        print(f"backwalk: {out} is the spreadsheet itself; choose another file for the mapping", file=sys.stderr)
+        return EXIT_UNREADABLE
+    if out.exists() and not args.force:
+        print(f"backwalk: {out} exists; choose a new name, or --force to replace it", file=sys.stderr)
+        return EXIT_UNREADABLE
+    out.write_text(draft.toml, encoding="utf-8")
+    where = f"sheet {draft.sheet!r}, " if draft.sheet else ""
+    print(f"wrote {out}: {where}header row {draft.header_row}; {len(draft.fields)} study fields and "
+          f"{len(draft.measures)} measures placed, {len(draft.unplaced)} column(s) left for you (commented). "
+          f"Check it, then: backwalk validate {sheet} --mapping {out}")
+    return EXIT_OK
+
+
 def cmd_catalogue(args) -> int:
     from .measures import measure_catalogue
 
@@ -175,6 +201,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mapping", required=True, help="column-mapping TOML file")
     p.add_argument("--output", "-o", required=True, help="new study folder to write")
     p.set_defaults(func=cmd_import)
+
+    p = sub.add_parser("mapping", help="write a starter column-mapping file for a clinic's wide spreadsheet")
+    p.add_argument("sheet", help="the spreadsheet (CSV or XLSX)")
+    p.add_argument("--output", "-o", help="mapping file to write (default: print it)")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.set_defaults(func=cmd_mapping)
 
     p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds")
     p.add_argument("--json", action="store_true")

@@ -304,7 +304,11 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
                 # Excel cells arrive as datetime objects in an object column
                 is_obj = s.map(lambda v: hasattr(v, "year") and hasattr(v, "month"))
                 dates, reasons = _parse_dates(s.where(~is_obj).astype("str").str.strip(), date_order)
-                dates = dates.where(~is_obj, pd.to_datetime(s.where(is_obj).map(_naive), errors="coerce"))
+                for idx, v in s[is_obj.to_numpy(dtype=bool)].items():
+                    if 1900 <= v.year < 2200:
+                        dates[idx] = pd.Timestamp(_naive(v)).as_unit("ns")
+                    else:
+                        reasons[idx] = f"the year {v.year} is out of range (1900-2199); is it a typing slip?"
             else:
                 dates, reasons = _parse_dates(s.astype("str").str.strip(), date_order)
             dates = pd.to_datetime(dates, errors="coerce")
