@@ -455,7 +455,10 @@ def _read_open(handle, file, fs_hz, units, to_units, cop_columns, time_column) -
     except pd.errors.ParserError as exc:
         raise ForcePlateError(file, _parser_reason(exc, layout)) from None
     except ValueError as exc:
-        where = _first_bad_cell(handle, layout, usecols, names)
+        try:
+            where = _first_bad_cell(handle, layout, usecols, names)
+        except ValueError:  # the data lines have fewer fields than the header (found by fuzzing)
+            where = f"line {layout.data_line + 1}: fewer fields than the header's {len(names)}"
         raise ForcePlateError(file, where or _parser_reason(exc, layout)) from None
 
     _check_field_counts(handle, layout, file)

@@ -87,3 +87,11 @@ def test_force_plate_trailing_separator_everywhere_is_fine(tmp_path):
     path = tmp_path / "trailing.txt"
     path.write_text("Time[s]\tCOPx[mm]\tCOPy[mm]\t\n" + "".join(r.rstrip("\n") + "\t\n" for r in ROWS))
     assert read_force_plate(path).shape == (100, 3)
+
+
+def test_force_plate_data_with_fewer_fields_than_the_header(tmp_path):
+    # found by `make fuzz`: pandas raised a bare ValueError from the slow path
+    path = tmp_path / "short.txt"
+    path.write_bytes(b"Time[s]\tCOPx[mm]\tCOPy[mm]\n0")
+    with pytest.raises(ForcePlateError, match=r"short.txt: line 2: fewer fields than the header's 3"):
+        read_force_plate(path)
