@@ -32,7 +32,7 @@ import warnings
 import numpy as np
 import pandas as pd
 
-from backwalk_study.dose import dose_response
+from backwalk_study.stats.mixed import dose_response
 
 WEEKS = np.arange(13)
 
@@ -48,26 +48,30 @@ def simulate(n_participants, seed=1):
     u0 = rng.normal(0, 0.12, n_participants)
     u1 = -0.3 * u0 / 10 + rng.normal(0, 0.011, n_participants)
     y = 1.0 + u0[pid] + (slope_arm[pid] + u1[pid]) * week + rng.normal(0, 0.05, n_rows)
+    site = rng.integers(0, 50, n_participants)  # 50 sites, a site effect of SD 0.05
+    condition = np.array(["stroke", "older adult"])[rng.integers(0, 2, n_participants)]
+    y = y + rng.normal(0, 0.05, 50)[site][pid]
     return pd.DataFrame({"participant_id": [f"P{i:05d}" for i in pid], "week": week,
-                         "arm": arm_of[pid], "gait_speed": y})
+                         "arm": arm_of[pid], "condition": condition[pid],
+                         "site": [f"S{s:02d}" for s in site[pid]], "gait_speed": y})
 
 
 def time_ours(data, repeat):
     best, best_engine = np.inf, np.inf
     for _ in range(repeat):
         t0 = time.perf_counter()
-        res = dose_response(data, "gait_speed", "week", "participant_id", between="arm")
+        res = dose_response(data, "gait_speed", subject="participant_id", time="week", between="arm")
         best = min(best, time.perf_counter() - t0)
-        model = res._model
+        engine = res.model.engine_model
         t0 = time.perf_counter()
-        model.fit(reml=True)
+        engine.fit(reml=True)
         best_engine = min(best_engine, time.perf_counter() - t0)
     return best, best_engine, res
 
 
 def peak_memory(data):
     tracemalloc.start()
-    dose_response(data, "gait_speed", "week", "participant_id", between="arm")
+    dose_response(data, "gait_speed", subject="participant_id", time="week", between="arm")
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     return peak
@@ -87,21 +91,32 @@ def time_mixedlm(data):
 
 R_SCRIPT = r"""
 suppressPackageStartupMessages(library(lme4))
-d <- read.csv(commandArgs(TRUE)[1])
+args <- commandArgs(TRUE)
+d <- read.csv(args[1])
 d$arm <- factor(d$arm)
-tm <- system.time(m <- lmer(gait_speed ~ week * arm + (week | participant_id), d))
+f <- switch(args[2],
+  base = gait_speed ~ week * arm + (week | participant_id),
+  site = gait_speed ~ week * arm + (week | participant_id) + (1 | site),
+  two_factors = gait_speed ~ week * arm * condition + (week | participant_id))
+tm <- system.time(m <- lmer(f, d))
 cat(sprintf("%.6f %.8f\n", tm[["elapsed"]], as.numeric(logLik(m))))
 """
 
+DESIGNS = {
+    "site": dict(between="arm", site="site"),
+    "two_factors": dict(between=["arm", "condition"]),
+}
 
-def time_lme4(data, tmpdir):
+
+def time_lme4(data, tmpdir, model="base"):
     csv = os.path.join(tmpdir, "bench.csv")
     script = os.path.join(tmpdir, "bench.R")
     data.to_csv(csv, index=False)
     with open(script, "w") as fh:
         fh.write(R_SCRIPT)
     t0 = time.perf_counter()
-    out = subprocess.run(["Rscript", script, csv], capture_output=True, text=True, check=True)
+    out = subprocess.run(["Rscript", script, csv, model], capture_output=True, text=True,
+                         check=True)
     total = time.perf_counter() - t0
     lmer_time, loglik = map(float, out.stdout.split()[-2:])
     return lmer_time, total, loglik
@@ -115,6 +130,8 @@ def main(argv=None):
                         help="skip MixedLM when its predicted time exceeds this (s)")
     parser.add_argument("--no-r", action="store_true", help="do not run lme4")
     parser.add_argument("--no-mixedlm", action="store_true")
+    parser.add_argument("--design-size", type=int, default=5000,
+                        help="participants for the site and two-factor models")
     args = parser.parse_args(argv)
 
     have_r = shutil.which("Rscript") is not None and not args.no_r
@@ -167,6 +184,27 @@ def main(argv=None):
           "BLUPs and R²).\n*_dloglik: the other fit's REML log-likelihood minus ours "
           "(negative: it stopped short of the optimum).\nmixedlm_max_dbeta_se: largest "
           "difference in a fixed effect, in standard errors.")
+    design_rows = []
+    if args.design_size:
+        data = simulate(args.design_size)
+        print(f"\nother designs, {args.design_size} participants ({len(data)} rows):")
+        with tempfile.TemporaryDirectory() as tmpdir:
+            for name, kwargs in DESIGNS.items():
+                best = np.inf
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    res = dose_response(data, "gait_speed", subject="participant_id",
+                                        time="week", **kwargs)
+                    best = min(best, time.perf_counter() - t0)
+                row = {"model": name, "ours_s": best, "converged": res.diagnostics.converged}
+                if have_r:
+                    lmer_s, _, r_loglik = time_lme4(data, tmpdir, name)
+                    row.update(lme4_s=lmer_s, lme4_vs_ours=lmer_s / best,
+                               lme4_dloglik=r_loglik - res.loglik)
+                design_rows.append(row)
+        print(pd.DataFrame(design_rows).to_string(index=False, float_format=lambda v: f"{v:.4g}"))
+        print("site: y ~ week * arm + (week | participant_id) + (1 | site), 50 sites; "
+              "two_factors: y ~ week * arm * condition + (week | participant_id)")
     return table
 
 

@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from backwalk_study.sway import cop_metrics, read_force_plate, sway_batch
+from backwalk_study.stats.sway import cop_metrics, read_force_plate, sway_batch
 
 HEADER = "Time[s]\tFx[N]\tFy[N]\tFz[N]\tMx[Nm]\tMy[Nm]\tMz[Nm]\tCOPx[cm]\tCOPy[cm]\r\n"
 

@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 
 from backwalk_study import load_study
-from backwalk_study.measures import default_catalogue
-from backwalk_study.schema import ADVERSE_EVENTS, DIRECTIONS, SEXES
-from backwalk_study.study import validate_tables
+from backwalk_study.data.measures import default_catalogue
+from backwalk_study.data.schema import ADVERSE_EVENTS, DIRECTIONS, SEXES
+from backwalk_study.data.study import validate_tables
 
 ROOT = Path(__file__).resolve().parents[1]
 

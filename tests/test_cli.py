@@ -10,13 +10,13 @@ import sys
 import pandas as pd
 import pytest
 
-from backwalk_study.cli import main
+from backwalk_study.interfaces.cli import main
 
 from conftest import ROOT, digest, read_csv, write_csv
 
 
 def run(*args):
-    proc = subprocess.run([sys.executable, "-m", "backwalk_study.cli", *map(str, args)], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "backwalk_study.interfaces.cli", *map(str, args)], capture_output=True,
                           text=True, cwd=ROOT)
     assert "Traceback" not in proc.stdout + proc.stderr
     return proc
@@ -122,12 +122,114 @@ def _tree_digest(folder):
             for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-def test_main_job_reruns_are_byte_identical(tmp_path):
-    from backwalk_study.pipeline import run_main_job
+def test_main_job_reruns_are_byte_identical_in_another_folder(tmp_path, monkeypatch):
+    """A re-run, on a copy of the study in another folder (as a second clone
+    would be), writes the same bytes: no absolute path, no timestamp."""
+    import shutil
 
-    first = run_main_job("data/example", tmp_path / "a", notebooks=False)
-    run_main_job("data/example", tmp_path / "b", notebooks=False)
-    a, b = _tree_digest(tmp_path / "a"), _tree_digest(tmp_path / "b")
+    from backwalk_study.outputs.bundle import run_main_job
+
+    first = run_main_job("data/example", tmp_path / "a")
+    clone = tmp_path / "elsewhere" / "clone"
+    shutil.copytree(ROOT / "data" / "example", clone / "data" / "example")
+    monkeypatch.chdir(clone)
+    run_main_job("data/example", "results")
+    a, b = _tree_digest(tmp_path / "a"), _tree_digest(clone / "results")
     assert a == b and len(a) == len(first)
     assert {"comparisons/arms_ancova_all_measures.csv", "dose_response/weeks_fixed_effects.csv",
             "dose_response/diagnostics.csv", "reports/cohort.html"} <= set(a)
+
+
+# --- one error handler, one exit-code table (issue 11) ---------------------------------------------
+
+def test_every_command_shares_one_exit_code_table():
+    from backwalk_study.interfaces import cli
+
+    assert sorted(cli.EXIT_CODES) == [0, 1, 2, 3]
+    assert "Exit codes: 0 ok, 1 invalid data, 2 unreadable input or bad arguments, 3 internal error" in \
+        cli.build_parser().epilog
+
+
+@pytest.mark.parametrize("command", [["validate"], ["run", "--no-notebooks"], ["report"],
+                                     ["import", "--mapping", "data/example_clinic/mapping.toml", "-o", "x"]])
+def test_unreadable_input_exits_2_for_every_command(command, tmp_path, capsys):
+    code = main([command[0], str(tmp_path / "nowhere"), *command[1:]])
+    out, err = capsys.readouterr()
+    assert code == 2, err
+    assert len(err.strip().splitlines()) == 1 and err.startswith(f"backwalk {command[0]}: ")
+
+
+def test_invalid_data_print_the_problem_table_for_every_command(study_copy, tmp_path, capsys):
+    inject_faults(study_copy)
+    for argv, not_done in ((["validate", study_copy], "nothing was changed"),
+                           (["run", study_copy, "-o", tmp_path / "out", "--no-notebooks"], "nothing was written"),
+                           (["report", study_copy, "-o", tmp_path / "c.html"], "no report was written")):
+        code = main(list(map(str, argv)))
+        out, err = capsys.readouterr()
+        assert code == 1, err
+        assert not_done in out and "what is wrong" in out and "P777" in out
+    assert not (tmp_path / "out").exists() and not (tmp_path / "c.html").exists()
+
+
+def test_an_unknown_participant_is_a_bad_argument(capsys, tmp_path):
+    code = main(["report", "data/example", "-p", "P999", "-o", str(tmp_path / "r.html")])
+    out, err = capsys.readouterr()
+    assert code == 2 and "'P999' is not in this study" in err and not (tmp_path / "r.html").exists()
+
+
+def test_internal_errors_exit_3_with_one_line(monkeypatch, capsys):
+    from backwalk_study.data import measures
+
+    def broken(*args, **kwargs):
+        raise ZeroDivisionError("boom")
+
+    monkeypatch.setattr(measures, "measure_catalogue", broken)
+    code = main(["catalogue"])
+    out, err = capsys.readouterr()
+    assert code == 3 and "internal error (ZeroDivisionError: boom)" in err and "Traceback" not in err
+
+
+def test_a_closed_pipe_ends_quietly(study_copy):
+    """`backwalk validate --json | head -1`: no 'internal error', no traceback."""
+    inject_faults(study_copy)
+    for args, code in ((["validate", "--json", str(study_copy)], 1), (["catalogue", "--json"], 0)):
+        proc = subprocess.run(f"{sys.executable} -m backwalk_study.interfaces.cli {' '.join(args)} | head -1; "
+                              "echo \"exit=${PIPESTATUS[0]}\"", shell=True, executable="/bin/bash",
+                              capture_output=True, text=True, cwd=ROOT)
+        assert proc.stdout.splitlines()[0] in ("[", "[]")
+        assert proc.stdout.splitlines()[-1] == f"exit={code}"
+        assert proc.stderr == "", proc.stderr
+
+
+def test_control_characters_from_the_data_are_shown_escaped(study_copy):
+    a = read_csv(study_copy / "assessments.csv")
+    a.loc[3, "participant_id"] = "P777\x1b[2J\x1b[31mRED\u202e"   # clear screen, colour, right-to-left override
+    write_csv(a, study_copy / "assessments.csv")
+    proc = run("validate", study_copy)
+    assert proc.returncode == 1
+    assert "\x1b" not in proc.stdout + proc.stderr and "\u202e" not in proc.stdout + proc.stderr
+    assert "\\x1b[2J" in proc.stdout and "\\u202e" in proc.stdout
+
+
+def test_printable_escapes_only_what_a_terminal_would_obey():
+    from backwalk_study.data.terminal import printable
+
+    assert printable("Müller, 5 cm²") == "Müller, 5 cm²"
+    assert printable("a\tb\x07\n") == "a\\tb\\x07\\n"
+
+
+class _ClosedPipe:
+    def write(self, text):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    def flush(self):
+        raise BrokenPipeError(32, "Broken pipe")
+
+
+@pytest.mark.parametrize("argv, code", [(["catalogue", "--json"], 0), (["validate", "--json", None], 1)])
+def test_a_closed_pipe_in_process(argv, code, study_copy, monkeypatch, capsys):
+    inject_faults(study_copy)
+    argv = [str(study_copy) if a is None else a for a in argv]
+    monkeypatch.setattr(sys, "stdout", _ClosedPipe())
+    assert main(argv) == code
+    assert capsys.readouterr().err == ""

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from backwalk_study import client_progress, import_wide, load_study
-from backwalk_study.clinic import adherence, adherence_summary, adverse_events, fall_risk_flags, visit_means
+from backwalk_study.workflows.clinic import adherence, adherence_summary, adverse_events, fall_risk_flags, visit_means
 
 from conftest import EXAMPLE, EXAMPLE_CLINIC, ROOT
 

@@ -1,4 +1,4 @@
-"""Tests of backwalk_study.compare against R.
+"""Tests of backwalk_study.stats.compare and backwalk_study.workflows.trial against R.
 
 Reference values come from tests/reference/compare.R (R 4.2, emmeans 1.8),
 which also writes the synthetic datasets read here. Regenerate with
@@ -24,10 +24,14 @@ import pandas as pd
 import pytest
 
 from backwalk_study import default_catalogue
-from backwalk_study.compare import (
-    ADJUSTED_MEANS_COLUMNS, ARMS_COLUMNS, DIRECTIONS_COLUMNS, RESPONDERS_COLUMNS, SAFETY_COLUMNS,
-    adjusted_means, compare_all, compare_arms, compare_directions, responders, safety,
+from backwalk_study.stats.compare import (
+    ADJUSTED_MEANS_COLUMNS, ARMS_COLUMNS, DIRECTIONS_COLUMNS, PAIRED_COLUMNS, RESPONDERS_COLUMNS,
+    adjusted_means, compare_arms, compare_directions, compare_groups, compare_paired, responders,
 )
+from backwalk_study.stats.multiplicity import (
+    adjust_contrasts, adjust_pvalues, tukey_critical, tukey_pvalues,
+)
+from backwalk_study.workflows.trial import SAFETY_COLUMNS, compare_all, safety
 
 REF_DIR = Path(__file__).resolve().parent / "reference"
 RTOL = 1e-6
@@ -71,6 +75,8 @@ def test_directions_match_r(ref, dataset, method):
     expected = values(ref, dataset, "directions")
     assert row["wilcoxon_method"] == method
     assert expected.pop("wilcoxon_exact") == (method == "exact")
+    expected["mean_forward"] = expected.pop("mean_first")
+    expected["mean_backward"] = expected.pop("mean_second")
     assert row["n"] == expected.pop("n")
     assert row["n_unpaired"] == expected.pop("n_unpaired")
     for stat, value in expected.items():
@@ -313,14 +319,14 @@ def test_compare_all_matches_r_and_adjusts_p(ref):
     assert table[["measure", "arm"]].values.tolist() == [
         ["tug", "backward"], ["gait_speed", "backward"], ["gait_speed", "forward"]]
     assert table["direction"].isna().all()
-    assert table.columns[-2:].tolist() == ["p_holm", "p_fdr_bh"]
+    assert table.columns[-2:].tolist() == ["p_holm", "p_bh"]
     assert table.attrs["skipped"] == []
     dataset = {"tug": "trial_b", "gait_speed": "trial_a"}
     for row in table.itertuples():
         key = f"{dataset[row.measure]}|{row.arm}"
         expected = values(ref, "trials_ab", "multitest", key)
         close(row.p_holm, expected["p_holm"], f"{key} p_holm")
-        close(row.p_fdr_bh, expected["p_fdr_bh"], f"{key} p_fdr_bh")
+        close(row.p_bh, expected["p_bh"], f"{key} p_bh")
         close(row.estimate, values(ref, dataset[row.measure], "arms", row.arm)["estimate"], key)
 
 
@@ -413,7 +419,7 @@ def test_example_study(example_study):
     assert len(table) > 0
     assert set(table["reference"]) == {study.config.reference_arm}
     assert table["p_holm"].ge(table["p_val"] - 1e-15).all()
-    assert table["p_fdr_bh"].le(table["p_holm"] + 1e-15).all()
+    assert table["p_bh"].le(table["p_holm"] + 1e-15).all()
     walked = table[table.measure == "gait_speed"]
     assert set(walked["direction"]) == {"forward", "backward"}
     adverse = safety(study)
@@ -424,7 +430,7 @@ def test_example_study(example_study):
         assert "logged no session minutes" in adverse.attrs["reference_reason"]
     week0 = study.long("gait_speed")
     pairs = compare_directions(week0, measure="gait_speed", week=0)
-    assert pairs.loc[0, "n"] > 3 and pairs.loc[0, "mean_diff"] < 0  # backward is slower
+    assert pairs.loc[0, "n"] > 3 and pairs.loc[0, "estimate"] < 0  # backward is slower
 
 
 # --------------------------------------------------------------------------
@@ -433,7 +439,7 @@ def test_example_study(example_study):
 def test_plot_paired_directions_draws_one_line_per_participant():
     import matplotlib.pyplot as plt
 
-    from backwalk_study.plots import plot_paired_directions
+    from backwalk_study.outputs.plots import plot_paired_directions
 
     data = read("paired_a")  # 13 complete pairs, P14 left out
     ax = plot_paired_directions(data)
@@ -456,7 +462,7 @@ def test_plot_paired_directions_draws_one_line_per_participant():
 def test_plot_forest_flips_lower_is_better_and_marks_no_direction():
     import matplotlib.pyplot as plt
 
-    from backwalk_study.plots import plot_forest
+    from backwalk_study.outputs.plots import plot_forest
 
     a = read("trial_a")
     long = pd.concat([a.assign(direction=pd.NA),
@@ -478,3 +484,347 @@ def test_plot_forest_flips_lower_is_better_and_marks_no_direction():
     with pytest.raises(ValueError, match="no column"):
         plot_forest(table.drop(columns="hedges_g"))
     plt.close("all")
+
+
+# --------------------------------------------------------------------------
+# Issue 10: real data sets from R, covariates, all pairs, reference levels
+# --------------------------------------------------------------------------
+def read_real(name: str) -> pd.DataFrame:
+    return pd.read_csv(REF_DIR / f"compare_real_{name}.csv")
+
+
+PAIRED_REAL = {  # R: paired_reference(...) in compare.R
+    "sleep": ("extra_hours", "patient", "drug", "drug1", "drug2"),  # datasets::sleep
+    "shoes": ("wear", "boy", "material", "A", "B"),  # MASS::shoes
+}
+
+
+@pytest.mark.parametrize("dataset", list(PAIRED_REAL))
+def test_compare_paired_matches_r_on_real_data(ref, dataset):
+    dv, subject, within, first, second = PAIRED_REAL[dataset]
+    res = compare_paired(read_real(dataset), dv, subject, within, first, second)
+    assert list(res.columns) == PAIRED_COLUMNS
+    row = res.iloc[0]
+    assert (row["first"], row["second"], row["dv"], row["within"]) == (first, second, dv, within)
+    expected = values(ref, dataset, "directions")
+    assert row["wilcoxon_method"] == ("exact" if expected.pop("wilcoxon_exact") else "normal")
+    assert row["n"] == expected.pop("n") and row["n_unpaired"] == expected.pop("n_unpaired")
+    for stat, value in expected.items():
+        close(row[stat], value, f"{dataset} {stat}")
+
+
+def test_compare_paired_default_order_and_categorical_reference():
+    sleep = read_real("sleep")
+    default = compare_paired(sleep, "extra_hours", "patient", "drug").iloc[0]
+    assert (default["first"], default["second"]) == ("drug1", "drug2")  # sorted
+    # A Categorical's order is the level order (as R's factor): drug2 first, so the sign flips.
+    flipped = compare_paired(sleep.assign(drug=pd.Categorical(sleep.drug, ["drug2", "drug1"])),
+                             "extra_hours", "patient", "drug").iloc[0]
+    assert (flipped["first"], flipped["second"]) == ("drug2", "drug1")
+    close(flipped["estimate"], -default["estimate"], "estimate")
+    close(flipped["cohen_dz_ci_low"], -default["cohen_dz_ci_high"], "dz ci")
+    close(flipped["p_val"], default["p_val"], "p")
+    with pytest.raises(ValueError, match="compare_paired: give both first= and second="):
+        compare_paired(sleep, "extra_hours", "patient", "drug", first="drug1")
+    with pytest.raises(ValueError, match="compare_paired: alternative must be one of"):
+        compare_paired(sleep, "extra_hours", "patient", "drug", alternative="bigger")
+
+
+def test_compare_paired_one_sided_halves_the_t_test():
+    # R: t.test(x2, x1, paired = TRUE, alternative = "greater")$p.value is half the two-sided one
+    # when t > 0; the one-sided interval has no upper limit.
+    sleep = read_real("sleep")
+    two = compare_paired(sleep, "extra_hours", "patient", "drug").iloc[0]
+    greater = compare_paired(sleep, "extra_hours", "patient", "drug", alternative="greater").iloc[0]
+    close(greater["p_val"], two["p_val"] / 2, "p one-sided")
+    assert math.isinf(greater["ci_high"]) and greater["ci_low"] > two["ci_low"]
+    close(greater["cohen_dz_ci_low"], two["cohen_dz_ci_low"], "effect-size interval stays two-sided")
+
+
+def test_directions_is_compare_paired_with_walking_names():
+    data = read("paired_a")
+    walk = compare_directions(data).iloc[0]
+    generic = compare_paired(data, "value", "participant_id", "direction", "forward", "backward").iloc[0]
+    assert walk["mean_forward"] == generic["mean_first"] and walk["mean_backward"] == generic["mean_second"]
+    assert walk["n_trials_averaged"] == generic["n_rows_averaged"]
+    for col in DIRECTIONS_COLUMNS[6:]:
+        assert walk[col] == generic[col], col
+
+
+@pytest.mark.parametrize("dataset", ["paired_a", "paired_b", "paired_c"])
+def test_cohen_dz_interval_matches_r(ref, dataset):
+    row = compare_directions(read(dataset)).iloc[0]
+    expected = values(ref, dataset, "directions")
+    for stat in ("cohen_dz_ci_low", "cohen_dz_ci_high"):
+        close(row[stat], expected[stat], f"{dataset} {stat}")
+    assert row["cohen_dz_ci_low"] < row["cohen_dz"] < row["cohen_dz_ci_high"]
+
+
+def r_contrast_name(arm, reference) -> str:
+    return f"{arm} - {reference}"  # emmeans' revpairwise label
+
+
+def check_pairs(ref, dataset, res, between="arm"):
+    """Every row, adjusted column and coefficient of compare_arms against emmeans / lm."""
+    assert res.attrs["n_analysed"] == values(ref, dataset, "pairs")["n_analysed"]
+    for row in res.itertuples():
+        expected = values(ref, dataset, "pairs", r_contrast_name(row.arm, row.reference))
+        for stat, value in expected.items():
+            if stat in res.columns:
+                close(getattr(row, stat), value, f"{dataset} {row.arm} - {row.reference} {stat}")
+    coefficients = {c["term"]: c for c in res.attrs["coefficients"]}
+    r_terms = sorted(set(ref[(ref.dataset == dataset) & (ref.analysis == "coefficients")].group))
+    ours = {("arm" + t[len(between):]) if t.startswith(between) and between != "arm" else t: t
+            for t in coefficients}
+    assert sorted(ours) == r_terms
+    for r_term, term in ours.items():
+        for stat, value in values(ref, dataset, "coefficients", r_term).items():
+            close(coefficients[term][stat], value, f"{dataset} {term} {stat}")
+
+
+def anorexia(**kwargs) -> pd.DataFrame:
+    return read_real("anorexia")
+
+
+@pytest.mark.parametrize("adjust, columns", [
+    ("tukey", ["p_tukey", "ci_low_tukey", "ci_high_tukey"]),
+    ("holm", ["p_holm", "ci_low_bonferroni", "ci_high_bonferroni"]),
+])
+def test_all_pairs_match_emmeans_on_anorexia(ref, adjust, columns):
+    # R: emmeans(lm(Postwt ~ Prewt + Treat), revpairwise ~ Treat, adjust = adjust), Treat releveled to Cont
+    res = compare_arms(read_real("anorexia"), "weight_lb", time="visit", reference="Cont", pairs="all",
+                       adjust=adjust)
+    assert res[["arm", "reference"]].values.tolist() == [["CBT", "Cont"], ["FT", "Cont"], ["FT", "CBT"]]
+    at = list(res.columns).index("ci_high") + 1
+    assert list(res.columns[at:at + 3]) == columns
+    assert res.attrs["adjust"] == adjust and res.attrs["levels"] == {"arm": ["Cont", "CBT", "FT"]}
+    check_pairs(ref, "anorexia", res)
+    assert (res[columns[0]] >= res["p_val"]).all()
+
+
+def test_reference_level_and_categorical_order_on_anorexia(ref):
+    data = read_real("anorexia")
+    # R: relevel(Treat, ref = "CBT")
+    cbt = compare_arms(data, "weight_lb", time="visit", reference="CBT", pairs="all")
+    assert cbt.attrs["levels"]["arm"] == ["CBT", "Cont", "FT"]
+    check_pairs(ref, "anorexia_cbt", cbt)
+    # R: factor(Treat, levels = c("FT", "CBT", "Cont")): the Categorical's order, FT the reference
+    ordered = data.assign(arm=pd.Categorical(data.arm, ["FT", "CBT", "Cont"]))
+    ft = compare_arms(ordered, "weight_lb", time="visit", pairs="all")
+    assert ft.attrs["levels"]["arm"] == ["FT", "CBT", "Cont"] and ft.attrs["reference"] == "FT"
+    check_pairs(ref, "anorexia_ft", ft)
+    vs_reference = compare_arms(ordered, "weight_lb", time="visit", adjust="holm")
+    assert vs_reference[["arm", "reference"]].values.tolist() == [["CBT", "FT"], ["Cont", "FT"]]
+    means = adjusted_means(ordered, "weight_lb", time="visit")
+    assert means["arm"].tolist() == ["FT", "CBT", "Cont"]
+    for row in means.itertuples():
+        for stat, value in values(ref, "anorexia_ft", "adjusted_means", row.arm).items():
+            close(getattr(row, stat), value, f"anorexia {row.arm} {stat}")
+
+
+def test_factor_covariate_and_its_reference_on_immer(ref):
+    # R: lm(followup ~ baseline + location + arm) on MASS::immer (1931 -> 1932 yield of 5 varieties)
+    data = read_real("immer")
+    res = compare_arms(data, "yield", "plot", "year", "variety", ["location"], baseline=1931, pairs="all")
+    assert len(res) == 10 and res.attrs["levels"]["location"][0] == "C"
+    check_pairs(ref, "immer", res, between="variety")
+    uf = compare_arms(data, "yield", "plot", "year", "variety", "location", baseline=1931, pairs="all",
+                      reference={"location": "UF"})
+    assert uf.attrs["levels"]["location"][0] == "UF"
+    check_pairs(ref, "immer_uf", uf, between="variety")
+    # the arm contrasts do not depend on the covariate's reference level; its coefficients do
+    pd.testing.assert_series_equal(res["estimate"], uf["estimate"], rtol=1e-10)
+    means = adjusted_means(data, "yield", "plot", "year", "variety", "location", baseline=1931)
+    for row in means.itertuples():
+        for stat, value in values(ref, "immer", "adjusted_means", row.arm).items():
+            close(getattr(row, stat), value, f"immer {row.arm} {stat}")
+
+
+@pytest.mark.parametrize("adjust", ["tukey", "holm"])
+def test_age_sex_site_covariates_match_emmeans(ref, adjust):
+    # R: lm(followup ~ baseline + age + sex + site + arm) (synthetic trial), emmeans revpairwise
+    data = read("covariates")
+    res = compare_arms(data, covariates=["age", "sex", "site"], pairs="all", adjust=adjust)
+    assert res.attrs["missing_covariates"] == ["C05", "C30"]  # no age: left out, as lm's na.omit
+    assert res.attrs["missing_followup"] == ["C40"]
+    assert res.attrs["covariates"] == ["age", "sex", "site"]
+    check_pairs(ref, "covariates", res)
+    means = adjusted_means(data, covariates=["age", "sex", "site"])
+    assert means.attrs["at"]["age"] == pytest.approx(
+        data[(data.week == 0) & ~data.participant_id.isin(["C05", "C30", "C40"])]["age"].mean())
+    for row in means.itertuples():
+        for stat, value in values(ref, "covariates", "adjusted_means", row.arm).items():
+            close(getattr(row, stat), value, f"covariates {row.arm} {stat}")
+
+
+def test_covariates_bad_input():
+    data = read("covariates")
+    with pytest.raises(ValueError, match="compare_arms: covariate 'sex' is constant"):
+        compare_arms(data.assign(sex="F"), covariates=["sex"])
+    with pytest.raises(ValueError, match="compare_arms: covariate 'age' is constant"):
+        compare_arms(data.assign(age=70), covariates="age")
+    with pytest.raises(ValueError, match="no covariate column 'bmi'"):
+        compare_arms(data, covariates=["bmi"])
+    varying = data.assign(age=data.age + data.week)
+    with pytest.raises(ValueError, match="'age' takes more than one value within participant"):
+        compare_arms(varying, covariates=["age"])
+    with pytest.raises(ValueError, match="reference level of site 'Rome' is absent"):
+        compare_arms(data, covariates=["site"], reference={"site": "Rome"})
+    with pytest.raises(ValueError, match="neither the arm column 'arm' nor a covariate"):
+        compare_arms(data, reference={"sex": "M"})
+    with pytest.raises(ValueError, match="adjust='tukey' is for all pairwise"):
+        compare_arms(data, adjust="tukey")
+    with pytest.raises(ValueError, match="adjust must be one of"):
+        compare_arms(data, pairs="all", adjust="scheffe")
+    twin = data.assign(site2=data.site)
+    with pytest.raises(ValueError, match="'site2Oslo' is a linear combination"):
+        compare_arms(twin, covariates=["site", "site2"])
+
+
+def test_responders_plain_threshold_without_catalogue_matches_r(ref):
+    # R: trial_reference("anorexia", ..., "Cont", 0, 1, "higher", 2): a gain of >= 2 lb
+    data = read_real("anorexia")
+    res = responders(data, "weight_lb", time="visit", baseline=0, reference="Cont", threshold=2.0,
+                     better="higher")
+    assert res["measure"].isna().all() and (res["threshold"] == "fixed").all()
+    assert res.attrs["better"] == "higher"
+    for row in res.itertuples():
+        expected = values(ref, "anorexia", "responders", row.arm)
+        assert row.n == expected.pop("n") and row.responders == expected.pop("responders")
+        for stat, value in expected.items():
+            close(getattr(row, stat), value, f"anorexia {row.arm} {stat}")
+    with pytest.raises(ValueError, match="responders: these data have no better direction.*better='higher'"):
+        responders(data, "weight_lb", time="visit", threshold=2.0)
+    with pytest.raises(ValueError, match="threshold must be"):
+        responders(data, "weight_lb", time="visit", threshold=-1, better="higher")
+    with pytest.raises(ValueError, match="better must be one of"):
+        responders(data, "weight_lb", time="visit", threshold=2, better="up")
+    # a catalogue measure's direction can be overridden, and a Categorical picks the reference
+    ordered = data.assign(arm=pd.Categorical(data.arm, ["FT", "CBT", "Cont"]))
+    assert responders(ordered, "weight_lb", time="visit", threshold=2, better="higher")["arm"].tolist() == [
+        "FT", "CBT", "Cont"]
+
+
+def test_compare_groups_categorical_reference():
+    data = pd.DataFrame({"group": ["old"] * 5 + ["young"] * 5,  # synthetic
+                         "sway": [1.3, 1.5, 1.2, 1.6, 1.4, 0.9, 1.1, 1.0, 1.2, 0.8]})
+    plain = compare_groups(data, "sway", "group").iloc[0]
+    assert (plain["first"], plain["second"]) == ("old", "young")
+    ordered = compare_groups(data.assign(group=pd.Categorical(data.group, ["young", "old"])), "sway", "group")
+    assert (ordered.loc[0, "first"], ordered.loc[0, "second"]) == ("young", "old")
+    close(ordered.loc[0, "estimate"], -plain["estimate"], "estimate")
+
+
+# --------------------------------------------------------------------------
+# The multiplicity helper against R's p.adjust, ptukey and qtukey
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("method, r_method", [("holm", "holm"), ("bonferroni", "bonferroni"), ("bh", "BH")])
+def test_adjust_pvalues_matches_p_adjust(ref, method, r_method):
+    p = [0.01, 0.04, 0.03, 0.2, float("nan"), 0.5]
+    got = adjust_pvalues(p, method)
+    expected = values(ref, "multiplicity", "p_adjust", r_method)
+    assert math.isnan(got[4])
+    for i, value in enumerate(got, start=1):
+        if f"p{i}" in expected:
+            close(value, expected[f"p{i}"], f"{method} p{i}")
+    assert adjust_pvalues(p, "none")[:4].tolist() == p[:4]
+
+
+def test_tukey_matches_ptukey_and_qtukey(ref):
+    table = ref[(ref.dataset == "multiplicity") & (ref.analysis == "tukey")]
+    assert len(set(table.group)) == 12
+    for group in sorted(set(table.group)):
+        k, dof = group.split("|")
+        k, dof = int(k), float(dof)
+        expected = values(ref, "multiplicity", "tukey", group)
+        close(tukey_critical(k, dof), expected["critical"], f"qtukey {group}")
+        for t in (0.5, 2, 3.5):
+            got = tukey_pvalues([t], k, dof)[0]
+            want = expected[f"p_t{t:g}"]
+            assert abs(got - want) <= 1e-6 * want + 1e-12, f"ptukey {group} t={t}: {got} != {want}"
+
+
+def test_multiplicity_bad_input():
+    with pytest.raises(ValueError, match="adjust_pvalues: adjust must be one of"):
+        adjust_pvalues([0.1], "fdr")
+    with pytest.raises(ValueError, match="between 0 and 1"):
+        adjust_pvalues([1.2], "holm")
+    with pytest.raises(ValueError, match="tukey_pvalues: k"):
+        tukey_pvalues([1.0], 1, 10)
+    with pytest.raises(ValueError, match="needs n_means"):
+        adjust_contrasts([1.0, 2.0], 10, "tukey")
+    one = adjust_contrasts([2.0], 10, "holm")  # a family of one is not adjusted (as emmeans)
+    from scipy import stats
+
+    assert one.interval == "none" and one.p_adjusted[0] == pytest.approx(2 * stats.t.sf(2.0, 10), rel=1e-12)
+
+
+def test_old_keyword_names_warn_and_still_work():
+    data = read("trial_a")
+    with pytest.warns(DeprecationWarning, match="arm= is now called between="):
+        old = compare_arms(data, arm="arm")
+    pd.testing.assert_frame_equal(old, compare_arms(data))
+    with pytest.warns(DeprecationWarning, match="direction= is now called within="):
+        compare_directions(read("paired_a"), direction="direction")
+    with pytest.raises(ValueError, match="compare_arms: pass between= only"):
+        compare_arms(data, arm="arm", between="arm")
+
+
+def test_compare_all_with_covariates_is_compare_arms_per_measure(example_study):
+    table = compare_all(example_study, measures=["berg"], covariates=["age_years", "sex"],
+                        reference={"sex": "male"})
+    direct = compare_arms(example_study.long("berg"), covariates=["age_years", "sex"],
+                          reference={"arm": example_study.config.reference_arm, "sex": "male"}, measure="berg")
+    assert direct.attrs["levels"]["sex"] == ["male", "female"]
+    pd.testing.assert_series_equal(table["estimate"], direct["estimate"])
+    pd.testing.assert_series_equal(table["se"], direct["se"])
+    plain = compare_all(example_study, measures=["berg"])
+    assert not np.allclose(plain["se"], table["se"])  # the covariates did enter the model
+
+
+@pytest.mark.parametrize("name", ["anorexia", "sleep"])
+def test_datasets_are_the_r_exports(name):
+    from backwalk_study.data import datasets
+
+    packaged = getattr(datasets, name)()
+    pd.testing.assert_frame_equal(packaged, pd.read_csv(REF_DIR / f"compare_real_{name}.csv",
+                                                        dtype={"participant_id": str, "patient": str}))
+
+
+def test_safety_takes_the_arm_order_of_a_categorical():
+    sessions = read("safety_a")
+    people = sessions[["participant_id", "arm"]].drop_duplicates()
+    plain = safety(stand_in_study(people, sessions.drop(columns="arm")))
+    assert list(dict.fromkeys(plain["arm"])) == ["control", "backward", "forward"]  # reference, then sorted
+    ordered = people.assign(arm=pd.Categorical(people.arm, ["control", "forward", "backward"]))
+    res = safety(stand_in_study(ordered, sessions.drop(columns="arm")))
+    assert list(dict.fromkeys(res["arm"])) == ["control", "forward", "backward"]
+    pd.testing.assert_frame_equal(res.sort_values(["event", "arm"]).reset_index(drop=True),
+                                  plain.sort_values(["event", "arm"]).reset_index(drop=True))
+
+
+def test_an_empty_categorical_level_is_an_error_not_a_smaller_model():
+    data = read_real("anorexia")
+    yoga = data.assign(arm=pd.Categorical(data.arm, ["Cont", "CBT", "FT", "Yoga"]))
+    with pytest.raises(ValueError, match="compare_arms: column 'arm' has categories with no participants "
+                                         "analysed: 'Yoga'"):
+        compare_arms(yoga, "weight_lb", time="visit")
+    trial = read("covariates")
+    sites = trial.assign(site=pd.Categorical(trial.site, ["Leeds", "Oslo", "Porto", "Rome"]))
+    with pytest.raises(ValueError, match="column 'site' has categories with no participants analysed: 'Rome'"):
+        compare_arms(sites, covariates=["site"])
+    ordered = trial.assign(site=pd.Categorical(trial.site, ["Porto", "Oslo", "Leeds"]))
+    assert compare_arms(ordered, covariates=["site"]).attrs["levels"]["site"] == ["Porto", "Oslo", "Leeds"]
+
+
+def test_one_sided_pairs_match_emmeans_side(ref):
+    # R: summary(contrast(em, "revpairwise", adjust = "none" | "holm"), infer = c(TRUE, TRUE), side = ">")
+    res = compare_arms(read_real("anorexia"), "weight_lb", time="visit", reference="Cont", pairs="all",
+                       adjust="holm", alternative="greater")
+    assert res.attrs["alternative"] == "greater"
+    assert np.isinf(res["ci_high"]).all() and np.isinf(res["ci_high_bonferroni"]).all()
+    for row in res.itertuples():
+        for stat, value in values(ref, "anorexia_greater", "pairs", r_contrast_name(row.arm, row.reference)).items():
+            close(getattr(row, stat), value, f"{row.arm} - {row.reference} {stat}")
+    with pytest.raises(ValueError, match="compare_arms: Tukey's adjustment is two-sided"):
+        compare_arms(read_real("anorexia"), "weight_lb", time="visit", pairs="all", alternative="less")

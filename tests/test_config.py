@@ -131,13 +131,13 @@ def test_trial_in_a_mapping_entry_is_honoured(tmp_path):
 
 def test_cli_json_prints_read_errors_too(folder):
     (folder / "study.toml").write_bytes(b"name = \xff\n")
-    run = subprocess.run([sys.executable, "-m", "backwalk_study.cli", "validate", str(folder), "--json"],
+    run = subprocess.run([sys.executable, "-m", "backwalk_study.interfaces.cli", "validate", str(folder), "--json"],
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 2
     records = json.loads(run.stdout)
     assert "not UTF-8" in records[0]["message"] and "study.toml" in records[0]["file"]
     (folder / "study.toml").write_text('synthetic = "no"\n')
-    run = subprocess.run([sys.executable, "-m", "backwalk_study.cli", "validate", str(folder), "--json"],
+    run = subprocess.run([sys.executable, "-m", "backwalk_study.interfaces.cli", "validate", str(folder), "--json"],
                          capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 1
     assert json.loads(run.stdout)[0]["column"] == "synthetic"

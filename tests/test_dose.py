@@ -1,4 +1,4 @@
-"""Tests for backwalk_study.dose (issue 4).
+"""Tests for backwalk_study.stats.mixed (issue 4).
 
 Reference values come from R (lme4 1.1-31, lmerTest 3.1-3, emmeans 1.8.4):
 ``cd tests/reference && Rscript dose_response.R`` writes the datasets and the
@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from backwalk_study.dose import (
+from backwalk_study.stats.mixed import (
     DoseResponseResult,
     ModelFitWarning,
     compare_shapes,
@@ -131,11 +131,11 @@ def test_variance_components_loglik_and_r2_match_lme4(model_id, ref):
 def test_emmeans_match_emmeans(model_id, ref):
     r = ref["emmeans"][ref["emmeans"]["model"] == model_id]
     res = fitted(model_id)
-    time = res._design.time
+    time = res.model.design.time
     ours = res.emmeans(at={time: sorted(r["time"].unique())})
-    if res._design.between:
+    if res.model.design.between:
         key_r = list(zip(r["level"], r["time"]))
-        ours = ours.set_index([res._design.between, time]).loc[key_r]
+        ours = ours.set_index([res.model.design.between, time]).loc[key_r]
     else:
         ours = ours.set_index(time).loc[r["time"]]
     assert _rel_err(ours["estimate"], r["estimate"]) < 1e-4
@@ -152,7 +152,7 @@ WITH_ARMS = [m for m in REGULAR if MODELS[m][1].get("between") == "arm"]
 def test_contrasts_match_emmeans_pairs(model_id, ref):
     r = ref["contrasts"][ref["contrasts"]["model"] == model_id]
     res = fitted(model_id)
-    time = res._design.time
+    time = res.model.design.time
     ours = res.contrasts(at={time: sorted(r["time"].unique())})
     for quantity in ("mean", "slope"):
         rq = r[r["quantity"] == quantity]
@@ -171,10 +171,10 @@ def test_slopes_match_emtrends(model_id, ref):
     r = ref["contrasts"]
     r = r[(r["model"] == model_id) & (r["quantity"] == "slope_level")]
     res = fitted(model_id)
-    time = res._design.time
+    time = res.model.design.time
     ours = res.slopes(at={time: sorted(r["time"].unique())})
-    if res._design.between:
-        ours = ours.set_index([res._design.between, time]).loc[list(zip(r["contrast"], r["time"]))]
+    if res.model.design.between:
+        ours = ours.set_index([res.model.design.between, time]).loc[list(zip(r["contrast"], r["time"]))]
     assert _rel_err(ours["estimate"], r["estimate"], scale=r["se"].to_numpy()) < 1e-3
     assert _rel_err(ours["se"], r["se"]) < 1e-3
     assert _rel_err(ours["dof"], r["dof"]) < 1e-2
@@ -185,7 +185,7 @@ def test_slopes_match_emtrends(model_id, ref):
 def test_participant_effects_match_ranef_condvar(model_id, ref):
     r = ref["ranef"][ref["ranef"]["model"] == model_id]
     res = fitted(model_id)
-    subject = res._design.subject
+    subject = res.model.design.subject
     ours = res.participant_effects.astype({subject: str}).set_index(subject)
     ours = ours.loc[r["subject"].astype(str)]
     assert _rel_err(ours["intercept"], r["intercept"], scale=r["sd_intercept"].to_numpy()) < 1e-3
@@ -243,12 +243,33 @@ def test_random_slope_falls_back_when_too_few_time_points():
     with pytest.warns(ModelFitWarning, match="random slope dropped"):
         res = dose_response(d, **SLEEP)
     assert res.diagnostics["random_structure"] == "intercept"
-    assert "2 distinct time points" in res.diagnostics["fallback"]
+    # one observation per time: no more observations than random effects
+    assert "more observations than random effects" in res.diagnostics["fallback"]
     assert list(res.random["component"]) == ["sd_intercept", "sd_residual"]
     assert "FALL-BACK" in res.summary()
     # the simpler model is what lme4 fits with (1 | Subject)
     ref_int = dose_response(d, **SLEEP, random_slope=False)
     np.testing.assert_allclose(res.fixed["estimate"], ref_int.fixed["estimate"])
+
+
+def test_random_slope_with_two_times_and_repeats_is_fitted_as_lme4_does():
+    # tests/reference/dose_two_times.R: sleepstudy, Days 0-4 as period 0 and 5-9 as 1
+    ref = pd.read_csv(REF / "dose_two_times.csv", keep_default_na=False)
+    d = _read("dose_sleepstudy.csv")
+    d["period"] = (d["Days"] >= 5).astype(float)
+    res = dose_response(d, "Reaction", subject="Subject", time="period")
+    assert res.diagnostics["random_structure"] == "intercept + slope"
+    assert res.diagnostics["fallback"] is None
+    val = {(q, t): v for q, t, v in ref.itertuples(index=False)}
+    assert res.loglik == pytest.approx(val[("loglik", "")], abs=1e-6)
+    fixed = res.fixed.set_index("term")
+    for ours, theirs in (("Intercept", "(Intercept)"), ("period", "period")):
+        for col in ("estimate", "se"):
+            assert fixed.loc[ours, col] == pytest.approx(val[(col, theirs)], rel=1e-5)
+        assert fixed.loc[ours, "dof"] == pytest.approx(val[("dof", theirs)], rel=1e-4)
+    rnd = res.random.set_index("component")["estimate"]
+    for comp in ("sd_intercept", "sd_slope", "corr_intercept_slope", "sd_residual"):
+        assert rnd[comp] == pytest.approx(val[("sd", comp)], rel=1e-5)
 
 
 def test_random_slope_falls_back_with_too_few_participants():
@@ -324,17 +345,17 @@ def test_estimated_breakpoint_is_the_profile_likelihood_optimum():
     d = pd.DataFrame({"pid": np.repeat(np.arange(n), len(weeks)), "week": np.tile(weeks, n)})
     u = rng.normal(0, [0.1, 0.01], size=(n, 2))[d["pid"]]
     d["y"] = 1 + u[:, 0] + (0.04 + u[:, 1]) * np.minimum(d["week"], 6) + rng.normal(0, 0.03, len(d))
-    res = dose_response(d, "y", "week", "pid", shape="plateau", reml=False)
+    res = dose_response(d, "y", subject="pid", time="week", shape="plateau", reml=False)
     bp = res.diagnostics["breakpoint"]
     assert res.diagnostics["breakpoint_estimated"]
     assert 5 < bp < 7
     for other in (bp - 0.5, bp + 0.5, 6.0):
-        given = dose_response(d, "y", "week", "pid", shape="plateau", breakpoint=other, reml=False)
+        given = dose_response(d, "y", subject="pid", time="week", shape="plateau", breakpoint=other, reml=False)
         assert given.loglik <= res.loglik + 1e-6
     assert res.n_params == given.n_params + 1  # the breakpoint counts as a parameter
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")  # a line fitted to a plateau may warn; not the point here
-        table = compare_shapes(d, "y", "week", "pid", shapes=("linear", "quadratic", "plateau"))
+        table = compare_shapes(d, "y", subject="pid", time="week", shapes=("linear", "quadratic", "plateau"))
     assert table.loc[table["delta_aic"] == 0, "shape"].item() == "plateau"
     assert list(table.columns) == ["shape", "n_params", "loglik", "aic", "bic", "delta_aic",
                                    "chisq", "dof", "p_val"]
@@ -397,7 +418,7 @@ def test_all_missing_outcome_is_refused(sleep):
 
 def test_other_bad_input(sleep):
     with pytest.raises(ValueError, match="not found"):
-        dose_response(sleep, "reaction", "Days", "Subject")
+        dose_response(sleep, "reaction", subject="Subject", time="Days")
     with pytest.raises(ValueError, match="shape must be one of"):
         dose_response(sleep, **SLEEP, shape="cubic")
     with pytest.raises(ValueError, match="breakpoint 20 must lie inside"):
@@ -429,7 +450,7 @@ def test_optimizer_does_not_stall_on_the_zero_slope_boundary():
     d = pd.DataFrame({"pid": np.repeat(np.arange(n), len(weeks)), "week": np.tile(weeks, n)})
     u = rng.normal(0, [0.1, 0.01], size=(n, 2))[d["pid"]]
     d["y"] = 1 + u[:, 0] + (0.04 + u[:, 1]) * np.minimum(d["week"], 6) + rng.normal(0, 0.03, len(d))
-    res = dose_response(d, "y", "week", "pid", reml=False)
+    res = dose_response(d, "y", subject="pid", time="week", reml=False)
     assert not res.diagnostics["singular"]
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
@@ -461,7 +482,7 @@ def test_dose_from_the_session_log_as_time_on_the_example_study():
     data["cumulative_hours"] = data["cumulative_minutes"] / 60
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        res = dose_response(data, "value", "cumulative_hours", "participant_id",
+        res = dose_response(data, "value", subject="participant_id", time="cumulative_hours",
                             between="arm", covariates=["sessions_per_week"], reference="forward")
     assert res.diagnostics["converged"]
     assert res.fixed["term"].tolist() == [
@@ -481,7 +502,7 @@ def test_dose_from_the_session_log_as_time_on_the_example_study():
                     scale=res.fixed["se"].to_numpy()) < 0.1
     everyone = visits.merge(study.dose(), on=["participant_id", "week"], how="left")
     with pytest.raises(ValueError, match="collinear.*cumulative_backward_minutes"):
-        dose_response(everyone, "value", "cumulative_backward_minutes", "participant_id",
+        dose_response(everyone, "value", subject="participant_id", time="cumulative_backward_minutes",
                       between="arm")
 
 
@@ -497,7 +518,7 @@ def test_row_order_does_not_matter(sleep):
 
 
 def test_statsmodels_takes_over_when_the_exact_engine_fails(sleep, monkeypatch):
-    from backwalk_study import _lmm
+    from backwalk_study.stats import _lmm
 
     def broken(self, *args, **kwargs):
         raise np.linalg.LinAlgError("simulated failure")

@@ -11,7 +11,7 @@ import openpyxl
 
 from backwalk_study import import_wide
 from backwalk_study.data.draft import draft_mapping, match_measure
-from backwalk_study.measures import default_catalogue
+from backwalk_study.data.measures import default_catalogue
 
 from conftest import ROOT
 
@@ -65,7 +65,7 @@ def test_draft_finds_sheet_header_fields_measures_dates_and_commas(tmp_path):
 def test_cli_writes_a_mapping_that_imports_once_defaults_are_filled(tmp_path):
     sheet = clinic_workbook(tmp_path / "clinic.xlsx")
     out = tmp_path / "mapping.toml"
-    cli = [sys.executable, "-m", "backwalk_study.cli", "mapping", str(sheet), "-o", str(out)]
+    cli = [sys.executable, "-m", "backwalk_study.interfaces.cli", "mapping", str(sheet), "-o", str(out)]
     run = subprocess.run(cli, capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     assert "header row 3" in run.stdout

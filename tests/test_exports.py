@@ -52,7 +52,7 @@ def test_the_folder_written_by_import_is_guarded(tmp_path):
     mapping = tmp_path / "mapping.toml"
     mapping.write_text('participant_id = "Client"\nweek = "Week"\narm = "Programme"\nage_years = "Age"\n'
                        'sex = "Sex"\ncondition = "Diagnosis"\nkeep = ["Notes"]\n[measures]\n"Berg" = "berg"\n')
-    run = subprocess.run([sys.executable, "-m", "backwalk_study.cli", "import", str(sheet), "--mapping",
+    run = subprocess.run([sys.executable, "-m", "backwalk_study.interfaces.cli", "import", str(sheet), "--mapping",
                           str(mapping), "-o", str(tmp_path / "study")], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode == 0, run.stderr
     text = (tmp_path / "study" / "assessments.csv").read_text(encoding="utf-8")

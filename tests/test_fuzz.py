@@ -35,9 +35,9 @@ from hypothesis import strategies as st
 
 from backwalk_study import ForcePlateError, Study, StudyReadError, StudyValidationError, import_wide, load_study
 from backwalk_study.data.config import parse_mapping, parse_study_settings, read_toml
-from backwalk_study.io import coerce_columns, read_table
-from backwalk_study.schema import COLUMN_KINDS
-from backwalk_study.sway import read_force_plate
+from backwalk_study.data.readers import coerce_columns, read_table
+from backwalk_study.data.schema import COLUMN_KINDS
+from backwalk_study.stats.sway import read_force_plate
 
 from conftest import EXAMPLE
 

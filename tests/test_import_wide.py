@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from backwalk_study import StudyValidationError, import_wide
-from backwalk_study.errors import StudyReadError
+from backwalk_study.data.errors import StudyReadError
 
 from conftest import EXAMPLE_CLINIC, ROOT
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from backwalk_study.measures import DOMAINS, Published, catalogue_from_config, default_catalogue, measure_catalogue
+from backwalk_study.data.measures import DOMAINS, Published, catalogue_from_config, default_catalogue, measure_catalogue
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "outcome-measures.md"
 

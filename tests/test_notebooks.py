@@ -15,20 +15,23 @@ import pytest
 from scipy import stats
 
 import backwalk_study as bws
-from backwalk_study import notebooks as bwn
+from backwalk_study.interfaces import notebooks as bwn
+from backwalk_study.workflows import claims
+from backwalk_study.workflows.balance import balance_person_table
+from backwalk_study.workflows.practice import practice_features
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
 BDS_FILE = ROOT.parent / "shared" / "data" / "bds" / "BDSinfoCOP.txt"
 EXPECTED = [
     "01-the-data", "02-forward-vs-backward", "03-trial-effects", "04-dose-response", "05-client-report",
-    "06-the-claims", "07-real-balance-data",
+    "06-the-claims", "07-real-balance-data", "08-planning-a-trial", "09-evidence",
 ]
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 
 # Warnings a notebook may print because its markdown explains them (04: singular mixed-model fits).
-EXPLAINED_WARNINGS = {"04-dose-response": ("ModelFitWarning",)}
+EXPLAINED_WARNINGS = {"04-dose-response": ("ModelFitWarning",), "08-planning-a-trial": ("ModelFitWarning",)}
 
 
 def _read(path: Path):
@@ -71,7 +74,7 @@ def _images(nb) -> int:
 # --------------------------------------------------------------------------
 # The stored notebooks
 # --------------------------------------------------------------------------
-def test_the_seven_notebooks_are_there():
+def test_the_notebooks_are_there():
     assert IDS == EXPECTED
 
 
@@ -98,6 +101,8 @@ def test_says_whether_the_data_are_synthetic(path):
     first = _read(path).cells[0].source
     if path.stem.startswith("07"):
         assert "real" in first and "CC BY 4.0" in first
+    elif path.stem.startswith("09"):  # published results, each with its source
+        assert "**The data here are real and published.**" in first and "data/evidence/" in first
     else:
         assert "**The example data are synthetic.**" in first and "not observations of real people" in first
 
@@ -108,6 +113,10 @@ def test_has_a_parameters_cell(path):
     assert cell is not None, f"{path.name}: exactly one cell must be tagged 'parameters'"
     names = {}
     exec(cell.source, {}, names)  # plain assignments only
+    if path.stem.startswith("09"):
+        assert names == {"evidence_path": "../data/evidence/backward_walking.csv"}
+        assert (NOTEBOOK_DIR / names["evidence_path"]).is_file()
+        return
     assert names["data_path"] == "../data/example"
     if path.stem.startswith("05"):
         assert names["participant_id"] == "P003"
@@ -293,7 +302,7 @@ def test_compare_groups_against_scipy_and_statsmodels(seed, n1, n2, ties):
         n = n1 + n2
         sigma = math.sqrt(n1 * n2 / 12 * ((n + 1) - (counts ** 3 - counts).sum() / (n * (n - 1))))
         z = (abs(u - n1 * n2 / 2) - 0.5) / sigma
-        assert res["mwu_p"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-8)
+        assert res["mwu_p_val"] == pytest.approx(2 * stats.norm.sf(z), rel=1e-8)
         assert ranks.size == n
 
 
@@ -304,7 +313,7 @@ def test_compare_groups_averages_per_participant_and_checks_input():
     res = bws.compare_groups(data, "v", "grp", subject="pid").iloc[0]
     assert (res["n_first"], res["n_second"]) == (2, 3)
     assert res["mean_first"] == pytest.approx(2.25)
-    with pytest.raises(ValueError, match="no column 'nope'"):
+    with pytest.raises(ValueError, match="no dv column 'nope'"):
         bws.compare_groups(data, "nope", "grp")
     with pytest.raises(ValueError, match="first group 'z' is not in 'grp'"):
         bws.compare_groups(data, "v", "grp", first="z", second="x")
@@ -354,22 +363,22 @@ def test_correlate_checks_input():
 # Claims and practice
 # --------------------------------------------------------------------------
 def test_claims_cover_the_issue_list():
-    keys = [c.key for c in bwn.CLAIMS]
+    keys = [c.key for c in claims.CLAIMS]
     assert keys == ["balance", "coordination", "strength", "joints", "posture", "core", "brain_body",
                     "efficiency", "effort", "flexibility", "safety", "function", "short_regular", "consistency"]
     from backwalk_study import default_catalogue
 
     cat = default_catalogue()
-    for c in bwn.CLAIMS:
+    for c in claims.CLAIMS:
         assert all(k in cat for k in c.measures), c.key
         assert c.analysis in {"arms", "directions", "safety", "dose"}
 
 
 def test_claims_table_on_the_example(example_study):
-    table = bwn.claims_table(example_study)
+    table = claims.claims_table(example_study)
     assert list(table.columns) == ["claim", "benefit", "measures", "analysis", "caveat", "measures_missing",
                                    "n_tests", "n_favourable", "result"]
-    assert len(table) == len(bwn.CLAIMS)
+    assert len(table) == len(claims.CLAIMS)
     assert (table["n_tests"] > 0).all()
     assert (table["n_favourable"] <= table["n_tests"]).all()
 
@@ -378,32 +387,32 @@ def test_claim_results_rows_come_from_the_package(example_study):
     from backwalk_study import compare_all, compare_directions, safety
 
     comparisons = compare_all(example_study, direction="both")
-    bal = bwn.claim_results(example_study, "balance", comparisons=comparisons)
-    assert list(bal.columns) == bwn.CLAIM_RESULTS_COLUMNS
+    bal = claims.claim_results(example_study, "balance", comparisons=comparisons)
+    assert list(bal.columns) == claims.CLAIM_RESULTS_COLUMNS
     ref = comparisons[(comparisons.measure == "berg") & (comparisons.arm == "backward")].iloc[0]
     row = bal[bal.measure == "berg"].iloc[0]
     assert row["estimate"] == ref["estimate"] and row["p_holm"] == ref["p_holm"]
     assert row["favourable"] == (bool(ref["improved"]) and ref["p_holm"] < 0.05)
     tug = bal[bal.measure == "tug"].iloc[0]
     assert tug["estimate"] < 0  # lower is better: favourable may hold with a negative estimate
-    effort = bwn.claim_results(example_study, "effort")
+    effort = claims.claim_results(example_study, "effort")
     hr = compare_directions(example_study.long("heart_rate"), measure="heart_rate", week=0).iloc[0]
-    assert effort.set_index("measure").loc["heart_rate", "estimate"] == pytest.approx(hr["mean_diff"])
-    safe = bwn.claim_results(example_study, "safety")
+    assert effort.set_index("measure").loc["heart_rate", "estimate"] == pytest.approx(hr["estimate"])
+    safe = claims.claim_results(example_study, "safety")
     ref_any = safety(example_study, reference="forward")
     ref_any = ref_any[(ref_any.arm == "backward") & (ref_any.event == "any")].iloc[0]
     got = safe[safe.term.str.startswith("any:")].iloc[0]
     assert got["estimate"] == pytest.approx(ref_any["rate_ratio"])
-    assert got["favourable"] == (ref_any["rr_p_val"] < 0.05 and ref_any["rate_ratio"] < 1)
+    assert got["favourable"] == (ref_any["p_val"] < 0.05 and ref_any["rate_ratio"] < 1)
     with pytest.raises(ValueError, match="unknown claim 'telepathy'"):
-        bwn.claim_results(example_study, "telepathy")
+        claims.claim_results(example_study, "telepathy")
 
 
 def test_dose_claim_matches_a_direct_fit(example_study):
     from backwalk_study import dose_response
 
-    res = bwn.claim_results(example_study, "short_regular")
-    feats = bwn.practice_features(example_study, arm="backward")
+    res = claims.claim_results(example_study, "short_regular")
+    feats = practice_features(example_study, arm="backward")
     visits = example_study.long("six_minute_walk").groupby(["participant_id", "week"], as_index=False)["value"].mean()
     data = visits.merge(feats, on=["participant_id", "week"])
     for col in ("sessions_per_week", "minutes_per_session"):
@@ -412,14 +421,14 @@ def test_dose_claim_matches_a_direct_fit(example_study):
 
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
-        fit = dose_response(data, "value", "week", "participant_id",
+        fit = dose_response(data, "value", subject="participant_id", time="week",
                             covariates=["z_sessions_per_week", "z_minutes_per_session"])
     expected = fit.fixed.set_index("term").loc["z_sessions_per_week", "estimate"]
     assert res.iloc[0]["estimate"] == pytest.approx(expected, rel=1e-10)
 
 
 def test_practice_features_by_hand(example_study):
-    feats = bwn.practice_features(example_study, arm="backward")
+    feats = practice_features(example_study, arm="backward")
     pid = feats["participant_id"].iloc[0]
     s = example_study.sessions
     s = s[(s.participant_id == pid) & (s.week <= 6)]
@@ -430,14 +439,14 @@ def test_practice_features_by_hand(example_study):
     assert row["mean_distance_m"] == pytest.approx(s["distance_m"].mean())
     assert set(feats["arm"]) == {"backward"} and feats["week"].min() == 1
     with pytest.raises(ValueError, match="arm 'sideways' is not in this study"):
-        bwn.practice_features(example_study, arm="sideways")
+        practice_features(example_study, arm="sideways")
 
 
 def test_balance_person_table(bds_dir):
     from backwalk_study import import_wide
 
     study = import_wide(bds_dir / "BDSinfoCOP.txt", ROOT / "data" / "mappings" / "santos_duarte_2016.toml")
-    people = bwn.balance_person_table(study)
+    people = balance_person_table(study)
     assert people["participant_id"].nunique() == 163
     assert people.groupby("participant_id").size().max() == 4
     raw = pd.read_csv(bds_dir / "BDSinfoCOP.txt", sep="\t")
@@ -448,4 +457,4 @@ def test_balance_person_table(bds_dir):
     assert row["mini_bestest"] == one["Best_T"].iloc[0]
     assert row["faller"] == (one["Falls12m"].iloc[0] >= 1)
     with pytest.raises(ValueError, match="no column 'posture'"):
-        bwn.balance_person_table(study, by=("posture",))
+        balance_person_table(study, by=("posture",))

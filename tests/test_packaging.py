@@ -40,7 +40,7 @@ def test_environment_yml_matches_pyproject():
 
 
 def test_import_does_not_load_heavy_modules():
-    code = ("import sys, backwalk_study, backwalk_study.cli; "
+    code = ("import sys, backwalk_study, backwalk_study.interfaces.cli; "
             "heavy = [m for m in ('statsmodels', 'seaborn', 'pandera', 'matplotlib.pyplot', 'scipy.stats') "
             "if m in sys.modules]; print(heavy)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

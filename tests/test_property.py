@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from backwalk_study import Study, StudyValidationError, load_study
-from backwalk_study.schema import COLUMN_KINDS
+from backwalk_study.data.schema import COLUMN_KINDS
 
 from conftest import EXAMPLE, read_csv
 

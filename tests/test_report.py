@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from backwalk_study import client_progress, import_wide, load_study
-from backwalk_study.cli import main
-from backwalk_study.report import (client_report_html, cohort_report_html, example_participant,
+from backwalk_study.interfaces.cli import main
+from backwalk_study.outputs.report import (client_report_html, cohort_report_html, example_participant,
                                    privacy_warnings, progress_sentences, write_client_report,
                                    write_cohort_report, write_reports)
 
@@ -118,7 +118,7 @@ def test_cli_reruns_are_byte_identical_across_processes(tmp_path):
     outs = []
     for name in ("one.html", "two.html"):
         out = tmp_path / name
-        proc = subprocess.run([sys.executable, "-m", "backwalk_study.cli", "report", str(CLIENTS), "--mapping",
+        proc = subprocess.run([sys.executable, "-m", "backwalk_study.interfaces.cli", "report", str(CLIENTS), "--mapping",
                                str(MAPPING), "--participant", "C-016", "-o", str(out)],
                               capture_output=True, text=True, cwd=ROOT)
         assert proc.returncode == 0, proc.stderr
@@ -269,7 +269,7 @@ def test_cli_writes_client_and_cohort_reports_with_default_names(capsys, tmp_pat
 
 
 def one_line_error(code, out, err):
-    assert code == 1
+    assert code == 2  # unreadable input or a bad argument, as for every command
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert len(lines) == 1, err
     assert "Traceback" not in err + out
@@ -344,9 +344,9 @@ def test_cli_invalid_data_prints_the_problem_table(capsys, tmp_path):
 
 
 def test_cli_subprocess_has_no_traceback(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "backwalk_study.cli", "report", str(CLIENTS), "--mapping",
+    proc = subprocess.run([sys.executable, "-m", "backwalk_study.interfaces.cli", "report", str(CLIENTS), "--mapping",
                            str(MAPPING), "--participant", "NOBODY"], capture_output=True, text=True, cwd=tmp_path)
-    assert proc.returncode == 1
+    assert proc.returncode == 2
     assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
     assert proc.stdout == ""
 

@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 
 from backwalk_study import import_wide
-from backwalk_study.report import write_client_report, write_cohort_report
+from backwalk_study.outputs.report import write_client_report, write_cohort_report
 
 from conftest import EXAMPLE_CLINIC
 

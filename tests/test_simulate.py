@@ -5,7 +5,7 @@ directions of the walking tests)."""
 from __future__ import annotations
 
 from backwalk_study import load_study, simulate_study
-from backwalk_study.simulate import write_example
+from backwalk_study.data.simulate import write_example
 
 from conftest import EXAMPLE, digest
 

@@ -21,7 +21,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from backwalk_study.sway import (
+from backwalk_study.stats.sway import (
     METRIC_UNITS,
     ForcePlateError,
     SwayBatch,
@@ -616,14 +616,14 @@ def test_to_assessments(study_folder):
 
 
 def test_to_assessments_fits_the_study_schema(study_folder):
-    schema = pytest.importorskip("backwalk_study.schema")
+    schema = pytest.importorskip("backwalk_study.data.schema")
     folder, trials = study_folder
     rows = sway_to_assessments(sway_batch(folder, trials, pattern="*.*"))
     schema.AssessmentsSchema.validate(rows, lazy=True)
 
 
 def test_to_assessments_in_catalogue_units():
-    from backwalk_study.measures import default_catalogue
+    from backwalk_study.data.measures import default_catalogue
 
     catalogue = default_catalogue()
     assert catalogue["cop_velocity"].unit == "cm/s"

@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 
 from backwalk_study import StudyValidationError, load_study
-from backwalk_study.errors import PROBLEM_COLUMNS, StudyReadError
+from backwalk_study.data.errors import PROBLEM_COLUMNS, StudyReadError
 
 from conftest import digest, read_csv, write_csv
 

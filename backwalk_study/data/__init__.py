@@ -1,2 +1,5 @@
-"""The data layer: the measure catalogue, schemas, readers, configuration
-files, the wide import and the Study with its views."""
+"""Data layer: the measure catalogue, schemas, readers, the wide-sheet import,
+``Study`` with its views, the simulator and the example data sets.
+
+The bottom layer: it imports nothing else from the package.
+"""

@@ -29,7 +29,7 @@ from typing import Any, Literal
 from pydantic import (BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator)
 from pydantic_core import PydanticCustomError
 
-from ..errors import StudyReadError
+from .errors import StudyReadError
 
 __all__ = ["read_toml", "Plan", "ExtraMeasure", "StudySettings", "StudyFile", "MeasureColumn", "Defaults",
            "WideMapping", "parse_study_settings", "parse_mapping", "MAPPING_FIELDS"]

@@ -88,7 +88,7 @@ def _normal(header: str) -> str:
 def match_measure(header: str, catalogue) -> tuple[str | None, str | None]:
     """The catalogue key a header names and the walking direction it states.
 
-    >>> from backwalk_study.measures import default_catalogue
+    >>> from backwalk_study.data.measures import default_catalogue
     >>> cat = default_catalogue()
     >>> [match_measure(h, cat)[0] for h in ("TUG (sec)", "Berg (0-56)", "10MWT speed m/s", "Backward 3m walk (s)")]
     ['tug', 'berg', 'gait_speed', 'three_metre_backward_walk']
@@ -162,7 +162,7 @@ def draft_mapping(path: str | Path, catalogue=None) -> MappingDraft:
     >>> draft.fields["participant_id"], draft.measures["TUG (s)"]["measure"]
     ('Client', 'tug')
     """
-    from ..measures import default_catalogue
+    from .measures import default_catalogue
 
     catalogue = catalogue or default_catalogue()
     path = Path(path)
@@ -173,7 +173,7 @@ def draft_mapping(path: str | Path, catalogue=None) -> MappingDraft:
     sheet, hi, _ = choice
     rows = books[sheet]
     if hi < 0:
-        from ..errors import StudyReadError
+        from .errors import StudyReadError
 
         raise StudyReadError(f"{path}: no header row found in the first {HEADER_SEARCH_ROWS} rows", file=str(path))
     headers = [_cell_text(c) for c in rows[hi]]
@@ -215,7 +215,7 @@ def draft_mapping(path: str | Path, catalogue=None) -> MappingDraft:
             draft.measures[h]["_note"] = f"appears in columns {' and '.join(letters)}: read as trials 1 to {len(letters)}"
 
     # dates: day-first when some day is above 12
-    from ..io import date_order_of
+    from .readers import date_order_of
 
     texts = []
     for fname in ("assessed_on", "enrolled_on"):

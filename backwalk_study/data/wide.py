@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..errors import StudyReadError, StudyValidationError
-from ..io import (UNIT_FACTORS, TableFile, coerce_columns, convert_units, read_table)
+from .errors import StudyReadError, StudyValidationError
+from .readers import (UNIT_FACTORS, TableFile, coerce_columns, convert_units, read_table)
 from .config import MAPPING_FIELDS, WideMapping, mapping_problem_lines, parse_mapping, read_toml
 
 __all__ = ["import_wide", "load_mapping", "read_sheet", "Sheet", "header_unit", "column_letter",
@@ -488,8 +488,8 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
     >>> clinic.config.synthetic, len(clinic.participants)
     (True, 6)
     """
-    from ..measures import default_catalogue
-    from ..study import study_config_from_settings, validate_tables
+    from .measures import default_catalogue
+    from .study import study_config_from_settings, validate_tables
 
     spec, spec_name, spec_folder, spec_problems = load_mapping(mapping, raise_errors=False)
     if spec is None:
@@ -541,7 +541,7 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
     # one date order for the whole sheet: declared, or shown by any date column (a day above 12)
     date_order = spec.dates
     if date_order is None:
-        from ..io import date_order_of
+        from .readers import date_order_of
 
         texts = [renamed[f].map(lambda v: v if isinstance(v, str) else None) for f in renamed
                  if _KINDS[f] == "date"]
@@ -677,7 +677,7 @@ def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None)
     if spec.sessions:
         base = spec_folder if spec_folder is not None else Path(path).parent
         log = read_table(base / spec.sessions)
-        from ..schema import COLUMN_KINDS
+        from .schema import COLUMN_KINDS
 
         kinds_s = {c: k for c, k in COLUMN_KINDS["sessions"].items() if c in log.frame.columns}
         sessions, sp = coerce_columns(log, kinds_s)

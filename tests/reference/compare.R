@@ -7,6 +7,10 @@
 #   compare_synthetic_paired_{a,b,c}.csv   forward vs backward, long format
 #   compare_synthetic_trial_{a,b}.csv      baseline / follow-up by arm, long
 #   compare_synthetic_safety_{a,b}.csv     sessions with adverse events
+#   compare_synthetic_covariates.csv       baseline / follow-up by arm with age, sex, site
+# and exports R's own (real) data sets, long, for the same analyses:
+#   compare_real_sleep.csv, compare_real_shoes.csv      paired (datasets::sleep, MASS::shoes)
+#   compare_real_anorexia.csv, compare_real_immer.csv   trials (MASS::anorexia, MASS::immer)
 #   compare_reference.csv                  dataset, analysis, group, statistic, value
 # tests/test_compare.py reads these files; nothing is copied by hand.
 #
@@ -163,24 +167,42 @@ safety_b <- write_data(make_sessions(
 # --------------------------------------------------------------------------
 # Paired forward/backward comparisons
 # --------------------------------------------------------------------------
-paired_reference <- function(name, data) {
-  # Average repeated trials per participant and direction first.
-  means <- aggregate(value ~ participant_id + direction, data = data, FUN = mean)
-  fw <- means[means$direction == "forward", c("participant_id", "value")]
-  bw <- means[means$direction == "backward", c("participant_id", "value")]
-  both <- merge(fw, bw, by = "participant_id", suffixes = c("_forward", "_backward"))
-  x_f <- both$value_forward
-  x_b <- both$value_backward
+# Noncentrality limits of an observed t: the ncp where pt(t, df, ncp) is
+# (1 + level) / 2 and (1 - level) / 2 (uniroot, bracket widened as needed).
+nct_limits <- function(t_obs, dfree, level = 0.95) {
+  f <- function(ncp, target) pt(t_obs, dfree, ncp) - target
+  solve <- function(target) {
+    lo <- t_obs - 6; hi <- t_obs + 6
+    while (f(lo, target) < 0) lo <- lo - 6
+    while (f(hi, target) > 0) hi <- hi + 6
+    uniroot(f, c(lo, hi), target = target, tol = 1e-13)$root
+  }
+  c(solve((1 + level) / 2), solve((1 - level) / 2))
+}
+
+# A paired comparison of two conditions of `within` (second minus first).
+paired_reference <- function(name, data, dv = "value", subject = "participant_id", within = "direction",
+                             first = "forward", second = "backward") {
+  # Average repeated trials per participant and condition first.
+  frame <- data.frame(id = data[[subject]], cond = as.character(data[[within]]), y = data[[dv]])
+  frame <- frame[frame$cond %in% c(first, second) & !is.na(frame$y), ]
+  means <- aggregate(y ~ id + cond, data = frame, FUN = mean)
+  a1 <- means[means$cond == first, c("id", "y")]
+  a2 <- means[means$cond == second, c("id", "y")]
+  both <- merge(a1, a2, by = "id", suffixes = c("_first", "_second"))
+  x_f <- both$y_first
+  x_b <- both$y_second
   d <- x_b - x_f
   n <- length(d)
   put(name, "directions", "", "n", n)
-  put(name, "directions", "", "n_unpaired", length(unique(data$participant_id)) - n)
-  put(name, "directions", "", "mean_forward", mean(x_f))
-  put(name, "directions", "", "mean_backward", mean(x_b))
+  put(name, "directions", "", "n_unpaired", length(unique(data[[subject]])) - n)
+  put(name, "directions", "", "mean_first", mean(x_f))
+  put(name, "directions", "", "mean_second", mean(x_b))
 
   # t.test(x_b, x_f, paired = TRUE)
   tt <- t.test(x_b, x_f, paired = TRUE)
-  put(name, "directions", "", "mean_diff", tt$estimate)
+  put(name, "directions", "", "estimate", tt$estimate)
+  put(name, "directions", "", "se", tt$stderr)
   put(name, "directions", "", "ci_low", tt$conf.int[1])
   put(name, "directions", "", "ci_high", tt$conf.int[2])
   put(name, "directions", "", "t", tt$statistic)
@@ -190,28 +212,30 @@ paired_reference <- function(name, data) {
   # Effect sizes. d_z = mean(d) / sd(d); d_av = mean(d) / mean(sd_f, sd_b);
   # g_av = d_av * J with J = 1 - 3 / (4 * (n - 1) - 1) (Lakens 2013).
   put(name, "directions", "", "cohen_dz", mean(d) / sd(d))
+  # d_z's interval: t = d_z sqrt(n) is noncentral t with ncp = delta_z sqrt(n),
+  # so the noncentrality limits divided by sqrt(n) (Cumming & Finch 2001;
+  # MBESS::ci.sm(ncp = t, N = n) computes the same; MBESS is not on Debian).
+  t_obs <- unname(tt$statistic)
+  dfree <- n - 1
+  ncp <- nct_limits(t_obs, dfree, 0.95)
+  put(name, "directions", "", "cohen_dz_ci_low", ncp[1] / sqrt(n))
+  put(name, "directions", "", "cohen_dz_ci_high", ncp[2] / sqrt(n))
   s_av <- (sd(x_f) + sd(x_b)) / 2
   J <- 1 - 3 / (4 * (n - 1) - 1)
   put(name, "directions", "", "hedges_gav", mean(d) / s_av * J)
-  # CI: noncentral-t limits for the paired t's noncentrality (uniroot on
-  # pt(t, n - 1, ncp)), rescaled to the d_av metric by sd(d) / (sqrt(n) s_av),
-  # times J. A second computation of the method used in Python, not an
-  # independent published implementation.
-  t_obs <- unname(tt$statistic)
-  dfree <- n - 1
-  f <- function(ncp, target) pt(t_obs, dfree, ncp) - target
-  lo <- uniroot(f, c(t_obs - 6, t_obs + 6), target = 0.975, tol = 1e-13)$root
-  hi <- uniroot(f, c(t_obs - 6, t_obs + 6), target = 0.025, tol = 1e-13)$root
+  # CI: the same noncentral-t limits, rescaled to the d_av metric by
+  # sd(d) / (sqrt(n) s_av), times J. A second computation of the method used
+  # in Python, not an independent published implementation.
   scale <- sd(d) / (sqrt(n) * s_av) * J
-  put(name, "directions", "", "hedges_gav_ci_low", lo * scale)
-  put(name, "directions", "", "hedges_gav_ci_high", hi * scale)
+  put(name, "directions", "", "hedges_gav_ci_low", ncp[1] * scale)
+  put(name, "directions", "", "hedges_gav_ci_high", ncp[2] * scale)
 
   # wilcox.test(x_b, x_f, paired = TRUE): exact = NULL and correct = TRUE, the
   # defaults, i.e. exact when n < 50 without ties or zeros, else normal with
   # continuity correction.
   wt <- suppressWarnings(wilcox.test(x_b, x_f, paired = TRUE))
   put(name, "directions", "", "wilcoxon_w", wt$statistic)
-  put(name, "directions", "", "wilcoxon_p", wt$p.value)
+  put(name, "directions", "", "wilcoxon_p_val", wt$p.value)
   nz <- d[d != 0]
   m <- length(nz)
   exact <- m < 50 && !any(d == 0) && length(unique(abs(nz))) == m
@@ -228,6 +252,29 @@ paired_reference("paired_c", paired_c)
 # --------------------------------------------------------------------------
 # Trials: ANCOVA, adjusted means, responders
 # --------------------------------------------------------------------------
+# One lm coefficient: summary(fit)$coefficients and confint(fit)
+put_coefficient <- function(name, analysis, group, co, ci, term) {
+  put(name, analysis, group, "estimate", co[term, "Estimate"])
+  put(name, analysis, group, "se", co[term, "Std. Error"])
+  put(name, analysis, group, "t", co[term, "t value"])
+  put(name, analysis, group, "p_val", co[term, "Pr(>|t|)"])
+  put(name, analysis, group, "ci_low", ci[term, 1])
+  put(name, analysis, group, "ci_high", ci[term, 2])
+}
+
+# summary(emmeans(fit, "arm")): the adjusted mean of each arm
+put_emmeans <- function(name, em) {
+  s <- summary(em, level = 0.95)
+  for (k in seq_len(nrow(s))) {
+    a <- as.character(s$arm[k])
+    put(name, "adjusted_means", a, "estimate", s$emmean[k])
+    put(name, "adjusted_means", a, "se", s$SE[k])
+    put(name, "adjusted_means", a, "dof", s$df[k])
+    put(name, "adjusted_means", a, "ci_low", s$lower.CL[k])
+    put(name, "adjusted_means", a, "ci_high", s$upper.CL[k])
+  }
+}
+
 trial_reference <- function(name, data, reference, baseline_week, followup_week, better, threshold) {
   visit <- aggregate(value ~ participant_id + arm + week, data = data, FUN = mean)
   base <- visit[visit$week == baseline_week, c("participant_id", "arm", "value")]
@@ -248,12 +295,7 @@ trial_reference <- function(name, data, reference, baseline_week, followup_week,
   for (a in setdiff(levels(both$arm), reference)) {
     term <- paste0("arm", a)
     pvals[paste(name, a, sep = "|")] <- co[term, "Pr(>|t|)"]
-    put(name, "arms", a, "estimate", co[term, "Estimate"])
-    put(name, "arms", a, "se", co[term, "Std. Error"])
-    put(name, "arms", a, "t", co[term, "t value"])
-    put(name, "arms", a, "p_val", co[term, "Pr(>|t|)"])
-    put(name, "arms", a, "ci_low", ci[term, 1])
-    put(name, "arms", a, "ci_high", ci[term, 2])
+    put_coefficient(name, "arms", a, co, ci, term)
     put(name, "arms", a, "dof", fit$df.residual)
     # Hedges' g: adjusted difference / pooled within-arm SD of the follow-up
     # in the two arms compared, times 1 - 3 / (4 (n1 + n2) - 9).
@@ -267,15 +309,7 @@ trial_reference <- function(name, data, reference, baseline_week, followup_week,
     put(name, "arms", a, "hedges_g_ci_high", ci[term, 2] / sp * omega)
   }
   # emmeans(fit, "arm"): adjusted means at the mean baseline
-  em <- summary(emmeans(fit, "arm"), level = 0.95)
-  for (k in seq_len(nrow(em))) {
-    a <- as.character(em$arm[k])
-    put(name, "adjusted_means", a, "adjusted_mean", em$emmean[k])
-    put(name, "adjusted_means", a, "se", em$SE[k])
-    put(name, "adjusted_means", a, "dof", em$df[k])
-    put(name, "adjusted_means", a, "ci_low", em$lower.CL[k])
-    put(name, "adjusted_means", a, "ci_high", em$upper.CL[k])
-  }
+  put_emmeans(name, emmeans(fit, "arm"))
   put(name, "adjusted_means", "", "baseline_mean", mean(both$baseline))
 
   # Responders: change in the better direction of at least `threshold`.
@@ -303,8 +337,8 @@ trial_reference <- function(name, data, reference, baseline_week, followup_week,
     p1 <- x1 / n1; p0 <- x0 / n0
     D <- p1 - p0
     put(name, "responders", a, "risk_difference", D)
-    put(name, "responders", a, "rd_ci_low", D - sqrt((p1 - w1[1])^2 + (w0[2] - p0)^2))
-    put(name, "responders", a, "rd_ci_high", D + sqrt((w1[2] - p1)^2 + (p0 - w0[1])^2))
+    put(name, "responders", a, "risk_difference_ci_low", D - sqrt((p1 - w1[1])^2 + (w0[2] - p0)^2))
+    put(name, "responders", a, "risk_difference_ci_high", D + sqrt((w1[2] - p1)^2 + (p0 - w0[1])^2))
   }
   pvals
 }
@@ -319,7 +353,7 @@ p_b <- trial_reference("trial_b", trial_b, "control", 0, 8, "lower", 1.10)
 p_all <- c(p_a, p_b)
 for (k in names(p_all)) {
   put("trials_ab", "multitest", k, "p_holm", p.adjust(p_all, "holm")[[k]])
-  put("trials_ab", "multitest", k, "p_fdr_bh", p.adjust(p_all, "BH")[[k]])
+  put("trials_ab", "multitest", k, "p_bh", p.adjust(p_all, "BH")[[k]])
 }
 
 # --------------------------------------------------------------------------
@@ -339,22 +373,181 @@ safety_reference <- function(name, sessions, reference) {
       put(name, "safety", g, "events", x)
       put(name, "safety", g, "session_minutes", minutes[[a]])
       put(name, "safety", g, "rate_per_1000_min", pt1$estimate)
-      put(name, "safety", g, "rate_ci_low", pt1$conf.int[1])
-      put(name, "safety", g, "rate_ci_high", pt1$conf.int[2])
+      put(name, "safety", g, "rate_per_1000_min_ci_low", pt1$conf.int[1])
+      put(name, "safety", g, "rate_per_1000_min_ci_high", pt1$conf.int[2])
       if (a == reference) next
       x0 <- counts[[reference]]
       if (x + x0 == 0) next
       # poisson.test(c(x1, x0), c(T1, T0)): conditional binomial (exact) test
       rr <- poisson.test(c(x, x0), c(minutes[[a]], minutes[[reference]]))
       put(name, "safety", g, "rate_ratio", rr$estimate)
-      put(name, "safety", g, "rr_ci_low", rr$conf.int[1])
-      put(name, "safety", g, "rr_ci_high", rr$conf.int[2])
-      put(name, "safety", g, "rr_p_val", rr$p.value)
+      put(name, "safety", g, "rate_ratio_ci_low", rr$conf.int[1])
+      put(name, "safety", g, "rate_ratio_ci_high", rr$conf.int[2])
+      put(name, "safety", g, "p_val", rr$p.value)
     }
   }
 }
 safety_reference("safety_a", safety_a, "control")
 safety_reference("safety_b", safety_b, "control")
+
+# --------------------------------------------------------------------------
+# Real paired data (issue 10): datasets::sleep (extra hours of sleep of the
+# same 10 patients on drug 1 and drug 2, Cushny & Peebles 1905) and
+# MASS::shoes (wear of materials A and B, one on each foot of 10 boys).
+# --------------------------------------------------------------------------
+sleep_long <- write_data(data.frame(
+  patient = sprintf("S%02d", as.integer(datasets::sleep$ID)), drug = paste0("drug", datasets::sleep$group),
+  extra_hours = datasets::sleep$extra), "compare_real_sleep.csv")
+paired_reference("sleep", sleep_long, dv = "extra_hours", subject = "patient", within = "drug",
+                 first = "drug1", second = "drug2")
+shoes_long <- write_data(data.frame(
+  boy = rep(sprintf("B%02d", 1:10), 2), material = rep(c("A", "B"), each = 10),
+  wear = c(MASS::shoes$A, MASS::shoes$B)), "compare_real_shoes.csv")
+paired_reference("shoes", shoes_long, dv = "wear", subject = "boy", within = "material",
+                 first = "A", second = "B")
+
+# --------------------------------------------------------------------------
+# ANCOVA with covariates and every pair of arms (issue 10):
+#   fit <- lm(followup ~ baseline + <covariates> + arm, data = both)
+#   summary(contrast(emmeans(fit, "arm"), "revpairwise", adjust = "none" | "tukey" | "holm"),
+#           infer = c(TRUE, TRUE))
+# For Holm, emmeans gives Bonferroni intervals (Holm has none of its own).
+# `both`: one row per participant, factors with their reference level first.
+# --------------------------------------------------------------------------
+pairwise_reference <- function(name, both, covariates = character(0)) {
+  rhs <- paste(c("baseline", covariates, "arm"), collapse = " + ")
+  fit <- lm(as.formula(paste("followup ~", rhs)), data = both)
+  put(name, "pairs", "", "n_analysed", nobs(fit))
+  co <- summary(fit)$coefficients
+  ci <- confint(fit, level = 0.95)
+  for (term in rownames(co)) {
+    put_coefficient(name, "coefficients", term, co, ci, term)
+  }
+  em <- emmeans(fit, "arm")
+  put_emmeans(name, em)
+  for (adj in c("none", "tukey", "holm")) {
+    cs <- summary(contrast(em, "revpairwise", adjust = adj), infer = c(TRUE, TRUE), level = 0.95)
+    for (k in seq_len(nrow(cs))) {
+      g <- as.character(cs$contrast[k])
+      if (adj == "none") {
+        put(name, "pairs", g, "estimate", cs$estimate[k])
+        put(name, "pairs", g, "se", cs$SE[k])
+        put(name, "pairs", g, "dof", cs$df[k])
+        put(name, "pairs", g, "t", cs$t.ratio[k])
+        put(name, "pairs", g, "p_val", cs$p.value[k])
+        put(name, "pairs", g, "ci_low", cs$lower.CL[k])
+        put(name, "pairs", g, "ci_high", cs$upper.CL[k])
+      } else {
+        interval <- if (adj == "tukey") "tukey" else "bonferroni"
+        put(name, "pairs", g, paste0("p_", adj), cs$p.value[k])
+        put(name, "pairs", g, paste0("ci_low_", interval), cs$lower.CL[k])
+        put(name, "pairs", g, paste0("ci_high_", interval), cs$upper.CL[k])
+      }
+    }
+  }
+}
+
+# MASS::anorexia: weight (lb) of 72 young women before and after treatment,
+# arms CBT, Cont (control) and FT. Long, visit 0 = before, 1 = after.
+anorexia <- MASS::anorexia
+anorexia_long <- write_data(data.frame(
+  participant_id = rep(sprintf("A%02d", seq_len(nrow(anorexia))), each = 2),
+  arm = rep(as.character(anorexia$Treat), each = 2), visit = rep(0:1, nrow(anorexia)),
+  weight_lb = c(rbind(anorexia$Prewt, anorexia$Postwt))), "compare_real_anorexia.csv")
+anorexia_both <- data.frame(arm = as.character(anorexia$Treat), baseline = anorexia$Prewt,
+                            followup = anorexia$Postwt)
+# reference "Cont" (relevel); reference "CBT" (relevel); the order FT, CBT,
+# Cont given as the factor's levels (a pandas Categorical in Python).
+pairwise_reference("anorexia", transform(anorexia_both, arm = relevel(factor(arm), ref = "Cont")))
+pairwise_reference("anorexia_cbt", transform(anorexia_both, arm = relevel(factor(arm), ref = "CBT")))
+pairwise_reference("anorexia_ft", transform(anorexia_both, arm = factor(arm, levels = c("FT", "CBT", "Cont"))))
+# One-sided (arm above the earlier arm): the same contrasts with side = ">"
+#   summary(contrast(em, "revpairwise", adjust = "none" | "holm"), infer = c(TRUE, TRUE), side = ">")
+em_cont <- emmeans(lm(followup ~ baseline + arm,
+                      data = transform(anorexia_both, arm = relevel(factor(arm), ref = "Cont"))), "arm")
+for (adj in c("none", "holm")) {
+  cs <- summary(contrast(em_cont, "revpairwise", adjust = adj), infer = c(TRUE, TRUE), level = 0.95, side = ">")
+  for (k in seq_len(nrow(cs))) {
+    g <- as.character(cs$contrast[k])
+    if (adj == "none") {
+      put("anorexia_greater", "pairs", g, "p_val", cs$p.value[k])
+      put("anorexia_greater", "pairs", g, "ci_low", cs$lower.CL[k])
+    } else {
+      put("anorexia_greater", "pairs", g, "p_holm", cs$p.value[k])
+      put("anorexia_greater", "pairs", g, "ci_low_bonferroni", cs$lower.CL[k])
+    }
+    stopifnot(is.infinite(cs$upper.CL[k]))
+  }
+}
+# Responders without a catalogue measure: a gain of at least 2 lb (higher is better).
+invisible(trial_reference("anorexia", data.frame(participant_id = anorexia_long$participant_id,
+                                                 arm = anorexia_long$arm, week = anorexia_long$visit,
+                                                 value = anorexia_long$weight_lb),
+                          "Cont", 0, 1, "higher", 2))
+
+# MASS::immer: barley yield of 5 varieties at 6 locations in 1931 and 1932.
+# Variety is the "arm", 1931 the baseline, 1932 the follow-up, location a
+# factor covariate (reference C, the first level, and UF).
+immer <- MASS::immer
+immer_long <- write_data(data.frame(
+  plot = rep(paste(immer$Var, immer$Loc, sep = "-"), each = 2), variety = rep(as.character(immer$Var), each = 2),
+  location = rep(as.character(immer$Loc), each = 2), year = rep(c(1931L, 1932L), nrow(immer)),
+  yield = c(rbind(immer$Y1, immer$Y2))), "compare_real_immer.csv")
+immer_both <- data.frame(arm = factor(as.character(immer$Var)), location = factor(as.character(immer$Loc)),
+                         baseline = immer$Y1, followup = immer$Y2)
+pairwise_reference("immer", immer_both, "location")
+pairwise_reference("immer_uf", transform(immer_both, location = relevel(location, ref = "UF")), "location")
+
+# SYNTHETIC trial with covariates: gait speed (m/s), arms control, forward,
+# backward (16 each), age (years, 2 missing), sex and site; weeks 0 and 12,
+# one follow-up missing.
+set.seed(20261126)
+n <- 48
+cov_people <- data.frame(
+  participant_id = sprintf("C%02d", 1:n), arm = rep(c("control", "forward", "backward"), each = 16),
+  age = round(runif(n, 60, 86)), sex = sample(c("F", "M"), n, replace = TRUE),
+  site = sample(c("Leeds", "Oslo", "Porto"), n, replace = TRUE), stringsAsFactors = FALSE)
+base <- rnorm(n, 0.9, 0.2)
+gain <- c(control = 0, forward = 0.04, backward = 0.09)[cov_people$arm]
+site_eff <- c(Leeds = 0, Oslo = 0.05, Porto = -0.03)[cov_people$site]
+fu <- 0.2 + 0.8 * base + gain - 0.004 * (cov_people$age - 72) + 0.04 * (cov_people$sex == "M") + site_eff +
+  rnorm(n, 0, 0.07)
+cov_people$age[c(5, 30)] <- NA
+rows <- list()
+for (i in seq_len(n)) {
+  rows[[length(rows) + 1L]] <- cbind(cov_people[i, ], week = 0L, value = round(base[i], 3))
+  if (i != 40) rows[[length(rows) + 1L]] <- cbind(cov_people[i, ], week = 12L, value = round(fu[i], 3))
+}
+cov_long <- write_data(do.call(rbind, rows), "compare_synthetic_covariates.csv")
+cov_both <- merge(cov_long[cov_long$week == 0, c("participant_id", "arm", "age", "sex", "site", "value")],
+                  setNames(cov_long[cov_long$week == 12, c("participant_id", "value")], c("participant_id", "followup")),
+                  by = "participant_id")
+names(cov_both)[names(cov_both) == "value"] <- "baseline"
+cov_both$arm <- relevel(factor(cov_both$arm), ref = "control")
+cov_both$sex <- factor(cov_both$sex)
+cov_both$site <- factor(cov_both$site)
+# lm drops the two participants without an age (na.omit), as compare_arms does.
+pairwise_reference("covariates", cov_both, c("age", "sex", "site"))
+
+# --------------------------------------------------------------------------
+# Multiplicity helpers: p.adjust(p, "holm" | "bonferroni" | "BH") (an NA is
+# kept and not counted) and the studentized range:
+# ptukey(sqrt(2) * t, k, df, lower.tail = FALSE), qtukey(0.95, k, df) / sqrt(2)
+# --------------------------------------------------------------------------
+p_family <- c(0.01, 0.04, 0.03, 0.2, NA, 0.5)
+for (m in c("holm", "bonferroni", "BH")) {
+  adj <- p.adjust(p_family, m)
+  for (i in which(!is.na(adj))) put("multiplicity", "p_adjust", m, paste0("p", i), adj[i])
+}
+for (k in c(2, 3, 5)) {
+  for (dfree in c(5, 19.5, 68, Inf)) {
+    g <- paste(k, dfree, sep = "|")
+    for (tval in c(0.5, 2, 3.5)) {
+      put("multiplicity", "tukey", g, paste0("p_t", tval), ptukey(sqrt(2) * tval, k, dfree, lower.tail = FALSE))
+    }
+    put("multiplicity", "tukey", g, "critical", qtukey(0.95, k, dfree) / sqrt(2))
+  }
+}
 
 reference <- do.call(rbind, out)
 write.csv(reference, "compare_reference.csv", row.names = FALSE, quote = TRUE)

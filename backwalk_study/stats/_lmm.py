@@ -1,0 +1,958 @@
+"""Exact REML/ML engine for linear mixed models with one grouping factor.
+
+The model is ``y_i = X_i beta + Z_i b_i + e_i`` for participant ``i``, with
+``b_i ~ N(0, sigma^2 Lambda Lambda')`` and ``e_i ~ N(0, sigma^2 I)``; ``Z_i``
+has one or two columns (random intercept, or intercept and slope). This is
+lme4's parametrisation: ``theta`` holds the lower triangle of the relative
+Cholesky factor ``Lambda`` column by column (``Subject.(Intercept)``,
+``Subject.week.(Intercept)``, ``Subject.week``), diagonal entries bounded
+below by zero.
+
+Everything the likelihood needs is reduced once to per-participant sufficient
+statistics (``Z_i'Z_i``, ``Z_i'X_i``, ``Z_i'y_i``) and global cross-products
+(``X'X``, ``X'y``, ``y'y``). One evaluation of the profiled deviance is then a
+batch of q x q algebra over participants, O(participants * p^2), with no
+approximation: with ``M_i = Lambda' Z_i'Z_i Lambda + I`` and
+``P_i = Lambda M_i^{-1} Lambda'``,
+
+* ``X'V^{-1}X = X'X - sum_i (Z_i'X_i)' P_i (Z_i'X_i)`` (V relative to sigma^2),
+  likewise ``X'V^{-1}y`` and ``y'V^{-1}y`` (Woodbury identity);
+* ``log|V| = sum_i log|M_i|``;
+* ML deviance ``sum log|M_i| + n (1 + log(2 pi r^2 / n))`` and REML deviance
+  ``sum log|M_i| + log|X'V^{-1}X| + (n - p)(1 + log(2 pi r^2 / (n - p)))``,
+  with ``r^2`` the penalised residual sum of squares at the GLS estimate,
+  exactly lme4's profiled criteria (Bates et al. 2015, eqs. 34 and 41).
+
+The gradient with respect to ``theta`` is analytic (envelope theorem for
+``beta``; ``dP = S + S'`` with ``S = (I - P A)' dLambda K``, ``K = M^{-1}
+Lambda'``); a bounded Newton method with a Hessian from differences of that
+gradient converges in a few iterations to the tolerance asked for; it runs
+from several starts on a centred time and the best optimum is certified
+(first- and second-order conditions, boundary probed with both signs of the
+correlation) before a fit is called converged (see ``GroupedLMM.fit``). ``y``
+and the non-intercept columns of ``X`` are centred first (an exact
+reparametrisation) so that the sums of squares keep their precision. The
+Satterthwaite degrees of freedom follow lmerTest (Kuznetsova et al. 2017): the
+Hessian of the unprofiled deviance in ``(theta, sigma)`` and the Jacobian of
+``cov(beta)`` in the same parameters, by central differences of analytic
+first derivatives.
+
+This module is private; :mod:`backwalk_study.stats.mixed` is the public face.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy import linalg, optimize
+
+__all__ = ["GroupedLMM", "LMMFit"]
+
+_LOG_2PI = np.log(2.0 * np.pi)
+
+
+@dataclass
+class LMMFit:
+    """The optimum of one fit and what was learnt on the way there."""
+
+    theta: np.ndarray
+    beta: np.ndarray
+    sigma: float
+    deviance: float
+    reml: bool
+    converged: bool
+    optimizer: str
+    iterations: int
+    n_evaluations: int
+    gradient_max: float
+    message: str
+    singular: bool
+    boundary: list = field(default_factory=list)
+    starts: list = field(default_factory=list)
+    best_start: str = ""
+    centre: float | None = None
+    certificate: str = ""
+
+
+class GroupedLMM:
+    """A Gaussian mixed model with one grouping factor, reduced to sufficient statistics.
+
+    Parameters
+    ----------
+    X : ndarray (n, p)
+        Fixed-effects design.
+    Z : ndarray (n, q)
+        Random-effects design, q = 1 or 2.
+    y : ndarray (n,)
+        Outcome.
+    group : ndarray (n,) of int
+        Participant codes 0..N-1 (any order).
+    """
+
+    def __init__(self, X, Z, y, group):
+        X = np.asarray(X, dtype=float)
+        Z = np.asarray(Z, dtype=float)
+        y = np.asarray(y, dtype=float)
+        group = np.asarray(group)
+        if Z.ndim == 1:
+            Z = Z[:, None]
+        self.n, self.p = X.shape
+        self.q = Z.shape[1]
+        if self.q not in (1, 2):
+            raise ValueError("only one or two random effects per participant are supported")
+        order = np.argsort(group, kind="stable")
+        g = group[order]
+        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+        self.n_groups = len(starts)
+        # Centre y and the non-intercept columns of X on the intercept: an
+        # exact reparametrisation (X~ = X T^{-1}, det T = 1, so both deviances
+        # are unchanged) that spares the sums of squares below most of their
+        # cancellation, which would otherwise limit the optimiser's precision
+        # at tens of thousands of rows.
+        ones = np.flatnonzero(np.all(X == 1.0, axis=0))
+        self._T = np.eye(self.p)
+        self._y_shift = 0.0
+        self._intercept = int(ones[0]) if len(ones) else None
+        if self._intercept is not None:
+            means = X.mean(axis=0)
+            means[self._intercept] = 0.0
+            X = X - means
+            self._T[self._intercept] -= means  # beta = T beta~
+            self._y_shift = float(y.mean())
+            y = y - self._y_shift
+        Xs, Zs, ys = X[order], Z[order], y[order]
+        Xy = np.column_stack([Xs, ys])
+        # per participant Z'[X y] and Z'Z, via segment sums (linear in rows)
+        self.ZtXy = np.stack(
+            [np.add.reduceat(Zs[:, [k]] * Xy, starts, axis=0) for k in range(self.q)],
+            axis=1,
+        )  # (N, q, p + 1)
+        self.ZtZ = np.stack(
+            [np.add.reduceat(Zs[:, [k]] * Zs, starts, axis=0) for k in range(self.q)],
+            axis=1,
+        )  # (N, q, q)
+        self.XyXy = Xy.T @ Xy  # (p + 1, p + 1)
+        self.group_sizes = np.diff(np.r_[starts, len(g)])
+        self._tri = [(0, 0)] if self.q == 1 else [(0, 0), (1, 0), (1, 1)]
+        self.n_theta = len(self._tri)
+
+    @property
+    def _outer(self):
+        """Per-participant outer products of Z_i'[X y] rows, flattened.
+
+        ``(C0 C0', C0 C1' + C1 C0', C1 C1')`` per participant (one for a
+        random intercept only), each (N, (p + 1)^2): with them every
+        participant-weighted sum of cross-products in the deviance and its
+        gradient is a single matrix-vector product.
+        """
+        key = id(self.ZtXy)
+        cached = self.__dict__.get("_outer_cache")
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        N, p1 = self.n_groups, self.p + 1
+        C0 = self.ZtXy[:, 0, :]
+        out = [np.einsum("ni,nj->nij", C0, C0).reshape(N, p1 * p1)]
+        if self.q == 2:
+            C1 = self.ZtXy[:, 1, :]
+            cross = np.einsum("ni,nj->nij", C0, C1)
+            out.append((cross + cross.transpose(0, 2, 1)).reshape(N, p1 * p1))
+            out.append(np.einsum("ni,nj->nij", C1, C1).reshape(N, p1 * p1))
+        self.__dict__["_outer_cache"] = (key, tuple(out))
+        return tuple(out)
+
+    # ------------------------------------------------------------------ algebra
+    def lam(self, theta):
+        lam = np.zeros((self.q, self.q))
+        for value, (r, c) in zip(theta, self._tri):
+            lam[r, c] = value
+        return lam
+
+    def to_original(self, beta_t):
+        """Coefficients on the caller's X from those on the centred X."""
+        beta = self._T @ beta_t
+        if self._intercept is not None:
+            beta[self._intercept] += self._y_shift
+        return beta
+
+    def _core(self, theta, want_grad=False):
+        """Profiled quantities at theta (centred X); optionally the gradient pieces.
+
+        The q x q algebra is written out entry by entry over participants
+        (arrays of length N): far faster than stacked matrix products for
+        2 x 2 blocks.
+        """
+        N, p = self.n_groups, self.p
+        A = self.ZtZ
+        C = self.ZtXy
+        C0 = C[:, 0, :]
+        if self.q == 1:
+            l0 = float(theta[0])
+            a00 = A[:, 0, 0]
+            m = l0 * l0 * a00 + 1.0
+            det = m
+            K00 = l0 / m
+            P00 = l0 * K00
+            S = self.XyXy - (P00 @ self._outer[0]).reshape(p + 1, p + 1)
+        else:
+            l0, l1, l2 = (float(v) for v in theta[:3])
+            a00, a01, a11 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
+            C1 = C[:, 1, :]
+            u = a00 * l0 + a01 * l1
+            v = a01 * l0 + a11 * l1
+            M00 = l0 * u + l1 * v + 1.0
+            M01 = l2 * v
+            M11 = l2 * l2 * a11 + 1.0
+            det = M00 * M11 - M01 * M01
+            i00, i01, i11 = M11 / det, -M01 / det, M00 / det
+            # K = M^{-1} Lambda', P = Lambda K (symmetric)
+            K00, K01 = i00 * l0, i00 * l1 + i01 * l2
+            K10, K11 = i01 * l0, i01 * l1 + i11 * l2
+            P00, P01, P11 = l0 * K00, l0 * K01, l1 * K01 + l2 * K11
+            O00, O01, O11 = self._outer
+            S = self.XyXy - (P00 @ O00 + P01 @ O01 + P11 @ O11).reshape(p + 1, p + 1)
+        if self.q == 1:
+            P = P00[:, None, None]
+        else:
+            P = np.empty((N, 2, 2))
+            P[:, 0, 0], P[:, 0, 1], P[:, 1, 0], P[:, 1, 1] = P00, P01, P01, P11
+        S, ld_extra = self._outer_level(S, P, theta)
+        F = S[:p, :p]
+        try:
+            cf = linalg.cho_factor(F, lower=True)
+        except linalg.LinAlgError as err:
+            raise np.linalg.LinAlgError(
+                "the fixed-effects design is rank deficient (collinear terms)"
+            ) from err
+        beta = linalg.cho_solve(cf, S[:p, p])
+        r2 = S[p, p] - S[:p, p] @ beta
+        out = {
+            "ldM": float(np.sum(np.log(det))) + ld_extra,
+            "ldF": 2.0 * float(np.sum(np.log(np.diag(cf[0])))),
+            "cf": cf,
+            "beta_t": beta,
+            "r2": max(float(r2), 1e-300),
+            "P": P,
+        }
+        if not want_grad:
+            return out
+        # F^{-1}, zero-padded to the (p + 1)^2 layout of the outer products, so
+        # that C_i F^{-1} C_j' for every participant is one matrix-vector product
+        Finv = np.zeros((p + 1, p + 1))
+        Finv[:p, :p] = linalg.cho_solve(cf, np.eye(p))
+        Finv = Finv.ravel()
+        C0x = C0[:, :p]
+        g0 = C0[:, p] - C0x @ beta  # Z_i'(y_i - X_i beta)
+        H00 = self._outer[0] @ Finv  # C_i F^{-1} C_i'
+        if self.q == 1:
+            R00 = 1.0 - a00 * P00
+            out["d_ldM"] = np.array([2.0 * np.sum(K00 * a00)])
+            out["d_r2"] = np.array([-2.0 * np.sum(K00 * g0 * R00 * g0)])
+            out["d_ldF"] = np.array([-2.0 * np.sum(K00 * H00 * R00)])
+            return out
+        C1x = C1[:, :p]
+        g1 = C1[:, p] - C1x @ beta
+        H01 = 0.5 * (self._outer[1] @ Finv)
+        H11 = self._outer[2] @ Finv
+        # R = I - A P
+        R00 = 1.0 - (a00 * P00 + a01 * P01)
+        R01 = -(a00 * P01 + a01 * P11)
+        R10 = -(a01 * P00 + a11 * P01)
+        R11 = 1.0 - (a01 * P01 + a11 * P11)
+        # d/dtheta_k at Lambda entry (r, c) uses element [c, r] of each sum:
+        # (0,0) -> [0,0], (1,0) -> [0,1], (1,1) -> [1,1]
+        KA = (np.sum(K00 * a00 + K01 * a01), np.sum(K00 * a01 + K01 * a11),
+              np.sum(K10 * a01 + K11 * a11))
+        Kg0, Kg1 = K00 * g0 + K01 * g1, K10 * g0 + K11 * g1
+        Rg0, Rg1 = R00 * g0 + R01 * g1, R10 * g0 + R11 * g1
+        KggR = (np.sum(Kg0 * Rg0), np.sum(Kg0 * Rg1), np.sum(Kg1 * Rg1))
+        KH00, KH01 = K00 * H00 + K01 * H01, K00 * H01 + K01 * H11
+        KH10, KH11 = K10 * H00 + K11 * H01, K10 * H01 + K11 * H11
+        KHR = (np.sum(KH00 * R00 + KH01 * R01), np.sum(KH00 * R10 + KH01 * R11),
+               np.sum(KH10 * R10 + KH11 * R11))
+        out["d_ldM"] = 2.0 * np.array(KA)
+        out["d_r2"] = -2.0 * np.array(KggR)
+        out["d_ldF"] = -2.0 * np.array(KHR)
+        return out
+
+    def _outer_level(self, S, P, theta):
+        """Hook for a further level of random effects (sites): none here."""
+        return S, 0.0
+
+    def deviance(self, theta, reml=True, want_grad=False):
+        """Profiled deviance (-2 log-likelihood, REML or ML) at theta."""
+        core = self._core(theta, want_grad)
+        n_eff = self.n - self.p if reml else self.n
+        dev = core["ldM"] + n_eff * (1.0 + _LOG_2PI + np.log(core["r2"] / n_eff))
+        if reml:
+            dev += core["ldF"]
+        if not want_grad:
+            return dev
+        grad = core["d_ldM"] + n_eff * core["d_r2"] / core["r2"]
+        if reml:
+            grad = grad + core["d_ldF"]
+        return dev, grad
+
+    # --------------------------------------------------------------------- fit
+    def _reparametrised(self, A):
+        """The same model with random-effects design Z A (A upper triangular, q x q).
+
+        ``Z b = (Z A)(A^{-1} b)``: the deviance at a covariance ``C`` of ``b``
+        equals the reparametrised model's at ``A^{-1} C A^{-T}``. Only the
+        per-participant statistics change (``A' Z'X``, ``A' Z'Z A``).
+        """
+        other = object.__new__(GroupedLMM)
+        other.__dict__.update(self.__dict__)
+        other.ZtXy = np.einsum("kq,nkr->nqr", A, self.ZtXy)
+        other.ZtZ = np.einsum("kq,nkl,lr->nqr", A, self.ZtZ, A)
+        return other
+
+    def _theta_from_relcov(self, cov):
+        """lme4's theta (lower Cholesky factor) of a PSD relative covariance."""
+        if self.q == 1:
+            return np.array([np.sqrt(max(cov[0, 0], 0.0))])
+        a, b, d = cov[0, 0], cov[0, 1], cov[1, 1]
+        l0 = np.sqrt(max(a, 0.0))
+        if l0 > 1e-12 * max(1.0, np.sqrt(abs(d))):
+            l1 = b / l0
+            return np.array([l0, l1, np.sqrt(max(d - l1 * l1, 0.0))])
+        return np.array([0.0, 0.0, np.sqrt(max(d, 0.0))])
+
+    def relcov(self, theta):
+        lam = self.lam(theta)
+        return lam @ lam.T
+
+    def moment_start(self):
+        """Method-of-moments start for theta (centred statistics).
+
+        Per-participant least-squares random effects from the residuals of
+        the ordinary least-squares fit, their spread less their average
+        sampling variance, relative to the pooled residual variance; clipped
+        to a positive definite matrix.
+        """
+        p, q = self.p, self.q
+        XyXy = self.XyXy
+        try:
+            beta = np.linalg.solve(XyXy[:p, :p], XyXy[:p, p])
+        except np.linalg.LinAlgError:
+            return None
+        C = self.ZtXy
+        g = C[:, :, p] - C[:, :, :p] @ beta  # Z_i' r_i
+        A = self.ZtZ
+        det = np.linalg.det(A) if q > 1 else A[:, 0, 0]
+        scale = np.einsum("nii->n", A) ** q if q > 1 else np.ones(len(A))
+        ok = det > 1e-8 * scale
+        rss = XyXy[p, p] - XyXy[:p, p] @ beta
+        if ok.sum() < q + 1:
+            return None
+        Ainv = np.linalg.inv(A[ok])
+        b = np.einsum("nqr,nr->nq", Ainv, g[ok])
+        explained = float(np.einsum("nq,nq->", g[ok], b))
+        dof = self.n - q * int(ok.sum()) - (self.group_sizes[~ok].size)
+        if dof <= 0:
+            return None
+        sigma2 = max((rss - explained) / dof, 1e-12 * max(rss, 1e-300) / max(self.n, 1))
+        if sigma2 <= 0:
+            return None
+        cov = np.atleast_2d(np.cov(b.T, ddof=1)) - sigma2 * Ainv.mean(axis=0)
+        evals, evecs = np.linalg.eigh(cov / sigma2)
+        top = max(float(evals.max()), 1e-2)
+        evals = np.maximum(evals, 1e-2 * top)
+        rel = (evecs * evals) @ evecs.T
+        return self._theta_from_relcov(rel)
+
+    def fit(self, reml=True, start=None, tol=1e-10, maxiter=200, centre=None):
+        """Minimise the profiled deviance over theta, with several starts; check the optimum.
+
+        Each local search is a bounded Newton method: the analytic gradient,
+        a Hessian by forward differences of it, the Newton step on the free
+        parameters (a diagonal entry at 0 with a positive gradient is held
+        there) and an Armijo backtracking line search, until the Newton
+        decrement ``g' H^{-1} g`` falls below ``tol``. (scipy's L-BFGS-B would
+        do, but spends milliseconds of thread overhead per call on small
+        problems with a multi-threaded OpenBLAS.)
+
+        With a random slope the search runs on a centred time (``Z A`` with
+        ``A = [[1, -c], [0, 1]]``, ``c`` the mean time), an exact
+        reparametrisation that decorrelates intercept and slope; the optimum
+        is mapped back to the caller's scale. Starts: the method-of-moments
+        estimate and lme4's default (identity), both on the centred scale,
+        plus ``start`` if given. The best optimum is then certified:
+
+        * in the interior: projected gradient and Newton decrement below
+          tolerance, and a positive definite Hessian;
+        * on the boundary (a zero diagonal entry of Lambda, a singular fit):
+          lme4's Cholesky parametrisation can hide descent directions there
+          (with ``Lambda[0, 0] = 0`` the sign of ``Lambda[1, 0]`` is
+          arbitrary, and a point that is a minimum for one sign is not for the
+          other, as in nlme's Orthodont girls). The fit is probed along the
+          boundary and into the interior with both signs of the correlation;
+          any lower deviance restarts the search from there.
+
+        ``converged`` is True only when the final point passes these checks.
+        """
+        starts = []
+        work = self
+        A = np.eye(self.q)
+        if self.q == 2:
+            if centre is None:
+                t_sum = float(np.sum(self.ZtZ[:, 0, 1]))
+                centre = t_sum / self.n
+            A = np.array([[1.0, -centre], [0.0, 1.0]])
+            work = self._reparametrised(A)
+        A_inv = np.linalg.inv(A)
+
+        def to_work(theta):
+            cov = self.relcov(np.asarray(theta, float))
+            return work._theta_from_relcov(A_inv @ cov @ A_inv.T)
+
+        def to_user(theta_w):
+            cov = work.relcov(theta_w)
+            return self._theta_from_relcov(A @ cov @ A.T)
+
+        moments = work.moment_start()
+        if moments is not None and np.all(np.isfinite(moments)):
+            starts.append(("moments", moments))
+        starts.append(("identity", np.ones(1) if self.q == 1 else np.array([1.0, 0.0, 1.0])))
+        if start is not None:
+            starts.append(("given", to_work(start)))
+        diag = [k for k, (r, c) in enumerate(self._tri) if r == c]
+        n_eval = [0]
+
+        def fun(theta, grad=True):
+            n_eval[0] += 1
+            return work.deviance(theta, reml, want_grad=grad)
+
+        runs = []
+        for name, x0 in starts:
+            res = self._newton(fun, np.asarray(x0, dtype=float), diag, tol, maxiter)
+            res["start"] = name
+            runs.append(res)
+        best = min(runs, key=lambda r: r["fun"])
+        # certify; a probe that finds a lower deviance restarts from there
+        for round_ in range(3):
+            probe = work._probe_boundary(best, fun, diag, tol)
+            if probe is None:
+                break
+            name, x0 = probe
+            res = self._newton(fun, x0, diag, tol, maxiter)
+            res["start"] = name
+            runs.append(res)
+            if res["fun"] < best["fun"]:
+                best = res
+            else:
+                break
+        theta_w = best["x"]
+        certified, why = work._certify(best, fun, diag, tol)
+        theta = to_user(theta_w)
+        core = self._core(theta)
+        n_eff = self.n - self.p if reml else self.n
+        boundary = [k for k in diag if theta_w[k] < 1e-4 * max(1.0, float(np.max(theta_w[diag])))]
+        converged = bool(best["converged"] and certified)
+        message = best["message"] if converged else (
+            f"{best['message']}; optimality check failed: {why}" if best["converged"]
+            else best["message"])
+        return LMMFit(
+            theta=theta,
+            beta=self.to_original(core["beta_t"]),
+            sigma=float(np.sqrt(core["r2"] / n_eff)),
+            deviance=float(self.deviance(theta, reml)),
+            reml=reml,
+            converged=converged,
+            optimizer="bounded Newton, analytic gradient, several starts (backwalk_study)",
+            iterations=int(sum(r["nit"] for r in runs)),
+            n_evaluations=n_eval[0],
+            gradient_max=best["gradient_max"],
+            message=message,
+            singular=bool(boundary),
+            boundary=boundary,
+            starts=[{"start": r["start"], "deviance": float(r["fun"]),
+                     "converged": bool(r["converged"]), "iterations": int(r["nit"])}
+                    for r in runs],
+            best_start=best["start"],
+            centre=float(centre) if self.q == 2 else None,
+            certificate=why if certified else f"failed: {why}",
+        )
+
+    def _probe_boundary(self, best, fun, diag, tol):
+        """A start that beats a boundary optimum, or None.
+
+        Probes small steps into the interior from the boundary point with
+        both signs of the correlation, and the boundary representation with
+        the off-diagonal's sign flipped.
+        """
+        x = best["x"]
+        scale = max(float(np.max(x[diag])), 1e-2)
+        at_bound = [k for k in diag if x[k] < 1e-4 * scale]
+        if not at_bound:
+            return None
+        f0 = best["fun"]
+        candidates = []
+        if self.q == 1:
+            candidates = [np.array([step * scale]) for step in (1e-3, 1e-2, 1e-1)]
+        else:
+            cov = self.relcov(x)
+            var0, var1 = cov[0, 0], cov[1, 1]
+            for step in (1e-3, 1e-2, 1e-1, 0.5):
+                # widen each degenerate direction a little; try both signs of
+                # the correlation and none
+                v0 = var0 if 0 not in at_bound else (step * np.sqrt(max(var1, scale**2))) ** 2
+                v1 = var1 + (step * np.sqrt(max(var1, v0, scale**2))) ** 2 * (2 in at_bound)
+                for rho in (-0.9, -0.5, 0.0, 0.5, 0.9):
+                    c = rho * np.sqrt(v0 * v1)
+                    candidates.append(self._theta_from_relcov(np.array([[v0, c], [c, v1]])))
+        best_c, best_f = None, f0 - max(tol, 1e-9 * abs(f0))
+        for cand in candidates:
+            fc = fun(cand, grad=False)
+            if fc < best_f:
+                best_c, best_f = cand, fc
+        if best_c is None:
+            return None
+        return "probe off the boundary", best_c
+
+    def _certify(self, best, fun, diag, tol):
+        """(passed, reason): first- and second-order optimality at the optimum."""
+        x = best["x"]
+        k = len(x)
+        f, g = fun(x)
+        scale = max(float(np.max(x[diag])), 1e-2)
+        lower = np.full(k, -np.inf)
+        lower[diag] = 0.0
+        at_bound = np.array([(j in diag) and x[j] < 1e-4 * scale for j in range(k)])
+        gtol = 1e-3 * max(1.0, abs(f)) ** 0.5
+        if np.any(at_bound & (g < -gtol)):
+            return False, "the gradient points into the interior at a boundary parameter"
+        free = ~at_bound
+        if np.any(np.abs(g[free]) > gtol):
+            return False, f"gradient {np.max(np.abs(g[free])):.2g} is not zero"
+        # a boundary parameter with zero gradient (the deviance is even in the
+        # last diagonal of Lambda) is checked to second order like a free one
+        free = free | (at_bound & (np.abs(g) <= gtol))
+        if free.any():
+            H = np.empty((k, k))
+            for j in range(k):
+                h = 1e-6 * max(1.0, abs(x[j]))
+                e = np.zeros(k)
+                e[j] = h
+                H[:, j] = (fun(x + e)[1] - g) / h
+            Hf = ((H + H.T) / 2)[np.ix_(free, free)]
+            ev = np.linalg.eigvalsh(Hf)
+            if ev[0] < -1e-6 * max(1.0, float(np.max(np.abs(ev)))):
+                return False, "the Hessian has a negative eigenvalue (a saddle point)"
+        if at_bound.any():
+            return True, "boundary optimum: no descent into the interior found"
+        return True, "interior optimum: zero gradient, positive definite Hessian"
+
+    @staticmethod
+    def _newton(fun, x, diag, tol, maxiter):
+        k = len(x)
+        f, g = fun(x)
+        message, converged = "iteration limit reached", False
+        lower = np.full(k, -np.inf)
+        lower[diag] = 0.0
+        decrement = np.inf
+        for it in range(1, maxiter + 1):
+            H = np.empty((k, k))
+            for j in range(k):
+                h = 1e-6 * max(1.0, abs(x[j]))
+                e = np.zeros(k)
+                e[j] = h
+                H[:, j] = (fun(x + e)[1] - g) / h
+            H = (H + H.T) / 2
+            held = (x <= lower) & (g > 0)
+            free = ~held
+            Hf, gf = H[np.ix_(free, free)], g[free]
+            raw, evecs = np.linalg.eigh(Hf)
+            # a Newton step where the curvature is positive; elsewhere a
+            # curvature-scaled step downhill
+            floor = 1e-8 * max(1.0, float(np.max(np.abs(raw))))
+            evals = np.maximum(np.abs(raw), floor)
+            step_f = -(evecs / evals) @ (evecs.T @ gf)
+            decrement = float(-gf @ step_f)
+            if decrement < tol:
+                if raw[0] < -floor:
+                    # a saddle: the decrement is small only because the
+                    # gradient is (e.g. a diagonal of Lambda at 0, where the
+                    # deviance is even in it). Leave along negative curvature.
+                    escaped = GroupedLMM._escape(fun, x, f, free, evecs[:, 0], lower)
+                    if escaped is not None:
+                        x, f = escaped
+                        f, g = fun(x)
+                        continue
+                message, converged = "converged: Newton decrement below tolerance", True
+                break
+            step = np.zeros(k)
+            step[free] = step_f
+            alpha = 1.0
+            for _ in range(40):
+                x_new = np.maximum(x + alpha * step, lower)
+                f_new = fun(x_new, grad=False)
+                if f_new <= f + 1e-4 * float(g @ (x_new - x)) or f_new < f - 1e-12 * abs(f):
+                    break
+                alpha /= 2
+            else:
+                # no decrease possible in floating point: at the optimum to
+                # machine precision if the predicted decrease is tiny too
+                converged = decrement < 1e-6
+                message = ("converged: no further decrease in floating point" if converged
+                           else "line search failed")
+                break
+            x = x_new
+            f, g = fun(x)
+        projected = np.where((x <= lower) & (g > 0), 0.0, g)
+        return {"x": x, "fun": float(f), "nit": it, "converged": converged,
+                "message": message, "gradient_max": float(np.max(np.abs(projected))),
+                "decrement": decrement}
+
+    @staticmethod
+    def _escape(fun, x, f, free, direction, lower):
+        """A point of lower deviance along a direction of negative curvature, or None."""
+        d = np.zeros(len(x))
+        d[free] = direction
+        size = max(1.0, float(np.max(np.abs(x))))
+        for sign in (1.0, -1.0):
+            for t in (1e-3, 1e-2, 1e-1, 0.5):
+                x_new = np.maximum(x + sign * t * size * d, lower)
+                f_new = fun(x_new, grad=False)
+                if f_new < f - 1e-10 * max(1.0, abs(f)):
+                    return x_new, f_new
+        return None
+
+    def fit_at(self, theta, reml=True, optimizer="given", converged=True, message=""):
+        """An LMMFit at a theta found elsewhere (e.g. statsmodels MixedLM)."""
+        theta = np.asarray(theta, dtype=float)
+        dev, grad = self.deviance(theta, reml, want_grad=True)
+        core = self._core(theta)
+        n_eff = self.n - self.p if reml else self.n
+        boundary = [k for k, (r, c) in enumerate(self._tri) if r == c and abs(theta[k]) < 1e-4]
+        return LMMFit(
+            theta=theta,
+            beta=self.to_original(core["beta_t"]),
+            sigma=float(np.sqrt(core["r2"] / n_eff)),
+            deviance=float(dev),
+            reml=reml,
+            converged=converged,
+            optimizer=optimizer,
+            iterations=0,
+            n_evaluations=1,
+            gradient_max=float(np.max(np.abs(grad))),
+            message=message,
+            singular=bool(boundary),
+            boundary=boundary,
+        )
+
+    # ------------------------------------------------------- inference pieces
+    def cov_beta(self, theta, sigma):
+        core = self._core(theta)
+        return sigma**2 * self._T @ linalg.cho_solve(core["cf"], self._T.T)
+
+    def _varpar_grad(self, varpar, reml):
+        """Gradient of lmerTest's unprofiled deviance in (theta, sigma)."""
+        theta, sigma = varpar[:-1], varpar[-1]
+        core = self._core(theta, want_grad=True)
+        s2 = sigma * sigma
+        g_theta = core["d_ldM"] + core["d_r2"] / s2
+        n_eff = self.n - self.p if reml else self.n
+        if reml:
+            g_theta = g_theta + core["d_ldF"]
+        g_sigma = -2.0 * core["r2"] / sigma**3 + 2.0 * n_eff / sigma
+        return np.r_[g_theta, g_sigma]
+
+    def varpar_deviance(self, varpar, reml):
+        """lmerTest's ``devfun_vp``: -2 log-likelihood at (theta, sigma), beta profiled."""
+        theta, sigma = varpar[:-1], varpar[-1]
+        core = self._core(theta)
+        s2 = sigma * sigma
+        dev = core["ldM"] + core["r2"] / s2 + self.n * (_LOG_2PI + np.log(s2))
+        if reml:
+            dev += core["ldF"] - self.p * (_LOG_2PI + np.log(s2))
+        return dev
+
+    def satterthwaite_parts(self, fit, rel_step=1e-5):
+        """Asymptotic covariance of (theta, sigma) and the Jacobian of cov(beta).
+
+        Returns ``(A, jac, vcov_beta, hessian_eigenvalues)`` where ``A = 2 H^+``
+        (H the Hessian of the deviance, pseudo-inverse over positive
+        eigenvalues as in lmerTest) and ``jac`` has shape (k, p, p).
+        """
+        varpar = np.r_[fit.theta, fit.sigma]
+        k = len(varpar)
+        H = np.empty((k, k))
+        steps = rel_step * np.maximum(np.abs(varpar), 1e-2)
+        for j in range(k):
+            e = np.zeros(k)
+            e[j] = steps[j]
+            H[:, j] = (
+                self._varpar_grad(varpar + e, fit.reml) - self._varpar_grad(varpar - e, fit.reml)
+            ) / (2 * steps[j])
+        H = (H + H.T) / 2
+        evals, evecs = np.linalg.eigh(H)
+        pos = evals > 1e-8
+        h_inv = (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
+        A = 2.0 * h_inv
+        jac = np.empty((k, self.p, self.p))
+        for j in range(k - 1):
+            e = np.zeros(k - 1)
+            e[j] = steps[j]
+            jac[j] = (
+                self.cov_beta(fit.theta + e, fit.sigma) - self.cov_beta(fit.theta - e, fit.sigma)
+            ) / (2 * steps[j])
+        vcov = self.cov_beta(fit.theta, fit.sigma)
+        jac[k - 1] = 2.0 * vcov / fit.sigma
+        return A, jac, vcov, evals
+
+    def random_effects(self, fit):
+        """Conditional modes b_i and their conditional covariance sigma^2 P_i.
+
+        Ordered by participant code.
+        """
+        core = self._core(fit.theta)
+        C = self.ZtXy
+        gvec = C[:, :, self.p] - C[:, :, : self.p] @ core["beta_t"]
+        b = np.einsum("nqr,nr->nq", core["P"], gvec)
+        return b, fit.sigma**2 * core["P"]
+
+
+def satterthwaite_df(L, A, jac, vcov):
+    """Satterthwaite degrees of freedom for each row of L (a contrast matrix)."""
+    L = np.atleast_2d(L)
+    var = np.einsum("ci,ij,cj->c", L, vcov, L)
+    grad = np.einsum("ci,kij,cj->ck", L, jac, L)
+    denom = np.einsum("ck,kl,cl->c", grad, A, grad)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        df = 2.0 * var**2 / denom
+    return var, df
+
+
+class NestedLMM(GroupedLMM):
+    """Participants nested in sites: a random intercept per site as well.
+
+    ``y = X beta + Z_i b_i + u_s + e`` with ``u_s ~ N(0, sigma^2 tau^2)``, as
+    ``lmer(y ~ ... + (time | participant) + (1 | site))``. The parameter
+    vector is lme4's theta for the participant terms followed by ``tau``
+    (lme4's ``site.(Intercept)`` theta). With ``W_i = (I + Z_i Lambda
+    Lambda' Z_i')^{-1}`` the site's covariance, relative to sigma^2, is
+    ``blockdiag(W_i^{-1}) + tau^2 1 1'``; by the Woodbury identity every
+    cross-product gains ``- tau^2 / (1 + tau^2 omega_s) c_s c_s'`` and the
+    log-determinant ``log(1 + tau^2 omega_s)``, where ``omega_s = sum_i
+    1'W_i 1`` and ``c_s = sum_i [X y]_i' W_i 1`` over the site's
+    participants, all from the same per-participant statistics (Z's first
+    column is the intercept, so ``Z_i'1`` and ``[X y]_i'1`` are in them).
+    The gradient is by central differences.
+    """
+
+    def __init__(self, X, Z, y, group, site_of_group):
+        super().__init__(X, Z, y, group)
+        site_of_group = np.asarray(site_of_group)
+        self.site_codes, self.sites = pd_factorize(site_of_group)
+        self.n_sites = len(self.sites)
+        self.n_theta = len(self._tri) + 1
+
+    def _outer_level(self, S, P, theta):
+        tau = float(theta[-1])
+        if tau == 0.0:
+            return S, 0.0
+        p = self.p
+        a = self.ZtZ[:, :, 0]  # Z_i'1
+        C = self.ZtXy  # (N, q, p + 1): rows Z_i'[X y]
+        Pa = np.einsum("nqr,nr->nq", P, a)
+        w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
+        c = C[:, 0, :] - np.einsum("nq,nqr->nr", Pa, C)
+        omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
+        cs = np.stack([np.bincount(self.site_codes, weights=c[:, j], minlength=self.n_sites)
+                       for j in range(p + 1)], axis=1)
+        rho = tau * tau / (1.0 + tau * tau * omega)
+        S = S - np.einsum("s,si,sj->ij", rho, cs, cs)
+        return S, float(np.sum(np.log1p(tau * tau * omega)))
+
+    def deviance(self, theta, reml=True, want_grad=False):
+        theta = np.asarray(theta, dtype=float)
+        dev = super().deviance(theta, reml, want_grad=False)
+        if not want_grad:
+            return dev
+        grad = np.empty(len(theta))
+        for j in range(len(theta)):
+            h = 1e-6 * max(1.0, abs(theta[j]))
+            e = np.zeros(len(theta))
+            e[j] = h
+            up = super().deviance(theta + e, reml)
+            # a lower bound at 0 (a diagonal or tau): one-sided there
+            if theta[j] - h < 0 and self._is_diagonal(j):
+                grad[j] = (up - dev) / h
+            else:
+                grad[j] = (up - super().deviance(theta - e, reml)) / (2 * h)
+        return dev, grad
+
+    def _is_diagonal(self, j):
+        return j == len(self._tri) or self._tri[j][0] == self._tri[j][1]
+
+    def relcov(self, theta):
+        return super().relcov(np.asarray(theta)[: len(self._tri)])
+
+    def fit(self, reml=True, start=None, tol=1e-9, maxiter=200, centre=None):
+        """Several starts (the participant model's optimum with small and large
+        site variances, and lme4's identity start), bounded Newton on the
+        numerical gradient, the best optimum certified to second order."""
+        base = GroupedLMM.__new__(GroupedLMM)
+        base.__dict__.update({k: v for k, v in self.__dict__.items()
+                              if k not in ("site_codes", "sites", "n_sites")})
+        base.n_theta = len(self._tri)
+        inner = GroupedLMM.fit(base, reml=reml)
+        diag = [k for k in range(self.n_theta) if self._is_diagonal(k)]
+        n_eval = [0]
+
+        def fun(theta, grad=True):
+            n_eval[0] += 1
+            return self.deviance(theta, reml, want_grad=grad)
+
+        identity = np.r_[np.ones(1) if self.q == 1 else np.array([1.0, 0.0, 1.0]), 1.0]
+        starts = [("participant optimum, site SD 0.1", np.r_[inner.theta, 0.1]),
+                  ("participant optimum, site SD 1", np.r_[inner.theta, 1.0]),
+                  ("identity", identity)]
+        if start is not None:
+            starts.append(("given", np.asarray(start, dtype=float)))
+        bounds = [(0.0, None) if k in diag else (None, None) for k in range(self.n_theta)]
+        runs = []
+        for name, x0 in starts:
+            res = optimize.minimize(fun, x0, jac=True, method="L-BFGS-B", bounds=bounds,
+                                    options={"ftol": 1e-15, "gtol": 1e-7, "maxiter": 1000})
+            runs.append({"x": np.asarray(res.x, dtype=float), "fun": float(res.fun),
+                         "nit": int(res.nit), "converged": bool(res.success),
+                         "message": f"L-BFGS-B: {res.message}", "start": name,
+                         "gradient_max": float(np.max(np.abs(res.jac)))})
+        best = min(runs, key=lambda r: r["fun"])
+        certified, why = self._certify_numerically(best["x"], reml, diag)
+        theta = best["x"]
+        core = self._core(theta)
+        n_eff = self.n - self.p if reml else self.n
+        scale = max(float(np.max(theta[diag])), 1e-2)
+        boundary = [k for k in diag if theta[k] < 1e-4 * scale]
+        # L-BFGS-B often ends its line search "abnormally" at the precision a
+        # numerical gradient allows; the certificate is what decides
+        converged = bool(certified)
+        return LMMFit(
+            theta=theta, beta=self.to_original(core["beta_t"]),
+            sigma=float(np.sqrt(core["r2"] / n_eff)), deviance=float(best["fun"]), reml=reml,
+            converged=converged,
+            optimizer="L-BFGS-B, numerical gradient, several starts (scipy; backwalk_study)",
+            iterations=int(sum(r["nit"] for r in runs)), n_evaluations=n_eval[0],
+            gradient_max=best["gradient_max"],
+            message=best["message"] if converged else f"{best['message']}; {why}",
+            singular=bool(boundary), boundary=boundary,
+            starts=[{"start": r["start"], "deviance": float(r["fun"]),
+                     "converged": bool(r["converged"]), "iterations": int(r["nit"])}
+                    for r in runs],
+            best_start=best["start"], centre=None,
+            certificate=why if certified else f"failed: {why}",
+        )
+
+    def _certify_numerically(self, x, reml, diag):
+        """First- and second-order conditions with central differences of the deviance."""
+        k = len(x)
+        f0 = self.deviance(x, reml)
+        scale = max(float(np.max(x[diag])), 1e-2)
+        at_bound = np.array([(j in diag) and x[j] < 1e-4 * scale for j in range(k)])
+        steps = 1e-4 * np.maximum(np.abs(x), 1e-2)
+
+        def f(v):
+            return self.deviance(np.where(at_bound, np.abs(v), v), reml)
+
+        g = np.empty(k)
+        H = np.empty((k, k))
+        for i in range(k):
+            ei = np.zeros(k)
+            ei[i] = steps[i]
+            up, down = f(x + ei), f(x - ei)
+            g[i] = (up - down) / (2 * steps[i])
+            H[i, i] = (up - 2 * f0 + down) / steps[i] ** 2
+            for j in range(i):
+                ej = np.zeros(k)
+                ej[j] = steps[j]
+                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
+                                     + f(x - ei - ej)) / (4 * steps[i] * steps[j])
+        gtol = 1e-3 * max(1.0, abs(f0)) ** 0.5
+        # at a zero diagonal the deviance is even in it (probed as |v|): only
+        # the off-boundary directions need a zero gradient
+        if np.any(np.abs(g[~at_bound]) > gtol):
+            return False, f"gradient {np.max(np.abs(g[~at_bound])):.2g} is not zero"
+        ev = np.linalg.eigvalsh(H)
+        if ev[0] < -1e-4 * max(1.0, float(np.max(np.abs(ev)))):
+            return False, "the Hessian has a negative eigenvalue (a saddle point)"
+        if at_bound.any():
+            return True, "boundary optimum: no descent into the interior found"
+        return True, "interior optimum: zero gradient, positive definite Hessian"
+
+    def _varpar_grad(self, varpar, reml):
+        g = np.empty(len(varpar))
+        for j in range(len(varpar)):
+            h = 1e-5 * max(1e-2, abs(varpar[j]))
+            e = np.zeros(len(varpar))
+            e[j] = h
+            g[j] = (self.varpar_deviance(varpar + e, reml)
+                    - self.varpar_deviance(varpar - e, reml)) / (2 * h)
+        return g
+
+    def satterthwaite_parts(self, fit, rel_step=1e-4):
+        """As GroupedLMM's, with the Hessian by second differences of the deviance."""
+        varpar = np.r_[fit.theta, fit.sigma]
+        k = len(varpar)
+        steps = rel_step * np.maximum(np.abs(varpar), 1e-2)
+        f0 = self.varpar_deviance(varpar, fit.reml)
+        H = np.empty((k, k))
+        for i in range(k):
+            for j in range(i, k):
+                ei = np.zeros(k)
+                ej = np.zeros(k)
+                ei[i], ej[j] = steps[i], steps[j]
+                if i == j:
+                    H[i, i] = (self.varpar_deviance(varpar + ei, fit.reml) - 2 * f0
+                               + self.varpar_deviance(varpar - ei, fit.reml)) / steps[i] ** 2
+                else:
+                    H[i, j] = H[j, i] = (
+                        self.varpar_deviance(varpar + ei + ej, fit.reml)
+                        - self.varpar_deviance(varpar + ei - ej, fit.reml)
+                        - self.varpar_deviance(varpar - ei + ej, fit.reml)
+                        + self.varpar_deviance(varpar - ei - ej, fit.reml)
+                    ) / (4 * steps[i] * steps[j])
+        evals, evecs = np.linalg.eigh(H)
+        pos = evals > 1e-8
+        A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
+        jac = np.empty((k, self.p, self.p))
+        for j in range(k - 1):
+            e = np.zeros(k - 1)
+            e[j] = steps[j]
+            jac[j] = (self.cov_beta(fit.theta + e, fit.sigma)
+                      - self.cov_beta(fit.theta - e, fit.sigma)) / (2 * steps[j])
+        vcov = self.cov_beta(fit.theta, fit.sigma)
+        jac[k - 1] = 2.0 * vcov / fit.sigma
+        return A, jac, vcov, evals
+
+    def random_effects(self, fit):
+        """Participants' conditional modes and covariances, given the site effects' uncertainty.
+
+        ``b_i = P_i (Z_i'r_i - Z_i'1 u_s)``, ``u_s = rho_s sum_i 1'W_i r_i``
+        with ``rho_s = tau^2 / (1 + tau^2 omega_s)``; ``cov(b_i | y) =
+        sigma^2 (P_i + rho_s (P_i Z_i'1)(P_i Z_i'1)')``.
+        """
+        core = self._core(fit.theta)
+        P, p = core["P"], self.p
+        tau = float(fit.theta[-1])
+        C = self.ZtXy
+        g = C[:, :, p] - C[:, :, :p] @ core["beta_t"]  # Z_i' r_i
+        a = self.ZtZ[:, :, 0]
+        Pa = np.einsum("nqr,nr->nq", P, a)
+        w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
+        one_w_r = g[:, 0] - np.einsum("nq,nq->n", Pa, g)  # 1'W_i r_i
+        omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
+        rho = tau * tau / (1.0 + tau * tau * omega)
+        u = rho * np.bincount(self.site_codes, weights=one_w_r, minlength=self.n_sites)
+        b = np.einsum("nqr,nr->nq", P, g - a * u[self.site_codes][:, None])
+        cond = P + rho[self.site_codes][:, None, None] * np.einsum("nq,nr->nqr", Pa, Pa)
+        self.site_effects = (u, fit.sigma**2 * rho)
+        return b, fit.sigma**2 * cond
+
+
+def pd_factorize(values):
+    """Codes 0..K-1 and the sorted unique values (numpy only)."""
+    uniques, codes = np.unique(values, return_inverse=True)
+    return codes, uniques
