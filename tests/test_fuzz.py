@@ -46,6 +46,12 @@ SCALE = TOTAL / 2000
 OUTCOMES: Counter = Counter()   # (input class, outcome) -> cases
 STARTED = time.perf_counter()
 ALLOWED = (StudyValidationError, StudyReadError)
+# every generated file goes below one folder, removed when the module ends
+WORK = tempfile.TemporaryDirectory(prefix="backwalk-fuzz-")
+
+
+def scratch() -> Path:
+    return Path(tempfile.mkdtemp(dir=WORK.name))
 
 
 def examples(n: int) -> settings:
@@ -56,6 +62,7 @@ def examples(n: int) -> settings:
 @pytest.fixture(scope="module", autouse=True)
 def report():
     yield
+    WORK.cleanup()
     seconds = time.perf_counter() - STARTED
     classes = sorted({c for c, _ in OUTCOMES})
     print(f"\nfuzz: {sum(OUTCOMES.values())} cases in {seconds:.1f} s over {len(classes)} input classes "
@@ -91,7 +98,7 @@ CELLS = st.one_of(
 
 
 def write_folder(tables: dict[str, pd.DataFrame], toml: bytes = STUDY_TOML) -> Path:
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    folder = scratch()
     (folder / "study.toml").write_bytes(toml)
     for name, frame in tables.items():
         frame.to_csv(folder / f"{name}.csv", index=False)
@@ -182,7 +189,7 @@ ASSESS_BYTES = ASSESS.to_csv(index=False).encode()
 @examples(250)
 @given(data=mutated_bytes(ASSESS_BYTES))
 def test_fuzz_byte_mutations_readers(data):
-    folder = Path(tempfile.mkdtemp(prefix="fuzz-"))
+    folder = scratch()
     (folder / "assessments.csv").write_bytes(data)
     check_read_and_coerce("byte mutations", folder / "assessments.csv", "assessments")
 
@@ -238,7 +245,7 @@ def test_fuzz_study_toml_types(pairs):
 @examples(100)
 @given(data=mutated_bytes(STUDY_TOML))
 def test_fuzz_study_toml_bytes(data):
-    path = Path(tempfile.mkdtemp(prefix="fuzz-")) / "study.toml"
+    path = scratch() / "study.toml"
     path.write_bytes(data)
     try:
         raw = read_toml(path, "study.toml")
@@ -257,7 +264,7 @@ MAPPING_KEYS = st.sampled_from(["participant_id", "week", "arm", "age_years", "s
                                 "measures.Berg.measure", "measures.Berg.repeated", "measures.TUG (s)",
                                 "defaults", "defaults.arm", "defaults.week", "values", "values.sex", "keep",
                                 "dates", "decimal", "sheet", "header_row", "synthetic", "plan", "foo"])
-SHEET = Path(tempfile.mkdtemp(prefix="fuzz-sheet-")) / "clients.csv"
+SHEET = scratch() / "clients.csv"
 SHEET.write_text("Client,Week,Programme,Age,Sex,Diagnosis,Berg,TUG (s),Visit date,Start date\n"
                  "K-1,0,backward,80,female,older_adult,40,14.2,2026-01-05,2026-01-05\n"
                  "K-1,4,backward,80,female,older_adult,44,12.5,2026-02-02,2026-01-05\n"
@@ -342,7 +349,7 @@ def parquet_tables(draw) -> pa.Table:
 @examples(150)
 @given(table=parquet_tables())
 def test_fuzz_parquet_dtypes_readers(table):
-    path = Path(tempfile.mkdtemp(prefix="fuzz-")) / "sessions.parquet"
+    path = scratch() / "sessions.parquet"
     pq.write_table(table, path)
     check_read_and_coerce("parquet dtypes", path, "sessions")
 
@@ -392,7 +399,7 @@ FORCE_PLATE = ("Time[s]\tCOPx[mm]\tCOPy[mm]\n" + "".join(f"{i / 50:.2f}\t{i % 3}
 @examples(150)
 @given(data=mutated_bytes(FORCE_PLATE))
 def test_fuzz_force_plate_bytes(data):
-    path = Path(tempfile.mkdtemp(prefix="fuzz-")) / "trial.txt"
+    path = scratch() / "trial.txt"
     path.write_bytes(data)
     try:
         cop = read_force_plate(path)
