@@ -11,11 +11,12 @@ STAMP_SYS := $(VENV)/.stamp-system
 R_PACKAGES := r-base-core r-cran-lme4 r-cran-lmertest r-cran-emmeans r-cran-pbkrtest r-cran-metafor r-cran-nlme r-cran-mass
 BROWSER_PACKAGES := chromium
 
-.PHONY: run test lab reference bench system-deps clean help
+.PHONY: run test fuzz lab reference bench system-deps clean help
 
 help:
 	@echo "make run        set up and run the main job on the example study (writes results/)"
 	@echo "make test       set up and run every test"
+	@echo "make fuzz       fuzz the loaders with 20,000 generated inputs (prints classes, cases, time)"
 	@echo "make lab        open JupyterLab on notebooks/"
 	@echo "make reference  regenerate the R reference values in tests/reference/"
 	@echo "make bench      run the benchmarks in benchmarks/"
@@ -58,6 +59,9 @@ run: $(STAMP_RUN)
 
 test: $(STAMP_DEV) $(STAMP_SYS)
 	$(BIN)/pytest -n 2 --dist loadfile
+
+fuzz: $(STAMP_DEV)
+	BACKWALK_FUZZ_EXAMPLES=20000 $(BIN)/pytest tests/test_fuzz.py -q -s -p no:cacheprovider
 
 lab: $(STAMP_RUN)
 	$(BIN)/jupyter lab notebooks/

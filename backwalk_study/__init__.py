@@ -40,7 +40,7 @@ _EXPORTS = {
     "Study": "data.study",
     "load_study": "data.study",
     "validate_study": "data.study",
-    "import_wide": "data.readers",
+    "import_wide": "data.wide",
     # the synthetic example
     "simulate_study": "data.simulate",
     # data sets for examples and teaching (issue 11)

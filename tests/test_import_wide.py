@@ -63,9 +63,11 @@ def test_clinic_sheet_bad_cells_name_the_sheet_row_and_header(tmp_path):
     with pytest.raises(StudyValidationError) as info:
         import_wide(path, MAPPING)
     p = info.value.problems
-    assert ((p["row"] == 6) & (p["column"] == "value") & p["message"].str.contains("Berg")).any()
+    # reported under the original header, not the study column "value" (issue 12)
+    assert ((p["row"] == 6) & (p["column"] == "Berg") & p["message"].str.contains("Berg")).any()
+    assert ((p["row"] == 4) & (p["column"] == "Sex")).any()
     assert ((p["row"] == 9) & (p["column"] == "TUG (s)") & (p["message"] == "must be a number")).any()
-    assert ((p["column"] == "Sex") & p["message"].str.contains("differs between this participant's rows")).any()
+    assert ((p["column"] == "Sex") & p["message"].str.contains("differs from this participant's other rows")).any()
     assert not p["message"].str.contains("a value is required").any()  # bad cells are reported once
 
 
@@ -77,7 +79,7 @@ def test_bad_mapping_lists_every_mistake(tmp_path):
         import_wide(SHEET, mapping)
     text = str(info.value)
     for part in ("no column 'Customer'", "no column 'Wk'", "unknown key 'foo'", "'bergg': not a measure",
-                 "'Nope': the spreadsheet has no such column"):
+                 "'Nope': clients.csv has no column 'Nope'"):
         assert part in text
     mapping.write_text("participant_id = [")
     with pytest.raises(StudyReadError, match="not a valid TOML"):

@@ -155,7 +155,7 @@ def balance_data(path: str | os.PathLike | None = None):
     >>> bds.participants["participant_id"].nunique()  # doctest: +SKIP
     163
     """
-    from .readers import import_wide
+    from .wide import import_wide
 
     root = repository_root()
     where = Path(path) if path is not None else root / BDS_RELATIVE

@@ -77,7 +77,33 @@ class StudyValidationError(ValueError):
 
 class StudyReadError(OSError):
     """The input cannot be read at all (no such folder, unreadable file,
-    unsupported format, malformed mapping file)."""
+    unsupported format, malformed mapping file).
+
+    Attributes
+    ----------
+    file : str or None
+        The file (or folder) that could not be read.
+    problems : list of dict
+        One record per problem (file, row, participant_id, column, value,
+        message), as :meth:`StudyValidationError.to_records` gives them, so
+        ``--json`` can print a read error the same way as invalid data. A
+        configuration file with several mistakes lists each, ``column``
+        holding the key path ("plan.weeks").
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, problems: list[dict] | None = None):
+        super().__init__(message)
+        self.file = None if file is None else str(file)
+        if problems is None:
+            problems = [{"file": self.file, "message": message}]
+        self.problems = [{c: rec.get(c) for c in PROBLEM_COLUMNS} for rec in problems]
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else ""
+
+    def to_records(self) -> list[dict]:
+        """The problems as JSON-ready dicts (missing values as ``None``)."""
+        return [dict(rec) for rec in self.problems]
 
 
 def format_problems(problems) -> str:

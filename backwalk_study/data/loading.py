@@ -45,7 +45,7 @@ def open_study(path: str | os.PathLike, mapping: str | os.PathLike | None = None
     backwalk_study.data.errors.StudyReadError: data/example_clinic/clients.csv is a file: ...
     """
     from .errors import StudyReadError
-    from .readers import import_wide
+    from .wide import import_wide
     from .study import load_study
 
     if mapping is not None:

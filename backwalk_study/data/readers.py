@@ -1,5 +1,5 @@
-"""Reading study tables (CSV, XLSX, Parquet) and importing a clinic's wide
-spreadsheet through a column-mapping file.
+"""Reading study tables (CSV, XLSX, Parquet) cell by cell, strictly typed.
+(The clinic's wide import is in :mod:`backwalk_study.data.wide`.)
 
 Readers never write to their input. Every cell keeps its spreadsheet row
 number (header = row 1) so problems can be reported where a person would
@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import re
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ import pandas as pd
 
 from .errors import StudyReadError
 
-__all__ = ["TableFile", "read_table", "find_table", "coerce_columns", "import_wide", "convert_units",
-           "UNIT_FACTORS", "TABLE_SUFFIXES", "spreadsheet_safe", "write_table"]
+__all__ = ["TableFile", "read_table", "find_table", "coerce_columns", "convert_units",
+           "UNIT_FACTORS", "TABLE_SUFFIXES", "spreadsheet_safe", "write_table", "write_xlsx"]
 
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".xlsx", ".xlsm", ".parquet")
 NA_STRINGS = ["", "NA", "N/A", "n/a", "NaN", "nan", "null", "NULL", "None"]
@@ -94,17 +93,17 @@ def read_table(path: str | Path) -> TableFile:
             frame.index = pd.RangeIndex(2, 2 + len(frame))
             blank = frame.isna().all(axis=1)
             frame = frame.loc[~blank]
-            for col in frame.columns:
-                frame[col] = frame[col].str.strip()
             return TableFile(path, frame, decimal, problems=problems)
         if suffix in (".xlsx", ".xlsm"):
-            frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl")
+            # keep_default_na=False: an Excel error such as #DIV/0! is reported as typed, not as empty
+            frame = pd.read_excel(path, sheet_name=0, dtype=object, engine="openpyxl", keep_default_na=False,
+                                  na_values=NA_STRINGS)
             problems = _tidy_headers(frame)
             frame.index = pd.RangeIndex(2, 2 + len(frame))
             frame = frame.loc[~frame.isna().all(axis=1)]
             return TableFile(path, frame, problems=problems)
         if suffix == ".parquet":
-            frame = pd.read_parquet(path)
+            frame = _read_parquet(path)
             problems = _tidy_headers(frame)
             frame.index = pd.RangeIndex(2, 2 + len(frame))
             return TableFile(path, frame, problems=problems)
@@ -115,6 +114,68 @@ def read_table(path: str | Path) -> TableFile:
     except Exception as exc:  # any reader failure is a read error for the user
         raise StudyReadError(f"{path}: cannot be read as a table ({type(exc).__name__}: {exc})") from None
     raise StudyReadError(f"{path}: unsupported file type {suffix!r}; use CSV, XLSX or Parquet")
+
+
+def _read_parquet(path: Path) -> pd.DataFrame:
+    """A Parquet table with every column in a type the coercion understands.
+
+    Categorical (dictionary) columns are decoded; decimals and half floats
+    become float64; dates and times outside what pandas holds (year 20000),
+    lists, structs, maps, durations, times of day and binary cells become
+    text, so each such cell is judged (and reported) at its own row like a
+    typed-in one instead of failing the whole file.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    columns = {}
+    for name, col in zip(table.column_names, table.columns):
+        t = col.type
+        if pa.types.is_dictionary(t):
+            col = col.cast(t.value_type)
+            t = col.type
+        if pa.types.is_decimal(t) or pa.types.is_float16(t):
+            col = col.cast(pa.float64())
+        elif pa.types.is_date(t) or pa.types.is_timestamp(t):
+            years = pc.year(col)
+            lo, hi = pc.min_max(years).values() if len(col) else (None, None)
+            lo, hi = (lo.as_py(), hi.as_py()) if lo is not None else (None, None)
+            if lo is not None and (lo < 1900 or hi >= 2200):
+                col = pa.chunked_array([_temporal_text(col.combine_chunks())])
+        elif pa.types.is_binary(t) or pa.types.is_large_binary(t) or pa.types.is_fixed_size_binary(t):
+            col = pa.chunked_array([pa.array([None if v is None else v.decode("utf-8", "replace")
+                                              for v in col.to_pylist()], pa.string())])
+        elif (pa.types.is_nested(t) or pa.types.is_time(t) or pa.types.is_duration(t)
+              or pa.types.is_interval(t)):
+            col = pa.chunked_array([pa.array([None if v is None else str(v) for v in col.to_pylist()],
+                                             pa.string())])
+        columns[name] = col
+    table = pa.table(columns) if columns else table
+    frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan),
+                                          pa.large_string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get,
+                            date_as_object=True)
+    frame.columns = [str(c) for c in frame.columns]
+    return frame
+
+
+def _temporal_text(arr):
+    """Dates or timestamps as ISO text, through numpy, which (unlike Python's
+    datetime) holds any year."""
+    import pyarrow as pa
+
+    if pa.types.is_date32(arr.type):
+        unit, ints = "D", arr.cast(pa.int32()).cast(pa.int64())
+    elif pa.types.is_date64(arr.type):
+        unit, ints = "ms", arr.cast(pa.int64())
+    else:
+        unit, ints = arr.type.unit, arr.cast(pa.timestamp(arr.type.unit)).cast(pa.int64())
+    values = ints.to_numpy(zero_copy_only=False)
+    mask = np.asarray(ints.is_null().to_numpy(zero_copy_only=False))
+    stamps = np.where(mask, 0, np.nan_to_num(values)).astype("int64").astype(f"datetime64[{unit}]")
+    text = np.datetime_as_string(stamps, unit="D" if unit == "D" else "s")
+    return pa.array([None if m else t for t, m in zip(text, mask)], pa.string())
 
 
 def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
@@ -138,6 +199,11 @@ def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
             convert_options=pacsv.ConvertOptions(column_types={c: pa.string() for c in header},
                                                  null_values=NA_STRINGS, strings_can_be_null=True,
                                                  quoted_strings_can_be_null=True))
+        import pyarrow.compute as pc
+
+        # spaces around cells are stripped here, in Arrow: a kernel per column costs a fraction of
+        # pandas' .str.strip(), which matters for sheets with thousands of columns
+        table = pa.table([pc.utf8_trim_whitespace(col) for col in table.columns], names=table.column_names)
         frame = table.to_pandas(types_mapper={pa.string(): pd.StringDtype("pyarrow", na_value=np.nan)}.get)
         if list(frame.columns) and str(frame.columns[0]).startswith("\ufeff"):
             frame = frame.rename(columns={frame.columns[0]: str(frame.columns[0])[1:]})
@@ -145,8 +211,11 @@ def _read_text_table(path: Path, sep: str) -> pd.DataFrame:
             return frame
     except (pa.ArrowInvalid, UnicodeDecodeError, ValueError):
         pass
-    return pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_STRINGS,
-                       encoding="utf-8-sig", skip_blank_lines=False, engine="c", quoting=csv.QUOTE_MINIMAL)
+    frame = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, na_values=NA_STRINGS,
+                        encoding="utf-8-sig", skip_blank_lines=False, engine="c", quoting=csv.QUOTE_MINIMAL)
+    # one new frame, not column-by-column assignment (quadratic in the number of columns)
+    return pd.DataFrame({i: frame.iloc[:, i].str.strip() for i in range(frame.shape[1])}).set_axis(
+        frame.columns, axis=1)
 
 
 def _tidy_headers(frame: pd.DataFrame) -> list[dict]:
@@ -178,13 +247,17 @@ _KIND_WORDS = {"float": "a number", "int": "a whole number", "date": "a date (YY
                "bool": "yes or no", "str": "text"}
 
 
-def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame | None = None
-                   ) -> tuple[pd.DataFrame, list[dict]]:
+def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame | None = None,
+                   date_order: str | None = None) -> tuple[pd.DataFrame, list[dict]]:
     """Convert raw cells to typed columns, collecting a problem per bad cell.
 
     ``kinds`` maps column -> "str", "float", "int", "date" or "bool". Cells
     that cannot be converted become missing in the result and are reported;
-    nothing is dropped.
+    nothing is dropped. Dates are strict: a day that does not exist
+    (2026-02-30) is an error at its own cell. Dates written with slashes or
+    dots are read day-first or month-first as ``date_order`` declares
+    ("day-first", "month-first"; "iso" allows only YYYY-MM-DD), or as the
+    column shows when some day is above 12.
     """
     raw = table.frame if frame is None else frame
     out = pd.DataFrame(index=raw.index)
@@ -203,8 +276,12 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
                 if table.decimal == ",":
                     text = text.str.replace(",", ".", regex=False)
                 num = _parse_numbers(text)
+            elif (pd.api.types.is_bool_dtype(s.dtype) or pd.api.types.is_datetime64_any_dtype(s.dtype)
+                  or pd.api.types.is_timedelta64_dtype(s.dtype)):
+                num = pd.Series(np.nan, index=s.index)  # true/false or a date is not a measurement
             else:
-                num = pd.to_numeric(s, errors="coerce")
+                num = pd.to_numeric(s.map(lambda v: np.nan if isinstance(v, (bool, np.bool_)) else v)
+                                    if s.dtype == object else s, errors="coerce")
             num = num.astype("float64")
             num = num.where(np.isfinite(num))  # "inf" is not a measurement
             bad = present & num.isna()
@@ -218,15 +295,22 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
                                      "message": f"must be {_KIND_WORDS[kind]}"})
             out[col] = num
         elif kind == "date":
-            if pd.api.types.is_datetime64_any_dtype(s):
+            reasons: dict = {}
+            if isinstance(s.dtype, pd.DatetimeTZDtype):
+                dates = s.dt.tz_localize(None)  # the wall-clock date where it was recorded
+            elif pd.api.types.is_datetime64_any_dtype(s):
                 dates = s
             elif s.dtype == object and not s.map(lambda v: v is None or isinstance(v, str) or _isnan(v)).all():
                 # Excel cells arrive as datetime objects in an object column
-                is_obj = s.map(lambda v: hasattr(v, "year"))
-                dates = _parse_dates(s.where(~is_obj).astype("str").str.strip())
-                dates = dates.where(~is_obj, pd.to_datetime(s.where(is_obj), errors="coerce"))
+                is_obj = s.map(lambda v: hasattr(v, "year") and hasattr(v, "month"))
+                dates, reasons = _parse_dates(s.where(~is_obj).astype("str").str.strip(), date_order)
+                for idx, v in s[is_obj.to_numpy(dtype=bool)].items():
+                    if 1900 <= v.year < 2200:
+                        dates[idx] = pd.Timestamp(_naive(v)).as_unit("ns")
+                    else:
+                        reasons[idx] = f"the year {v.year} is out of range (1900-2199); is it a typing slip?"
             else:
-                dates = _parse_dates(s.astype("str").str.strip())
+                dates, reasons = _parse_dates(s.astype("str").str.strip(), date_order)
             dates = pd.to_datetime(dates, errors="coerce")
             # dates outside 1900-2199 are typing slips (and beyond what datetime64[ns] holds)
             years = dates.dt.year
@@ -234,7 +318,7 @@ def coerce_columns(table: TableFile, kinds: dict[str, str], frame: pd.DataFrame 
             bad = present & dates.isna()
             for idx in s.index[bad.to_numpy()]:
                 problems.append({"row": idx, "column": col, "value": _show(s.at[idx]),
-                                 "message": "must be a date written YYYY-MM-DD"})
+                                 "message": reasons.get(idx, "must be a date written YYYY-MM-DD")})
             out[col] = dates
         elif kind == "bool":
             low = s.astype("string").str.strip().str.lower()
@@ -268,22 +352,117 @@ def _parse_numbers(text: pd.Series) -> pd.Series:
         return pd.to_numeric(text, errors="coerce")
 
 
-def _parse_dates(text: pd.Series) -> pd.Series:
-    """ISO dates: Arrow's strptime for YYYY-MM-DD, pandas' ISO 8601 parser for
-    the cells it could not read (date-times, other ISO forms)."""
+_ISO_DAY = re.compile(r"^\s*(\d{4,6})-(\d{1,2})-(\d{1,2})(?:[T ].*)?$")
+_SLASH_DAY = re.compile(r"^\s*(\d{1,2})[/.](\d{1,2})[/.](\d{4})(?:[T ]0{1,2}:00(?::00)?)?\s*$")
+_MONTHS = ("January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
+           "November", "December")
+
+
+def _naive(v):
+    """A datetime as its wall-clock time (time zone dropped)."""
+    tz = getattr(v, "tzinfo", None)
+    return v.replace(tzinfo=None) if tz is not None else v
+
+
+def _real_date(year: int, month: int, day: int) -> tuple[Any, str | None]:
+    """``datetime64`` of a calendar date, or NaT and why it is not one."""
+    import calendar
+
+    if not 1 <= month <= 12:
+        return np.datetime64("NaT"), f"must be a date that exists: there is no month {month}"
+    last = calendar.monthrange(year, month)[1] if 1 <= year <= 9999 else 31
+    if not 1 <= day <= last:
+        return np.datetime64("NaT"), f"must be a date that exists: {_MONTHS[month - 1]} {year} has {last} days"
+    if not 1900 <= year < 2200:
+        return np.datetime64("NaT"), f"the year {year} is out of range (1900-2199); is it a typing slip?"
+    return np.datetime64(f"{year:04d}-{month:02d}-{day:02d}", "s"), None
+
+
+def date_order_of(text: pd.Series) -> str | None:
+    """"day-first" or "month-first" when the slash dates of a column show it
+    (some day above 12 in one place and none in the other), else None.
+
+    >>> date_order_of(pd.Series(["03/04/2026", "25/04/2026"]))
+    'day-first'
+    """
+    parts = text.dropna().astype("str").str.extract(_SLASH_DAY.pattern).dropna()
+    if parts.empty:
+        return None
+    first, second = parts[0].astype(int), parts[1].astype(int)
+    if (first > 12).any() and not (second > 12).any():
+        return "day-first"
+    if (second > 12).any() and not (first > 12).any():
+        return "month-first"
+    return None
+
+
+def _parse_dates(text: pd.Series, order: str | None = None) -> tuple[pd.Series, dict]:
+    """Strict dates and, for the cells that are not, why.
+
+    YYYY-MM-DD goes through Arrow's strptime; as that rolls impossible days
+    over (2026-02-30 -> 2026-03-02), every parsed cell is checked against
+    its own digits. Other cells: dd/mm/yyyy or mm/dd/yyyy by ``order`` (or
+    as the column shows), then pandas' ISO 8601 parser (date-times)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    parsed = pc.strptime(pa.array(text, from_pandas=True), format="%Y-%m-%d", unit="s", error_is_null=True)
+    arr = pa.array(text, from_pandas=True, type=pa.string())
+    parsed = pc.strptime(arr, format="%Y-%m-%d", unit="s", error_is_null=True)
     values = np.asarray(parsed.to_numpy(zero_copy_only=False)).astype("datetime64[s]")
-    retry = text.notna().to_numpy() & np.isnat(values)
-    if retry.any():
-        extra = pd.to_datetime(text[retry], errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
-        values[retry] = extra.to_numpy().astype("datetime64[s]")
+    reasons: dict = {}
+    # Arrow rolls 2026-02-30 over to 2026-03-02: a parsed cell must print back as its own text
+    same = pc.equal(pc.strftime(parsed, format="%Y-%m-%d"), pc.utf8_trim_whitespace(arr))
+    check = np.flatnonzero(~np.isnat(values) & ~np.asarray(same.fill_null(True).to_numpy(zero_copy_only=False)))
+    idx = text.index
+    for pos in check:
+        m = _ISO_DAY.match(str(text.iat[pos]))
+        if m is None:
+            values[pos] = np.datetime64("NaT")
+            continue
+        values[pos], why = _real_date(int(m.group(1)), int(m.group(2)), int(m.group(3)))
+        if why:
+            reasons[idx[pos]] = why
+    retry = np.flatnonzero(text.notna().to_numpy() & np.isnat(values))
+    retry = [pos for pos in retry if idx[pos] not in reasons]
+    if retry:
+        sub = text.iloc[retry]
+        order = order if order in ("day-first", "month-first", "iso") else date_order_of(sub)
+        iso_rest = []
+        for pos in retry:
+            cell = str(text.iat[pos])
+            m = _SLASH_DAY.match(cell)
+            if m is None:
+                m_iso = _ISO_DAY.match(cell)
+                if m_iso:  # a date-time, or a date with one-digit month or day
+                    values[pos], why = _real_date(int(m_iso.group(1)), int(m_iso.group(2)), int(m_iso.group(3)))
+                    if why:
+                        reasons[idx[pos]] = why
+                else:
+                    iso_rest.append(pos)
+                continue
+            a, b, year = int(m.group(1)), int(m.group(2)), int(m.group(3))
+            if order == "iso":
+                reasons[idx[pos]] = "must be a date written YYYY-MM-DD (the mapping declares dates = \"iso\")"
+            elif order is None:
+                reasons[idx[pos]] = ("must be a date written YYYY-MM-DD: it could be read day-first or "
+                                     "month-first; or declare dates = \"day-first\" (or \"month-first\") "
+                                     "in the mapping")
+            else:
+                day, month = (a, b) if order == "day-first" else (b, a)
+                values[pos], why = _real_date(year, month, day)
+                if why:
+                    reasons[idx[pos]] = why + f" (read {order})"
+        if iso_rest:
+            extra = pd.to_datetime(text.iloc[iso_rest], errors="coerce", format="ISO8601", utc=True)
+            extra = extra.dt.tz_localize(None).to_numpy().astype("datetime64[s]")
+            values[iso_rest] = extra
     # years outside 1900-2199 are typing slips (and beyond what datetime64[ns] holds)
     years = values.astype("datetime64[Y]").astype("int64") + 1970
-    values[~np.isnat(values) & ((years < 1900) | (years >= 2200))] = np.datetime64("NaT")
-    return pd.Series(values.astype("datetime64[ns]"), index=text.index)
+    out_of_range = ~np.isnat(values) & ((years < 1900) | (years >= 2200))
+    for pos in np.flatnonzero(out_of_range):
+        reasons.setdefault(idx[pos], f"the year {years[pos]} is out of range (1900-2199); is it a typing slip?")
+    values[out_of_range] = np.datetime64("NaT")
+    return pd.Series(values.astype("datetime64[ns]"), index=text.index), reasons
 
 
 def _show(value: Any) -> Any:
@@ -321,18 +500,6 @@ UNIT_FACTORS: dict[str, tuple[str, float]] = {
     "degrees": ("angle", 1.0), "deg": ("angle", 1.0), "°": ("angle", 1.0),
 }
 
-_HEADER_UNIT = re.compile(r"[\(\[]\s*([^\)\]]+?)\s*[\)\]]\s*$")
-
-
-def header_unit(header: str) -> str | None:
-    """The unit a header states in trailing brackets: "Reach (in)" -> "in"."""
-    m = _HEADER_UNIT.search(str(header))
-    if not m:
-        return None
-    unit = m.group(1).strip().lower()
-    return unit if unit in UNIT_FACTORS else None
-
-
 def convert_units(values: pd.Series, from_unit: str, to_unit: str) -> pd.Series:
     """Convert ``values`` between units of the same dimension.
 
@@ -344,245 +511,6 @@ def convert_units(values: pd.Series, from_unit: str, to_unit: str) -> pd.Series:
     if f_dim != t_dim:
         raise ValueError(f"cannot convert {from_unit} ({f_dim}) to {to_unit} ({t_dim})")
     return values * (f_fac / t_fac)
-
-
-# --- the wide importer -------------------------------------------------------------------
-
-_PARTICIPANT_FIELDS = ("participant_id", "arm", "age_years", "sex", "condition", "height_cm", "mass_kg",
-                       "site", "enrolled_on")
-_VISIT_FIELDS = ("week", "assessed_on", "trial", "assessor")
-_RESERVED = {"participant_id", "week", "measure", "value", "assessed_on", "direction", "trial", "assessor", "notes"}
-_FIELD_UNITS = {"height_cm": "cm", "mass_kg": "kg", "age_years": None}
-
-
-def _load_mapping(mapping: str | Path | dict) -> tuple[dict, str]:
-    if isinstance(mapping, dict):
-        return mapping, "the mapping"
-    mpath = Path(mapping)
-    if not mpath.is_file():
-        raise StudyReadError(f"{mpath}: no such mapping file")
-    try:
-        with open(mpath, "rb") as fh:
-            return tomllib.load(fh), mpath.name
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyReadError(f"{mpath}: not a valid TOML mapping file ({exc})") from None
-
-
-def import_wide(path: str | Path, mapping: str | Path | dict, *, catalogue=None):
-    """Import a clinic's wide spreadsheet (one row per visit, a column per
-    measure) into the three study tables, using a column-mapping file.
-
-    Parameters
-    ----------
-    path : str or Path
-        The spreadsheet (CSV, XLSX or Parquet).
-    mapping : str, Path or dict
-        A TOML file (or its parsed dict). Top-level keys map study fields to
-        spreadsheet headers: ``participant_id`` (required), ``week``,
-        ``assessed_on``, ``trial`` (a header, or ``"auto"`` to number repeated
-        rows of a visit), ``arm``, ``age_years``, ``sex``, ``condition``,
-        ``height_cm``, ``mass_kg``, ``site``, ``enrolled_on``, ``assessor``.
-        ``[defaults]`` gives values for fields the sheet lacks (e.g.
-        ``week = 0``, ``arm = "backward"``); ``[values.FIELD]`` recodes cell
-        values (``F = "female"``); ``[measures]`` maps a header to a
-        catalogue key, either ``"Header" = "key"`` or ``"Header" = {measure =
-        "key", direction = "backward", per = "visit"}``; ``per = "visit"``
-        marks person-level values repeated on each row of a visit (kept once,
-        and reported if they disagree); ``keep = [headers]`` carries extra
-        columns into the assessments. Units stated in a header ("Reach (in)",
-        "Weight (lb)") are converted to the catalogue's unit.
-    catalogue : Catalogue, optional
-        Catalogue to map measures against (default: the built-in one).
-
-    Returns
-    -------
-    Study
-        A validated study (``study.config.source`` names the spreadsheet).
-
-    Raises
-    ------
-    StudyReadError
-        Unreadable spreadsheet or mapping file, or a mapping that names
-        headers the sheet lacks.
-    StudyValidationError
-        The imported tables break the study rules (rows are the
-        spreadsheet's own row numbers).
-    """
-    from .measures import default_catalogue
-    from .study import StudyConfig, validate_tables
-
-    spec, spec_name = _load_mapping(mapping)
-    table = read_table(path)
-    raw = table.frame
-    catalogue = catalogue or default_catalogue()
-    defaults = dict(spec.get("defaults", {}))
-    recode = spec.get("values", {})
-    measure_spec = spec.get("measures", {})
-    keep = list(spec.get("keep", []))
-
-    errors = []
-    allowed = set(_PARTICIPANT_FIELDS) | set(_VISIT_FIELDS) | {"defaults", "values", "measures", "keep",
-                                                               "arms", "conditions", "name", "synthetic",
-                                                               "sessions", "reference_arm", "plan"}
-    for key in spec:
-        if key not in allowed:
-            errors.append(f"unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
-    if "participant_id" not in spec:
-        errors.append("participant_id must name the spreadsheet column holding participant IDs")
-    if not measure_spec:
-        errors.append("[measures] must map at least one spreadsheet column to a catalogue measure")
-
-    def header_of(field_name):
-        h = spec.get(field_name)
-        return h if isinstance(h, str) and h != "auto" else None
-
-    for fname in (*_PARTICIPANT_FIELDS, *_VISIT_FIELDS):
-        h = header_of(fname)
-        if h is not None and h not in raw.columns:
-            errors.append(f"{fname} = {h!r}: the spreadsheet has no column {h!r}")
-    measures = []
-    for header, entry in measure_spec.items():
-        entry = {"measure": entry} if isinstance(entry, str) else dict(entry)
-        key = entry.get("measure")
-        if header not in raw.columns:
-            errors.append(f"[measures] {header!r}: the spreadsheet has no such column")
-            continue
-        if key not in catalogue:
-            errors.append(f"[measures] {header!r} = {key!r}: not a measure in the catalogue")
-            continue
-        measures.append((header, key, entry.get("direction"), entry.get("per", "row")))
-    for h in keep:
-        if h not in raw.columns:
-            errors.append(f"keep: the spreadsheet has no column {h!r}")
-    if errors:
-        raise StudyReadError(f"{spec_name} does not fit {table.name}:\n  - " + "\n  - ".join(errors))
-
-    # participant-level and visit-level fields
-    kinds = {"participant_id": "str", "arm": "str", "sex": "str", "condition": "str", "site": "str",
-             "age_years": "float", "height_cm": "float", "mass_kg": "float", "enrolled_on": "date",
-             "week": "int", "assessed_on": "date", "trial": "int", "assessor": "str"}
-    renamed = pd.DataFrame(index=raw.index)
-    unit_notes = []
-    for fname, kind in kinds.items():
-        h = header_of(fname)
-        if h is not None:
-            col = raw[h]
-            if fname in recode:
-                col = col.map(lambda v, r=recode[fname]: r.get(str(v).strip(), v) if pd.notna(v) else v)
-            renamed[fname] = col
-    typed, problems = coerce_columns(table, {k: v for k, v in kinds.items() if k in renamed}, renamed)
-    problems = [dict(p, column=spec.get(p["column"], p["column"])) for p in problems]
-    for fname, target in _FIELD_UNITS.items():
-        h = header_of(fname)
-        unit = header_unit(h) if h else None
-        if unit and target and unit != target:
-            typed[fname] = convert_units(typed[fname], unit, target)
-            unit_notes.append(f"{h}: converted from {unit} to {target}")
-    for fname, value in defaults.items():
-        if fname not in typed:
-            typed[fname] = value
-    if spec.get("trial") == "auto":
-        keys = ["participant_id"] + (["week"] if "week" in typed else [])
-        typed["trial"] = typed.groupby(keys, dropna=False, sort=False).cumcount() + 1
-
-    # participants: one row per participant; person-level fields must agree across visits
-    pcols = [f for f in _PARTICIPANT_FIELDS if f in typed]
-    participants = typed[pcols].copy()
-    participants["_row"] = participants.index
-    for col in pcols[1:]:
-        n_distinct = participants.groupby("participant_id", sort=False)[col].nunique(dropna=True)
-        for pid in n_distinct.index[n_distinct > 1]:
-            rows = participants.index[participants["participant_id"] == pid]
-            problems.append({"row": int(rows[0]), "participant_id": pid, "column": spec.get(col, col),
-                             "value": None, "message": f"differs between this participant's rows "
-                             f"({', '.join(str(r) for r in rows[:6])}); it must be the same on every visit"})
-    participants = participants.drop_duplicates("participant_id", keep="first")
-    part_rows = participants.pop("_row")
-
-    # assessments: one row per (visit row, measure)
-    vcols = [f for f in ("participant_id", *_VISIT_FIELDS) if f in typed]
-    pieces, rows_for = [], []
-    for header, key, direction, per in measures:
-        m = catalogue[key]
-        values, mp = coerce_columns(table, {header: "float"})
-        problems += mp
-        vals = values[header]
-        unit = header_unit(header)
-        if unit and unit != m.unit.lower():
-            try:
-                vals = convert_units(vals, unit, m.unit)
-                unit_notes.append(f"{header}: converted from {unit} to {m.unit}")
-            except (KeyError, ValueError):
-                problems.append({"row": None, "column": header, "value": unit,
-                                 "message": f"the header states {unit} but {m.name} is measured in {m.unit}"})
-                continue
-        piece = typed[vcols].copy()
-        piece["measure"] = key
-        piece["value"] = vals
-        piece["direction"] = direction
-        for h in keep:
-            name = _snake(h)
-            piece["source_" + name if name in piece.columns or name in _RESERVED else name] = raw[h]
-        piece = piece.loc[vals.notna()]  # empty cells are visits without this test; bad cells were reported
-        if per == "visit":
-            visit = ["participant_id"] + (["week"] if "week" in piece else [])
-            spread = piece.groupby(visit, sort=False)["value"].nunique()
-            for k in spread.index[spread > 1]:
-                k = k if isinstance(k, tuple) else (k,)
-                mask = np.logical_and.reduce([piece[c] == v for c, v in zip(visit, k)])
-                rows = piece.index[mask]
-                problems.append({"row": int(rows[0]), "participant_id": k[0], "column": header,
-                                 "value": None, "message": "a once-per-visit value differs between "
-                                 f"this visit's rows ({', '.join(str(r) for r in rows[:6])})"})
-            piece = piece.drop_duplicates(visit, keep="first")
-            if "trial" in piece:
-                piece["trial"] = 1
-        pieces.append(piece)
-        rows_for.append(piece.index.to_numpy())
-    assessments = pd.concat(pieces) if pieces else pd.DataFrame(columns=[*vcols, "measure", "value"])
-    source_rows = np.concatenate(rows_for) if rows_for else np.array([], dtype=int)
-    assessments = assessments.reset_index(drop=True)
-
-    # an optional session log in the study's long format, named relative to the mapping file
-    sessions, session_rows, session_file = None, None, table.name
-    if spec.get("sessions"):
-        base = Path(mapping).parent if not isinstance(mapping, dict) else Path(path).parent
-        log = read_table(base / spec["sessions"])
-        from .schema import COLUMN_KINDS
-
-        kinds_s = {c: k for c, k in COLUMN_KINDS["sessions"].items() if c in log.frame.columns}
-        sessions, sp = coerce_columns(log, kinds_s)
-        problems += [dict(p, file=log.name) for p in sp]
-        session_rows, session_file = sessions.index.to_numpy(), log.name
-        problems = [p if "file" in p else dict(p, file=table.name) for p in problems]
-
-    plan = spec.get("plan", {})
-    config = StudyConfig(
-        name=spec.get("name", Path(path).stem),
-        arms=tuple(spec.get("arms", ())) or None,
-        conditions=tuple(spec.get("conditions", ())) or None,
-        reference_arm=spec.get("reference_arm"),
-        synthetic=bool(spec.get("synthetic", False)),
-        planned_sessions_per_week=plan.get("sessions_per_week"),
-        planned_minutes_per_session=plan.get("minutes_per_session"),
-        planned_weeks=plan.get("weeks"),
-        source=str(path),
-    )
-    rows_map = {"participants": part_rows.to_numpy(), "assessments": source_rows}
-    if session_rows is not None:
-        rows_map["sessions"] = session_rows
-    return validate_tables(
-        participants.reset_index(drop=True), sessions, assessments, config=config, catalogue=catalogue,
-        files={"participants": table.name, "assessments": table.name, "sessions": session_file},
-        source_rows=rows_map,
-        extra_problems=[p if "file" in p else dict(p, file=table.name) for p in problems],
-        notes=unit_notes, columns_map={k: spec[k] for k in kinds if isinstance(spec.get(k), str)},
-    )
-
-
-def _snake(name: str) -> str:
-    s = re.sub(r"[^0-9a-zA-Z]+", "_", str(name)).strip("_").lower()
-    return s or "column"
 
 
 # --- writing results ----------------------------------------------------------------------
@@ -611,6 +539,45 @@ def spreadsheet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def write_xlsx(frame: pd.DataFrame, path: str | Path, sheet: str = "data") -> Path:
+    """Write ``frame`` as one XLSX sheet in which every text cell is stored
+    as a string, never a formula (a cell starting with "=" is shown as
+    typed, not run). Pass it through :func:`spreadsheet_safe` first for the
+    apostrophe guard as well.
+
+    >>> import tempfile, openpyxl, pathlib
+    >>> out = write_xlsx(pd.DataFrame({"notes": ["=1+1"]}), pathlib.Path(tempfile.mkdtemp()) / "t.xlsx")
+    >>> cell = openpyxl.load_workbook(out)["data"]["A2"]
+    >>> cell.value, cell.data_type
+    ('=1+1', 's')
+    """
+    from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
+
+    path = Path(path)
+    book = Workbook(write_only=True)
+    ws = book.create_sheet(sheet)
+
+    def cell(value):
+        if value is None or (isinstance(value, float) and value != value) or value is pd.NA or value is pd.NaT:
+            return None
+        if isinstance(value, np.generic):
+            value = value.item()
+        if isinstance(value, pd.Timestamp):
+            value = value.to_pydatetime()
+        c = WriteOnlyCell(ws, value=value if isinstance(value, (int, float, bool)) or hasattr(value, "year")
+                          else str(value))
+        if c.data_type == "f":
+            c.data_type = "s"
+        return c
+
+    ws.append([cell(str(c)) for c in frame.columns])
+    for row in frame.itertuples(index=False, name=None):
+        ws.append([cell(v) for v in row])
+    book.save(path)
+    return path
+
+
 def write_table(frame: pd.DataFrame, path: str | Path, float_format: str = "%.10g") -> Path:
     """Write a results table as CSV (or XLSX by suffix), safe from formula
     injection and byte-identical for identical input."""
@@ -621,7 +588,7 @@ def write_table(frame: pd.DataFrame, path: str | Path, float_format: str = "%.10
         if pd.api.types.is_datetime64_any_dtype(safe[col]):
             safe[col] = safe[col].dt.strftime("%Y-%m-%d")
     if path.suffix.lower() == ".xlsx":
-        safe.to_excel(path, index=False)
+        write_xlsx(safe, path)
     else:
         safe.to_csv(path, index=False, float_format=float_format, lineterminator="\n")
     return path

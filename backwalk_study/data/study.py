@@ -65,47 +65,35 @@ class StudyConfig:
             object.__setattr__(self, "reference_arm", ref)
 
 
-_CONFIG_KEYS = {"name", "synthetic", "arms", "conditions", "reference_arm", "plan", "measures", "description"}
+def study_config_from_settings(settings, *, name: str, source: str, measures_problems=None) -> "StudyConfig":
+    """A :class:`StudyConfig` from validated settings (study.toml or a mapping)."""
+    plan = settings.plan
+    return StudyConfig(
+        name=settings.name or name,
+        synthetic=settings.synthetic,
+        arms=tuple(settings.arms) if settings.arms else None,
+        conditions=tuple(settings.conditions) if settings.conditions else None,
+        reference_arm=settings.reference_arm,
+        planned_sessions_per_week=plan.sessions_per_week,
+        planned_minutes_per_session=plan.minutes_per_session,
+        planned_weeks=plan.weeks,
+        source=source,
+        description=settings.description,
+    )
 
 
 def _read_config(folder: Path) -> tuple[StudyConfig, Catalogue, list[dict]]:
+    from .config import parse_study_settings, read_toml
+
     path = folder / "study.toml"
-    if not path.is_file():
+    if not path.exists():
         return StudyConfig(name=folder.name, source=str(folder)), default_catalogue(), []
-    try:
-        with open(path, "rb") as fh:
-            raw = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        raise StudyReadError(f"{path}: not valid TOML ({exc})") from None
-    problems = []
-
-    def problem(msg, column=None, value=None):
-        problems.append({"file": "study.toml", "column": column, "value": value, "message": msg})
-
-    for key in raw:
-        if key not in _CONFIG_KEYS:
-            problem(f"unknown setting {key!r}; known settings: {', '.join(sorted(_CONFIG_KEYS))}", key)
-    plan = raw.get("plan", {})
-    arms = tuple(raw["arms"]) if "arms" in raw else None
-    if arms is not None and len(set(arms)) != len(arms):
-        problem("arms are listed twice", "arms", ", ".join(arms))
-    ref = raw.get("reference_arm")
-    if ref is not None and ref not in (arms or DEFAULT_ARMS):
-        problem("reference_arm must be one of the declared arms", "reference_arm", ref)
-        ref = None
-    config = StudyConfig(
-        name=str(raw.get("name", folder.name)),
-        synthetic=bool(raw.get("synthetic", False)),
-        arms=arms,
-        conditions=tuple(raw["conditions"]) if "conditions" in raw else None,
-        reference_arm=ref,
-        planned_sessions_per_week=plan.get("sessions_per_week"),
-        planned_minutes_per_session=plan.get("minutes_per_session"),
-        planned_weeks=plan.get("weeks"),
-        source=str(folder),
-        description=str(raw.get("description", "")),
-    )
-    catalogue, cat_problems = catalogue_from_config(raw.get("measures"))
+    raw = read_toml(path, "study.toml")
+    settings, problems = parse_study_settings(raw, "study.toml")
+    config = study_config_from_settings(settings, name=folder.name, source=str(folder))
+    declared = {key: m.model_dump(exclude_none=True) for key, m in settings.measures.items()
+                if not any(str(p.get("column") or "").startswith(f"measures.{key}") for p in problems)}
+    catalogue, cat_problems = catalogue_from_config(declared)
     problems += [{"file": "study.toml", "column": "measures", "message": m} for m in cat_problems]
     return config, catalogue, problems
 
@@ -250,19 +238,29 @@ class Study:
         """Write the three tables (and nothing else) into ``folder``.
 
         Dates are written YYYY-MM-DD and floats with up to 10 significant
-        digits, so files are byte-identical for identical studies.
+        digits, so files are byte-identical for identical studies. CSV and
+        XLSX files are guarded against formula injection
+        (:func:`~backwalk_study.io.spreadsheet_safe`: a text cell starting
+        with =, +, -, @ gets an apostrophe) and XLSX cells are written as
+        strings, never formulas. Parquet keeps the values as they are.
         """
+        from .readers import spreadsheet_safe, write_xlsx
+
+        if fmt not in ("csv", "xlsx", "parquet"):
+            raise ValueError(f"unknown format {fmt!r}; use csv, xlsx or parquet")
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         for name in TABLES:
-            frame = getattr(self, name).copy()
-            for col in frame.columns:
-                if pd.api.types.is_datetime64_any_dtype(frame[col]):
-                    frame[col] = frame[col].dt.strftime("%Y-%m-%d")
+            frame = getattr(self, name)
+            dates = [c for c in frame.columns if pd.api.types.is_datetime64_any_dtype(frame[c])]
+            if dates:
+                frame = frame.assign(**{c: frame[c].dt.strftime("%Y-%m-%d") for c in dates})
+            if fmt in ("csv", "xlsx"):
+                frame = spreadsheet_safe(frame)
             if fmt == "csv":
                 frame.to_csv(folder / f"{name}.csv", index=False, float_format="%.10g", lineterminator="\n")
             elif fmt == "xlsx":
-                frame.to_excel(folder / f"{name}.xlsx", index=False)
+                write_xlsx(frame, folder / f"{name}.xlsx", sheet=name)
             elif fmt == "parquet":
                 frame.to_parquet(folder / f"{name}.parquet", index=False)
             else:
@@ -295,6 +293,8 @@ def _pandera_problems(schema, frame: pd.DataFrame, skip_null_cols: set[str]) -> 
             elif check == "field_uniqueness":
                 msg = "appears more than once; each participant needs one row"
             elif check.startswith("dtype("):
+                if col in frame and frame[col].isna().any():
+                    continue  # a whole-number column with empty cells: each empty cell is reported
                 msg = f"has the wrong type ({check})"
                 out.append({"row": None, "column": col, "value": None, "message": msg})
                 continue
@@ -331,13 +331,18 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
                     *, config: StudyConfig | None = None, catalogue: Catalogue | None = None,
                     files: dict[str, str] | None = None, source_rows: dict[str, np.ndarray] | None = None,
                     extra_problems: list[dict] | None = None, notes: list[str] | None = None,
-                    columns_map: dict[str, str] | None = None, raise_errors: bool = True):
+                    columns_map: dict[str, str] | None = None, raise_errors: bool = True,
+                    cell_rows: dict[str, dict[str, np.ndarray]] | None = None,
+                    value_columns: dict[str, np.ndarray] | None = None):
     """Validate typed tables and return a :class:`Study`.
 
     Tables may carry the spreadsheet row of each record in their index (as
     :func:`load_study` produces) or in ``source_rows`` (an array per table,
     by position). ``columns_map`` renames study columns back to the user's
-    headers in messages (the wide importer).
+    headers in messages (the wide importer). ``cell_rows`` gives, per table
+    and column, the row each position's value was taken from (a
+    participant's age from the visit row that holds it); ``value_columns``
+    gives, per table, the original header of each position's ``value``.
 
     Raises
     ------
@@ -365,10 +370,18 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
         else:
             rows[name] = frame.index.to_numpy()
 
+    cell_rows = cell_rows or {}
+    value_columns = value_columns or {}
+
     def add(table, pos_or_none, column, value, message, pid=None):
         row = None if pos_or_none is None else int(rows[table][pos_or_none])
-        problems.append({"file": files[table], "row": row, "participant_id": pid,
-                         "column": columns_map.get(column, column) if table != "sessions" else column,
+        shown = columns_map.get(column, column) if table != "sessions" else column
+        if pos_or_none is not None:
+            if column in cell_rows.get(table, {}):
+                row = int(cell_rows[table][column][pos_or_none])
+            if column in ("value", "measure") and table in value_columns and len(value_columns[table]):
+                shown = value_columns[table][pos_or_none]
+        problems.append({"file": files[table], "row": row, "participant_id": pid, "column": shown,
                          "value": value, "message": message})
 
     typed = {}
@@ -391,7 +404,9 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
                 frame[col] = frame[col].astype(object).where(frame[col].notna(), None).astype("str")
         # pandera works on the positional index; positions map to rows afterwards
         pid = frame["participant_id"] if "participant_id" in frame else pd.Series([None] * len(frame))
-        found = _pandera_problems(schemas[name], _for_pandera(frame, COLUMN_KINDS[name]), set(missing))
+        # only the schema's own columns go to pandera: the rest are carried, not checked
+        own = [c for c in frame.columns if c in COLUMN_KINDS[name]]
+        found = _pandera_problems(schemas[name], _for_pandera(frame[own], COLUMN_KINDS[name]), set(missing))
         for p in found:
             pos = p["row"]
             add(name, pos, p["column"], p["value"], p["message"], None if pos is None else pid.iat[int(pos)])
@@ -399,6 +414,8 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
 
     part, sess, ass = typed["participants"], typed["sessions"], typed["assessments"]
     known = set(part["participant_id"].dropna())
+    if len(part) == 0:
+        add("participants", None, None, None, "the participants table has only its header: it lists no one")
 
     # orphans
     for name, frame in (("sessions", sess), ("assessments", ass)):
@@ -441,7 +458,9 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
     # weeks against dates
     enrolled = part.set_index("participant_id")["enrolled_on"] if "enrolled_on" in part else None
     if enrolled is not None:
-        enrolled = enrolled[~enrolled.index.duplicated()]
+        enrolled = enrolled[~enrolled.index.duplicated() & enrolled.notna().to_numpy()]
+        if enrolled.empty:  # no start dates at all (or a participants table with only its header)
+            enrolled = None
     if len(sess):
         _check_session_weeks(sess, enrolled, add)
     if "assessed_on" in ass and enrolled is not None:
@@ -580,8 +599,8 @@ def load_study(path: str | Path, *, raise_errors: bool = True) -> Study:
         typed, cell_problems = coerce_columns(table, present)
         cell_problems = table.problems + cell_problems
         extra = [c for c in table.frame.columns if c not in COLUMN_KINDS[name]]
-        for col in extra:
-            typed[col] = table.frame[col]
+        if extra:  # in one go: assigning columns one by one is quadratic in their number
+            typed = pd.concat([typed, table.frame[extra]], axis=1)
         for p in cell_problems:
             pid = table.frame["participant_id"].get(p["row"]) if "participant_id" in table.frame else None
             problems.append(dict(p, file=table.name, participant_id=pid))

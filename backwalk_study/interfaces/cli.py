@@ -97,6 +97,29 @@ def cmd_import(args) -> int:
     return EXIT_OK
 
 
+def cmd_mapping(args) -> int:
+    from ..data.draft import draft_mapping
+
+    sheet = Path(args.sheet)
+    if not sheet.is_file():
+        raise UsageError(f"{sheet}: no such spreadsheet")
+    draft = draft_mapping(sheet)
+    if args.output is None:
+        print(draft.toml, end="")
+        return EXIT_OK
+    out = Path(args.output)
+    if out.resolve() == sheet.resolve():
+        raise UsageError(f"{out} is the spreadsheet itself; choose another file for the mapping")
+    if out.exists() and not args.force:
+        raise UsageError(f"{out} exists; choose a new name, or --force to replace it")
+    out.write_text(draft.toml, encoding="utf-8")
+    where = f"sheet {draft.sheet!r}, " if draft.sheet else ""
+    print(f"wrote {printable(out)}: {printable(where)}header row {draft.header_row}; {len(draft.fields)} study "
+          f"fields and {len(draft.measures)} measures placed, {len(draft.unplaced)} column(s) left for you "
+          f"(commented). Check it, then: backwalk validate {printable(sheet)} --mapping {printable(out)}")
+    return EXIT_OK
+
+
 def cmd_catalogue(args) -> int:
     from ..data.measures import catalogue_records, format_catalogue
 
@@ -326,6 +349,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", required=True, help="new study folder to write")
     p.set_defaults(func=cmd_import)
 
+    p = sub.add_parser("mapping", help="write a starter column-mapping file for a clinic's wide spreadsheet")
+    p.add_argument("sheet", help="the spreadsheet (CSV or XLSX)")
+    p.add_argument("--output", "-o", help="mapping file to write (default: print it)")
+    p.add_argument("--force", action="store_true", help="replace the output file if it exists")
+    p.set_defaults(func=cmd_mapping)
+
     p = sub.add_parser("catalogue", help="list the outcome measures and their published thresholds",
                        description="The outcome measures: unit, plausible range, better direction, and the "
                                    "published MDC95, MCID and fall-risk cut-offs with the population they were "
@@ -413,6 +442,8 @@ def _handled(args) -> int:
             print(format_problems(exc.problems))
         return EXIT_INVALID
     except (StudyReadError, UsageError) as exc:
+        if isinstance(exc, StudyReadError) and getattr(args, "json", False):
+            print(json.dumps(exc.to_records(), indent=2, ensure_ascii=False, default=str))
         print(f"{where}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_UNREADABLE
     except ValueError as exc:  # a clear message from an analysis about the user's data

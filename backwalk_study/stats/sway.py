@@ -284,6 +284,22 @@ def _first_bad_cell(handle, layout, usecols, names):
     return None
 
 
+def _check_field_counts(handle, layout: _Layout, file: str) -> None:
+    """A line with more fields than the header is an error naming its line:
+    the C parser, reading only the needed columns, would pass it silently,
+    and a shifted line measures the wrong column."""
+    sep = layout.sep.encode()
+    width = len(layout.names)
+    while width and not layout.names[width - 1].strip():
+        width -= 1  # a trailing separator on the header is not a column
+    handle.seek(layout.data_offset)
+    for i, raw in enumerate(handle.read().split(b"\n")):
+        line = raw.rstrip(b"\r\n \t" if sep != b"\t" else b"\r\n ").rstrip(sep)
+        if line and b'"' not in line and line.count(sep) + 1 > width:
+            raise ForcePlateError(file, f"line {layout.data_line + 1 + i} has {line.count(sep) + 1} fields but "
+                                        f"the header has {width}")
+
+
 def _parser_reason(exc: Exception, layout: _Layout) -> str:
     msg = str(exc).replace("Error tokenizing data. C error: ", "").strip()
     m = re.match(r"Expected (\d+) fields in line (\d+), saw (\d+)", msg)
@@ -439,8 +455,13 @@ def _read_open(handle, file, fs_hz, units, to_units, cop_columns, time_column) -
     except pd.errors.ParserError as exc:
         raise ForcePlateError(file, _parser_reason(exc, layout)) from None
     except ValueError as exc:
-        where = _first_bad_cell(handle, layout, usecols, names)
+        try:
+            where = _first_bad_cell(handle, layout, usecols, names)
+        except ValueError:  # the data lines have fewer fields than the header (found by fuzzing)
+            where = f"line {layout.data_line + 1}: fewer fields than the header's {len(names)}"
         raise ForcePlateError(file, where or _parser_reason(exc, layout)) from None
+
+    _check_field_counts(handle, layout, file)
 
     def column(j):
         values = data[j].to_numpy()

@@ -19,7 +19,7 @@ def balance_person_table(study, by: Iterable[str] = ("vision", "surface"),
     person's age, group, falls and clinical scores.
 
     Made for the Santos & Duarte (2016) data as imported by
-    :func:`~backwalk_study.data.readers.import_wide` with
+    :func:`~backwalk_study.data.wide.import_wide` with
     ``data/mappings/santos_duarte_2016.toml``, but any study whose sway
     assessments carry the condition columns ``by`` works.
 
