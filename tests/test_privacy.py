@@ -209,3 +209,21 @@ def test_import_and_run_warn_about_personal_data(tmp_path, capsys):
     code = main(["import", str(SHEET), "--mapping", str(MAPPING), "-o", str(tmp_path / "study")])
     assert code == 0
     assert "participant ID(s) look like names" in capsys.readouterr().err
+
+
+def test_import_writes_codes_not_names(tmp_path, capsys):
+    # issue 12, Why 1: `import` wrote the clients' names into participants.csv
+    from backwalk_study.interfaces.cli import main
+
+    out = tmp_path / "study"
+    code = main(["import", str(PRIVACY / "clients.csv"), "--mapping", str(PRIVACY / "mapping.toml"),
+                 "-o", str(out)])
+    assert code == 0, capsys.readouterr()
+    written = "".join(p.read_text(encoding="utf-8") for p in out.glob("*.csv"))
+    assert "Margaret" not in written and "O'Brien" not in written
+    keys = tmp_path / "keys.csv"
+    out2 = tmp_path / "study2"
+    assert main(["import", str(PRIVACY / "clients.csv"), "--mapping", str(PRIVACY / "mapping.toml"),
+                 "-o", str(out2), "--pseudonymise", str(keys)]) == 0
+    assert "Margaret O'Brien" in keys.read_text(encoding="utf-8")
+    assert "Margaret" not in (out2 / "participants.csv").read_text(encoding="utf-8")

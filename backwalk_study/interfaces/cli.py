@@ -90,6 +90,9 @@ def cmd_import(args) -> int:
     out = Path(args.output)
     if out.exists() and any(out.iterdir()):
         raise UsageError(f"{out} exists and is not empty; choose a new folder")
+    # the study folder is an output like any report: IDs that look like names
+    # become codes unless asked otherwise, or every ID with --pseudonymise
+    study = _private(study, args, out.resolve())
     study.to_folder(out)
     print(f"wrote {printable(out)}: {printable(repr(study))}")
     for note in study.notes:
@@ -347,6 +350,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="the spreadsheet (CSV or XLSX)")
     p.add_argument("--mapping", required=True, help="column-mapping TOML file")
     p.add_argument("--output", "-o", required=True, help="new study folder to write")
+    g = p.add_argument_group("privacy")
+    g.add_argument("--pseudonymise", metavar="KEYS.csv",
+                   help="replace participant IDs with stable codes in the study folder and write the key "
+                        "table (ID, code) to KEYS.csv, outside the folder")
+    g.add_argument("--key-file", metavar="SECRET", help="with --pseudonymise: codes are a keyed hash")
+    g.add_argument("--names-in-output", action="store_true",
+                   help="keep participant IDs that look like names (by default they become codes)")
     p.set_defaults(func=cmd_import)
 
     p = sub.add_parser("mapping", help="write a starter column-mapping file for a clinic's wide spreadsheet")
