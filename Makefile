@@ -37,7 +37,7 @@ $(STAMP_DEV): $(STAMP_RUN)
 # R (for the reference values) and Chromium (for the browser test) come from
 # Debian's packages. Installed when missing and we can: root with apt-get.
 $(STAMP_SYS): | $(PY)
-	@if command -v Rscript >/dev/null && Rscript -e 'library(lmerTest); library(emmeans); library(pbkrtest); library(metafor)' >/dev/null 2>&1 \
+	@if command -v Rscript >/dev/null && Rscript -e 'library(lmerTest); library(emmeans); library(pbkrtest); library(metafor); library(nlme); library(MASS)' >/dev/null 2>&1 \
 	   && command -v chromium >/dev/null; then \
 	  echo "R and Chromium present"; \
 	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
