@@ -113,3 +113,22 @@ def test_dose_columns_become_total_minutes_for_meta_regression(tmp_path):
     ref = meta_regression(raw, se="se", moderators=["total_minutes"])
     assert coef["estimate"].tolist() == pytest.approx(ref.coefficients["estimate"].tolist(), rel=1e-9)
     assert len(pd.read_csv(out / "subgroups_condition.csv")) == 2
+
+
+def test_missing_moderator_names_the_rows_and_writes_nothing(tmp_path, capsys):
+    # found by a new user on metafor's dat.bangertdrowns2004 (NA moderators)
+    src = ROOT / "data" / "meta_example" / "bcg_vaccine.csv"
+    lines = src.read_text(encoding="utf-8").splitlines()
+    header = [h.strip('"') for h in lines[0].split(",")]
+    col = header.index("ablat")
+    cells = lines[3].split(",")
+    cells[col] = ""
+    lines[3] = ",".join(cells)
+    table = tmp_path / "bcg.csv"
+    table.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    out = tmp_path / "out"
+    code = main(["meta", str(table), "-o", str(out), "--moderator", "ablat"])
+    text = capsys.readouterr()
+    assert code == 1
+    assert "row 4" in text.out + text.err and "ablat" in text.out + text.err
+    assert not out.exists()
