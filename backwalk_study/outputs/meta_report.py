@@ -93,10 +93,10 @@ def write_meta_report(table: str | Path, output: str | Path, *, by: Sequence[str
                              f"(columns: {', '.join(map(str, frame.columns))})")
         empty = frame.index[frame[col].isna()]
         if len(empty):
-            # row as the spreadsheet shows it: the header is row 1
-            where = ", ".join(f"{frame.loc[i, 'study']} (row {i + 2})" for i in empty[:10])
+            # the table's index is the row as the spreadsheet shows it (header = row 1)
+            where = ", ".join(f"{frame.loc[i, 'study']} (row {i})" for i in empty[:10])
             raise ValueError(
-                f"backwalk meta: {Path(table).name}, column {col!r} is empty for {len(empty)} "
+                f"{Path(table).name}, column {col!r} is empty for {len(empty)} "
                 f"stud{'y' if len(empty) == 1 else 'ies'}: {where}{' ...' if len(empty) > 10 else ''}; "
                 "a subgroup or moderator needs a value for every study: fill them in, or leave "
                 "those studies out of the table (nothing was written)")
