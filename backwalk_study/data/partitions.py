@@ -40,6 +40,7 @@ from .study import (TABLES, Study, StudyConfig, _check_session_weeks, _empty_dty
                     _key, _pandera_problems, _plain, _read_config)
 
 __all__ = ["PartitionedStudy", "PartitionProblems", "load_partitioned_study", "validate_partitions",
+           "write_synthetic_partitions",
            "partition_files"]
 
 #: Default cap on the problems brought back to the client.
@@ -114,8 +115,9 @@ def _check_same_columns(folder: Path, table: str, files: list[Path]) -> list[str
 
 
 # ------------------------------------------------------------- one partition
-def _read_partition(path: Path, rel: str, table: str, catalogue, schema, config) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Read, type and check one partition: (typed frame with _file and _row, problems)."""
+def _read_partition(path: Path, rel: str, table: str, catalogue, schema, check=True
+                    ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Read, type and (with ``check``) check one partition: (typed frame with _file and _row, problems)."""
     tf = read_table(path)
     raw = tf.frame
     present = {c: k for c, k in COLUMN_KINDS[table].items() if c in raw.columns}
@@ -153,6 +155,10 @@ def _read_partition(path: Path, rel: str, table: str, catalogue, schema, config)
         problems.append({"file": rel, "row": row, "participant_id": participant, "column": column,
                          "value": value, "message": message})
 
+    if not check:
+        frame["_file"] = rel
+        frame["_row"] = source_rows.astype("int64")
+        return _typed_columns(frame, table), _problem_table(problems)
     for p in _pandera_problems(schema, _for_pandera(frame, COLUMN_KINDS[table]), set(missing)):
         pos = p["row"]
         add(pos, p["column"], p["value"], p["message"], None if pos is None else pid.iat[int(pos)])
@@ -407,7 +413,7 @@ def _dose_partition(participants, sessions, config):
     return out.astype(_dose_meta().dtypes.to_dict())
 
 
-def _build(folder: Path, config, catalogue):
+def _build(folder: Path, config, catalogue, check=True):
     dask, dd = _dask()
     schemas = build_schemas(config.arms, config.conditions)
     # uniqueness of participants is checked across partitions below
@@ -425,7 +431,12 @@ def _build(folder: Path, config, catalogue):
         rels = [p.relative_to(folder).as_posix() for p in paths]
         files[table] = rels
         read = dask.delayed(_read_partition, nout=2)
-        parts = [read(p, rel, table, catalogue, schemas[table], config) for p, rel in zip(paths, rels)]
+        # the key names the file, so that a worker dying on it is reported with it
+        from dask.base import tokenize
+
+        parts = [read(p, rel, table, catalogue, schemas[table], check,
+                      dask_key_name=f"read-partition {rel} {tokenize(str(p), p.stat().st_mtime, check)}")
+                 for p, rel in zip(paths, rels)]
         meta = _meta(table, columns)
         tables[table] = dd.from_delayed([p[0] for p in parts], meta=meta, verify_meta=False)
         problems[table] = [p[1] for p in parts]
@@ -467,6 +478,14 @@ def _cross_table(tables, files):
 
 def _head(frame: pd.DataFrame, limit: int) -> tuple[int, pd.DataFrame]:
     return len(frame), frame.head(limit)
+
+
+def partition_of_failure(exc: BaseException) -> str | None:
+    """The partition file a failed task was reading, from the task's key (None if unknown)."""
+    import re
+
+    m = re.search(r"read-partition (\S+) [0-9a-f]{8,}", str(exc))
+    return m.group(1) if m else None
 
 
 def _collect(problem_parts, limit):
@@ -555,10 +574,67 @@ def load_partitioned_study(path: str | Path, *, validate: bool = True, limit: in
             if found.capped:
                 source += f" (showing the first {len(found.problems)} of {found.total} problems)"
             raise StudyValidationError(found.problems, source=source)
-    tables, _, files = _build(folder, config, catalogue)
+    tables, _, files = _build(folder, config, catalogue, check=False)
     for table in ("sessions", "assessments"):
         if tables[table] is not None:
             casts = {"week": "int64"} if table == "sessions" else {"week": "int64", "trial": "int64"}
             tables[table] = tables[table].astype(casts) if validate else tables[table]
     return PartitionedStudy(tables["participants"], tables["sessions"], tables["assessments"], config,
                             catalogue, files, folder)
+
+
+# ------------------------------------------------------------ synthetic data
+def write_synthetic_partitions(folder: str | Path, n_participants: int, *, weeks=tuple(range(13)),
+                               sessions_per_participant: float = 2.0, n_partitions: int = 8,
+                               fmt: str = "parquet", seed: int = 1) -> Path:
+    """Write a SYNTHETIC partitioned study (for tests and benchmarks), vectorised.
+
+    Participants in three arms, gait speed (m/s) at the given weeks with a
+    random intercept and slope per participant (the backward arm improving
+    fastest), and a Poisson number of walking sessions each. The numbers are
+    made up; ``study.toml`` says ``synthetic = true``.
+    """
+    rng = np.random.default_rng(seed)
+    folder = Path(folder)
+    for table in TABLES:
+        (folder / table).mkdir(parents=True, exist_ok=True)
+    (folder / "study.toml").write_text('name = "synthetic partitioned study"\nsynthetic = true\n'
+                                       f"[plan]\nweeks = {int(max(weeks))}\n")
+    n = int(n_participants)
+    ids = np.char.add("S", np.char.zfill(np.arange(1, n + 1).astype(str), 7))
+    arms = np.array(["backward", "forward", "control"])[rng.integers(0, 3, n)]
+    enrolled = np.datetime64("2026-01-05") + rng.integers(0, 365, n).astype("timedelta64[D]")
+    participants = pd.DataFrame({
+        "participant_id": ids, "arm": arms, "age_years": rng.integers(40, 90, n).astype(float),
+        "sex": np.array(["female", "male"])[rng.integers(0, 2, n)], "condition": "older_adult",
+        "enrolled_on": enrolled.astype("datetime64[ns]")})
+    weeks = np.asarray(weeks, dtype=np.int64)
+    slope_arm = pd.Series({"backward": 0.012, "forward": 0.008, "control": 0.002})[arms].to_numpy()
+    b0 = rng.normal(0, 0.15, n)
+    b1 = rng.normal(0, 0.004, n)
+    pid = np.repeat(np.arange(n), len(weeks))
+    wk = np.tile(weeks, n)
+    value = 1.0 + b0[pid] + (slope_arm[pid] + b1[pid]) * wk + rng.normal(0, 0.08, len(pid))
+    assessments = pd.DataFrame({
+        "participant_id": ids[pid], "week": wk, "measure": "gait_speed",
+        "value": np.round(np.clip(value, 0.05, 2.9), 4),
+        "assessed_on": (enrolled[pid] + (7 * wk).astype("timedelta64[D]")).astype("datetime64[ns]"),
+        "trial": np.int64(1)})
+    k = rng.poisson(sessions_per_participant, n)
+    spid = np.repeat(np.arange(n), k)
+    sweek = rng.integers(1, int(max(weeks.max(), 1)) + 1, len(spid))
+    sdate = enrolled[spid] + (7 * (sweek - 1) + rng.integers(0, 7, len(spid))).astype("timedelta64[D]")
+    sessions = pd.DataFrame({
+        "participant_id": ids[spid], "session_date": sdate.astype("datetime64[ns]"), "week": sweek,
+        "direction": np.array(["backward", "forward"])[rng.integers(0, 2, len(spid))],
+        "minutes": rng.integers(5, 40, len(spid)).astype(float)})
+    for table, frame in (("participants", participants), ("sessions", sessions), ("assessments", assessments)):
+        bounds = np.linspace(0, len(frame), n_partitions + 1).astype(int)
+        for i in range(n_partitions):
+            part = frame.iloc[bounds[i]:bounds[i + 1]]
+            path = folder / table / f"part-{i:04d}.{fmt}"
+            if fmt == "parquet":
+                part.to_parquet(path, index=False)
+            else:
+                part.to_csv(path, index=False, date_format="%Y-%m-%d")
+    return folder

@@ -31,6 +31,10 @@ def _load(path: str, mapping: str | None):
 
 def cmd_validate(args) -> int:
     from ..data.errors import StudyValidationError, format_problems
+    from .dask_client import validate_on_dask, wants_dask
+
+    if wants_dask(args):
+        return validate_on_dask(args)
 
     try:
         study = _load(args.path, args.mapping)
@@ -101,6 +105,10 @@ def cmd_catalogue(args) -> int:
 
 def cmd_run(args) -> int:
     from ..data.errors import StudyValidationError, format_problems
+    from .dask_client import run_on_dask, wants_dask
+
+    if wants_dask(args):
+        return run_on_dask(args)
     from ..outputs.bundle import run_main_job
 
     try:
@@ -143,6 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="study folder, or a clinic spreadsheet with --mapping")
     p.add_argument("--mapping", help="column-mapping TOML file for a wide clinic spreadsheet")
     p.add_argument("--json", action="store_true", help="print problems as a JSON list")
+    _add_dask_options(p)
+    p.add_argument("--limit", type=int, default=1000, help="with Dask: report at most this many problems")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="validate and analyse a study, writing results/")
@@ -150,6 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", default="results", help="folder for results (default: results)")
     p.add_argument("--mapping", help="column-mapping TOML file for a wide clinic spreadsheet")
     p.add_argument("--no-notebooks", action="store_true", help="skip executing the notebooks")
+    _add_dask_options(p)
+    p.add_argument("--measure", action="append", default=[], help="with Dask: fit only this measure (repeatable)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("simulate", help="write the SYNTHETIC example study (byte-identical for a seed)")
@@ -183,6 +195,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_dask_options(p) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on this Dask scheduler (e.g. tcp://head:8786; or set BACKWALK_SCHEDULER); "
+                        "the study is a folder of Parquet/CSV partitions per table")
+    p.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+
+
 def _add_report_command(sub) -> None:
     try:
         from ..outputs.report import add_report_command
@@ -212,6 +231,12 @@ def main(argv: list[str] | None = None) -> int:
         print(f"backwalk: {exc}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as exc:  # noqa: BLE001 - the user gets one line, not a traceback
+        from .dask_client import explain_cluster_failure
+
+        cluster = explain_cluster_failure(exc)
+        if cluster and not args.debug:
+            print(f"backwalk: {cluster}", file=sys.stderr)
+            return EXIT_INTERNAL
         if args.debug:
             raise
         print(f"backwalk: internal error ({type(exc).__name__}: {exc}); run with --debug and report it",

@@ -293,8 +293,10 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                    if pd.api.types.is_numeric_dtype(dtypes[c]) and not pd.api.types.is_bool_dtype(dtypes[c])]
     cat_cov = [c for c in covariates if c not in numeric_cov]
 
-    n_before = data.shape[0]
-    frame = data[needed].dropna()
+    # three passes read these columns: keep them in the workers' memory
+    columns = data[needed].persist()
+    n_before = columns.shape[0]
+    frame = columns.dropna()
     t = frame[time]
     slope_t = t.clip(upper=breakpoint) if shape == "plateau" else t
     todo = {
@@ -385,9 +387,11 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                          **{c: pd.Series(dtype=float) for c in stat_cols}})
     per_part = frame.map_partitions(_participant_sums, design, dv, subject, means, y_mean, meta=meta)
     per_subject = per_part.groupby(subject).sum(split_out=split_out or frame.npartitions)
-    cross = [dask.delayed(_cross_product)(p, design, dv, means, y_mean) for p in frame.to_delayed()]
-    stats_frame, *crosses = dask.compute(per_subject, *cross)
-    XyXy = np.sum(crosses, axis=0)
+    cross = frame.map_partitions(
+        lambda part: pd.DataFrame(_cross_product(part, design, dv, means, y_mean).reshape(1, -1)),
+        meta=pd.DataFrame({i: pd.Series(dtype=float) for i in range(p1 * p1)})).sum()
+    stats_frame, cross_sum = dask.compute(per_subject, cross)
+    XyXy = cross_sum.to_numpy().reshape(p1, p1)
     stats_frame = stats_frame.sort_index()
     subjects = stats_frame.index.to_numpy()
     values = stats_frame[_ordered(q, p1)].to_numpy()
