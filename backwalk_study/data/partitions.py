@@ -281,16 +281,24 @@ def _cross_checks(rows: pd.DataFrame, table: str, file_order: dict, has_enrolled
                     f"does not match the date: assessed on {ass['assessed_on'].iat[pos].date()} is day "
                     f"{int(days.iat[pos])} after enrolment, so week {int(days.iat[pos]) // 7} (give or take one)",
                     ass["participant_id"].iat[pos])
+    for p in problems:  # weeks as typed: whole numbers
+        if isinstance(p["value"], float) and p["value"].is_integer():
+            p["value"] = int(p["value"])
     out = _problem_table(problems)
     for col in ("row",):
         out[col] = out[col].map(lambda v: None if v is None else int(v)).astype(object)
     return out
 
 
+def _first_rows(rows: pd.DataFrame, order: dict, columns: list) -> pd.DataFrame:
+    rows = rows.assign(_order=rows["_file"].map(order)).sort_values(["_order", "_row"], kind="stable")
+    return rows.drop_duplicates("participant_id")[columns].assign(_known=True)
+
+
 def _duplicate_participants(rows: pd.DataFrame) -> pd.DataFrame:
     dup = rows["participant_id"].notna() & rows.duplicated("participant_id", keep=False)
     sub = rows[dup]
-    return _problem_table({"file": f, "row": int(r), "participant_id": None, "column": "participant_id",
+    return _problem_table({"file": f, "row": int(r), "participant_id": p, "column": "participant_id",
                            "value": p, "message": "appears more than once; each participant needs one row"}
                           for f, r, p in zip(sub["_file"], sub["_row"], sub["participant_id"]))
 
@@ -458,9 +466,11 @@ def _cross_table(tables, files):
     has_enrolled = "enrolled_on" in part.columns
     right_cols = ["participant_id"] + (["enrolled_on"] if has_enrolled else [])
     n = max(t.npartitions for t in tables.values() if t is not None)
-    known = (part[right_cols].dropna(subset=["participant_id"])
+    part_order = {f: i for i, f in enumerate(files["participants"])}
+    # a duplicated participant counts with its first row, as in memory
+    known = (part[right_cols + ["_file", "_row"]].dropna(subset=["participant_id"])
              .shuffle("participant_id", npartitions=n)
-             .map_partitions(lambda f: f.drop_duplicates("participant_id").assign(_known=True)))
+             .map_partitions(_first_rows, part_order, right_cols))
     out = []
     ids = part[["participant_id", "_file", "_row"]].shuffle("participant_id", npartitions=n)
     out.append(ids.map_partitions(_duplicate_participants, meta=_problem_table([])))

@@ -27,7 +27,7 @@ def wants_dask(args) -> bool:
 
 
 @contextlib.contextmanager
-def dask_client(scheduler: str | None = None, workers: int | None = None, timeout: float = CONNECT_TIMEOUT_S):
+def dask_client(scheduler: str | None = None, workers: int | None = None, timeout: float | None = None):
     """A ``distributed.Client`` for the duration of the block.
 
     Raises
@@ -41,6 +41,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, timeou
     except ImportError:
         raise StudyReadError("--scheduler and --workers need Dask: pip install 'backwalk-study[dask]'") from None
     scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    timeout = CONNECT_TIMEOUT_S if timeout is None else timeout
     if scheduler:
         try:
             client = Client(scheduler, timeout=f"{timeout}s")
