@@ -250,3 +250,21 @@ def test_worker_dying_names_the_partition():
             future.result(timeout=120)
     line = explain_cluster_failure(info.value)
     assert line.startswith("a Dask worker died while reading assessments/part-0037.parquet")
+
+
+def test_sway_batch_on_dask_same_as_one_process(client, tmp_path):
+    """SYNTHETIC random-walk recordings, one broken; chunks of two files per task."""
+    from backwalk_study.stats.batch_dask import sway_batch_dask
+    from backwalk_study.stats.sway import sway_batch
+
+    rng = np.random.default_rng(4)
+    for i in range(7):
+        xy = np.cumsum(rng.normal(0, 0.01, size=(500, 2)), axis=0)
+        rows = "".join(f"{k / 50:.2f}\t{x:.5f}\t{y:.5f}\n" for k, (x, y) in enumerate(xy))
+        (tmp_path / f"synthetic_{i}.txt").write_text("Time[s]\tCOPx[cm]\tCOPy[cm]\n" + rows)
+    (tmp_path / "broken.txt").write_text("Time[s]\tCOPx[cm]\tCOPy[cm]\n0\t1\tabc\n")
+    ours = sway_batch_dask(tmp_path, client=client, files_per_task=2, lowpass_hz=10)
+    ref = sway_batch(tmp_path, lowpass_hz=10)
+    pd.testing.assert_frame_equal(ours.metrics, ref.metrics)
+    pd.testing.assert_frame_equal(ours.failures, ref.failures)
+    assert ours.settings == ref.settings
