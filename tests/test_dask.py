@@ -268,3 +268,24 @@ def test_sway_batch_on_dask_same_as_one_process(client, tmp_path):
     pd.testing.assert_frame_equal(ours.metrics, ref.metrics)
     pd.testing.assert_frame_equal(ours.failures, ref.failures)
     assert ours.settings == ref.settings
+
+
+def test_cli_validate_and_run_on_a_local_cluster(tmp_path, capsys):
+    from backwalk_study.interfaces import cli
+
+    _split(EXAMPLE, tmp_path / "parts")
+    odd = tmp_path / "parts" / "assessments" / "part-003.csv"
+    frame = pd.read_csv(odd, dtype=str, keep_default_na=False)
+    original = frame.loc[7, "value"]
+    frame.loc[7, "value"] = "fast"
+    frame.to_csv(odd, index=False)
+    assert cli.main(["validate", str(tmp_path / "parts"), "--workers", "1"]) == cli.EXIT_INVALID
+    out = capsys.readouterr().out
+    assert "1 problem found" in out and "assessments/part-003.csv  9" in out and "must be a number" in out
+    frame.loc[7, "value"] = original
+    frame.to_csv(odd, index=False)
+    code = cli.main(["run", str(tmp_path / "parts"), "--workers", "1", "--measure", "six_minute_walk",
+                     "-o", str(tmp_path / "out")])
+    assert code == cli.EXIT_OK
+    fixed = pd.read_csv(tmp_path / "out" / "fixed_six_minute_walk.csv")
+    assert fixed["term"].iloc[0] == "Intercept" and (tmp_path / "out" / "dose").is_dir()

@@ -55,7 +55,7 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, timeou
     if workers is not None and workers < 1:
         raise StudyReadError(f"--workers must be 1 or more; got {workers}")
     with LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
-                      dashboard_address=None) as cluster, Client(cluster) as client:
+                      dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
 
 
@@ -124,7 +124,7 @@ def run_on_dask(args) -> int:
             print(f"{args.path}: {exc.source}: problems found; fix them and run again.\n")
             print(format_problems(exc.problems))
             return 1
-        study.dose().to_parquet(out / "dose", write_index=False)
+        study.dose().astype({"participant_id": "string"}).to_parquet(out / "dose", write_index=False)
         written.append(out / "dose")
         measures = args.measure or sorted(study.assessments["measure"].unique().compute())
         for measure in measures:
