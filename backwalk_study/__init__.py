@@ -91,6 +91,11 @@ _EXPORTS = {
     "risk_difference": "stats.effect_sizes",
     "read_meta_table": "data.meta_table",
     "write_meta_report": "outputs.meta_report",
+    # Dask (optional extra [dask]; imported only when used)
+    "load_partitioned_study": "data.partitions",
+    "validate_partitions": "data.partitions",
+    "dose_response_dask": "stats.mixed_dask",
+    "sway_batch_dask": "stats.batch_dask",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]
