@@ -178,7 +178,7 @@ def main(argv=None):
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load average "
           f"{', '.join(f'{v:.1f}' for v in os.getloadavg())} (machine shared with other work)")
     rows = []
-    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    with LocalCluster(n_workers=args.workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                       memory_limit="6GiB") as cluster, Client(cluster) as client:
         for n in args.sizes:
             folder = Path(args.data) / f"n{n}"

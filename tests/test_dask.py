@@ -33,7 +33,7 @@ TABLES = ("participants", "sessions", "assessments")
 @pytest.fixture(scope="module")
 def client():
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
         yield c
 
 
@@ -244,7 +244,7 @@ def test_worker_dying_names_the_partition():
     key = "read-partition assessments/part-0037.parquet 0123456789abcdef"
     with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
             distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                     dashboard_address=None) as cluster, distributed.Client(cluster) as c:
+                                     dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
         future = c.submit(die, key=key, pure=False)
         with pytest.raises(distributed.scheduler.KilledWorker) as info:
             future.result(timeout=120)
