@@ -121,6 +121,11 @@ _EXPORTS = {
     "trial_effect_sizes": "workflows.evidence",
     "evidence_doses": "workflows.evidence",
     "plot_claims_forest": "outputs.evidence_forest",
+    # Dask (optional extra [dask]; imported only when used)
+    "load_partitioned_study": "data.partitions",
+    "validate_partitions": "data.partitions",
+    "dose_response_dask": "stats.mixed_dask",
+    "sway_batch_dask": "stats.batch_dask",
 }
 
 __all__ = sorted(_EXPORTS) + ["__version__"]

@@ -58,6 +58,10 @@ def _privacy_warnings(study) -> None:
 
 
 def cmd_validate(args) -> int:
+    from .dask_client import validate_on_dask, wants_dask
+
+    if wants_dask(args):
+        return validate_on_dask(args)
     study = _load(args)
     _privacy_warnings(study)
     if args.json:
@@ -178,6 +182,10 @@ def _privacy_report(study) -> list[str]:
 
 def cmd_run(args) -> int:
     from ..outputs.bundle import write_results
+    from .dask_client import run_on_dask, wants_dask
+
+    if wants_dask(args):
+        return run_on_dask(args)
 
     notes = _check_output(args.output, args, kind="folder")
     study = _load(args)
@@ -326,6 +334,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("path", help="study folder, or a clinic spreadsheet with --mapping")
     p.add_argument("--mapping", help="column-mapping TOML file for a wide clinic spreadsheet")
     p.add_argument("--json", action="store_true", help="print problems as a JSON list")
+    _add_dask_options(p)
+    p.add_argument("--limit", type=int, default=1000, help="with Dask: report at most this many problems")
     p.set_defaults(func=cmd_validate)
 
     p = sub.add_parser("run", help="validate and analyse a study, writing results/")
@@ -336,6 +346,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--force", action="store_true",
                    help="write even when the results folder is inside the input folder")
     _add_privacy_arguments(p)
+    _add_dask_options(p)
+    p.add_argument("--measure", action="append", default=[], help="with Dask: fit only this measure (repeatable)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("simulate", help="write the SYNTHETIC example study (byte-identical for a seed)")
@@ -410,6 +422,13 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_dask_options(p) -> None:
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="run on this Dask scheduler (e.g. tcp://head:8786; or set BACKWALK_SCHEDULER); "
+                        "the study is a folder of Parquet/CSV partitions per table")
+    p.add_argument("--workers", type=int, metavar="N", help="run on a local Dask cluster of N worker processes")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one ``backwalk`` command; returns its exit code (:data:`EXIT_CODES`).
 
@@ -465,6 +484,12 @@ def _handled(args) -> int:
         print(f"{where}: {_one_line(exc)}", file=sys.stderr)
         return EXIT_UNREADABLE
     except Exception as exc:  # noqa: BLE001 - the user gets one line, not a traceback
+        from .dask_client import explain_cluster_failure
+
+        cluster = explain_cluster_failure(exc)
+        if cluster and not args.debug:
+            print(f"backwalk: {cluster}", file=sys.stderr)
+            return EXIT_INTERNAL
         if args.debug:
             raise
         print(f"{where}: internal error ({type(exc).__name__}: {_one_line(exc)}); run with --debug and "

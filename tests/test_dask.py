@@ -1,0 +1,291 @@
+"""The study on Dask (LocalCluster of 2 workers) against the same study in memory.
+
+Problems, dose tables and mixed-model fits must be the same; bad input
+(an unreachable scheduler, partitions with different columns, a worker
+dying, a fault deep in partition 37) gets one clear line naming the place.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+dask = pytest.importorskip("dask")
+distributed = pytest.importorskip("distributed")
+import dask.dataframe as dd  # noqa: E402
+
+from backwalk_study.data.errors import StudyReadError  # noqa: E402
+from backwalk_study.data.partitions import (load_partitioned_study, validate_partitions,  # noqa: E402
+                                            write_synthetic_partitions)
+from backwalk_study.data.study import Study, load_study, validate_tables  # noqa: E402
+from backwalk_study.stats.mixed import dose_response  # noqa: E402
+from backwalk_study.stats.mixed_dask import dose_response_dask  # noqa: E402
+from conftest import ROOT  # noqa: E402
+
+EXAMPLE = ROOT / "data" / "example"
+TABLES = ("participants", "sessions", "assessments")
+
+
+@pytest.fixture(scope="module")
+def client():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
+        yield c
+
+
+def _split(src: Path, dst: Path, parts: int = 4) -> dict:
+    """CSV partitions of a one-file-per-table study; returns (table, row) -> (file, row)."""
+    dst.mkdir(parents=True)
+    if (src / "study.toml").exists():
+        shutil.copy(src / "study.toml", dst / "study.toml")
+    where = {}
+    for table in TABLES:
+        frame = pd.read_csv(src / f"{table}.csv", dtype=str, keep_default_na=False)
+        (dst / table).mkdir()
+        for i, idx in enumerate(np.array_split(np.arange(len(frame)), parts)):
+            name = f"{table}/part-{i:03d}.csv"
+            frame.iloc[idx].to_csv(dst / name, index=False)
+            for j, pos in enumerate(idx):
+                where[(f"{table}.csv", pos + 2)] = (name, j + 2)
+    return where
+
+
+def _comparable(problems: pd.DataFrame, where: dict | None = None) -> set:
+    out = set()
+    for rec in problems.itertuples(index=False):
+        file, row = rec.file, None if pd.isna(rec.row) else int(rec.row)
+        if where is not None and row is not None:
+            file, row = where[(file, row)]
+        out.add((file, row, rec.participant_id if isinstance(rec.participant_id, str) else None,
+                 rec.column, None if rec.value is None or (isinstance(rec.value, float) and np.isnan(rec.value))
+                 else str(rec.value), rec.message))
+    return out
+
+
+def test_example_study_same_problems_and_dose(client, tmp_path):
+    _split(EXAMPLE, tmp_path / "parts")
+    found = validate_partitions(tmp_path / "parts")
+    assert found.total == 0 and len(found.problems) == 0
+    dose = load_partitioned_study(tmp_path / "parts").dose().compute()
+    expected = load_study(EXAMPLE).dose()
+    key = ["participant_id", "week"]
+    pd.testing.assert_frame_equal(dose.sort_values(key).reset_index(drop=True),
+                                  expected.sort_values(key).reset_index(drop=True), check_dtype=False)
+
+
+def test_faulty_example_same_problems_as_pandas(client, tmp_path):
+    bad = tmp_path / "bad"
+    shutil.copytree(EXAMPLE, bad)
+    part = pd.read_csv(bad / "participants.csv", dtype=str, keep_default_na=False)
+    part.loc[3, "age_years"] = "230"          # out of range
+    part.loc[10, "participant_id"] = part.loc[11, "participant_id"]   # duplicate participant
+    part.to_csv(bad / "participants.csv", index=False)
+    sess = pd.read_csv(bad / "sessions.csv", dtype=str, keep_default_na=False)
+    sess.loc[5, "participant_id"] = "P999"     # orphan
+    sess.loc[700, "week"] = "9"                # does not match its date
+    sess.loc[900, "minutes"] = "abc"           # not a number
+    sess.to_csv(bad / "sessions.csv", index=False)
+    ass = pd.read_csv(bad / "assessments.csv", dtype=str, keep_default_na=False)
+    ass.loc[100, "value"] = "-5"               # out of the measure's range
+    ass.loc[2001, ["participant_id", "week", "measure", "direction", "trial"]] = \
+        ass.loc[2000, ["participant_id", "week", "measure", "direction", "trial"]].to_numpy()  # duplicate
+    ass.loc[3000, "measure"] = "berg_typo"     # unknown measure
+    ass.to_csv(bad / "assessments.csv", index=False)
+    expected = load_study(bad, raise_errors=False)
+    assert isinstance(expected, pd.DataFrame) and len(expected) >= 8
+    where = _split(bad, tmp_path / "parts")
+    found = validate_partitions(tmp_path / "parts")
+    assert found.total == len(found.problems) == len(expected)
+    assert _comparable(found.problems) == _comparable(expected, where)
+    capped = validate_partitions(tmp_path / "parts", limit=3)
+    assert len(capped.problems) == 3 and capped.total == len(expected) and capped.capped
+
+
+def test_mixed_model_on_dask_matches_memory(client):
+    """lme4's sleepstudy (real data) and a measure of the example study, several partitions."""
+    from backwalk_study.data.datasets import sleepstudy
+
+    study = load_study(EXAMPLE)
+
+    def measure(key):
+        return study.long(key).groupby(["participant_id", "week", "arm"], as_index=False)["value"].mean()
+
+    walk = measure("six_minute_walk")
+    cases = [(sleepstudy(), dict(dv="Reaction", subject="Subject", time="Days")),
+             (walk, dict(dv="value", subject="participant_id", time="week", between="arm")),
+             (walk, dict(dv="value", subject="participant_id", time="week", between="arm", shape="quadratic"))]
+    for data, kw in cases:
+        ours = dose_response_dask(dd.from_pandas(data, npartitions=3), **kw)
+        ref = dose_response(data, **kw)
+        assert not ref.diagnostics.singular
+        _assert_same_fit(ours, ref)
+        if "between" in kw:
+            _assert_close(ours.emmeans(), ref.emmeans(), ["estimate", "se"])
+            _assert_close(ours.contrasts(), ref.contrasts(), ["estimate", "se"])
+        np.testing.assert_allclose(ours.r2.to_numpy(), ref.r2.to_numpy(), rtol=1e-8)
+        blups = ours.blups().compute()
+        _assert_close(blups, ref.participant_effects, ["intercept", "slope"], rtol=1e-7)
+
+
+def test_singular_fit_on_dask_matches_memory_to_the_optimiser_tolerance(client):
+    """At a boundary (singular) optimum the gradient is not zero and the Newton
+    search stops at its tolerance (deviance within 1e-10), so two roundings of
+    the same data agree to ~1e-7 there, not 1e-10."""
+    import warnings
+
+    from backwalk_study.stats.mixed import ModelFitWarning
+
+    gait = load_study(EXAMPLE).long("gait_speed").groupby(["participant_id", "week", "arm"],
+                                                          as_index=False)["value"].mean()
+    kw = dict(dv="value", subject="participant_id", time="week", between="arm")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ours = dose_response_dask(dd.from_pandas(gait, npartitions=3), **kw)
+        ref = dose_response(gait, **kw)
+    assert ref.diagnostics.singular and ours.diagnostics.singular
+    assert any(issubclass(w.category, ModelFitWarning) for w in caught)
+    _assert_close(ours.fixed, ref.fixed, ["estimate"], rtol=1e-8)
+    _assert_close(ours.fixed, ref.fixed, ["se"], rtol=1e-6)
+    assert abs(ours.loglik - ref.loglik) < 1e-9 * abs(ref.loglik)
+
+
+def _assert_close(a, b, cols, rtol=1e-10):
+    for col in cols:
+        x, y = a[col].to_numpy(float), b[col].to_numpy(float)
+        assert np.max(np.abs(x - y) / np.maximum(np.abs(y), 1.0)) < rtol, col
+
+
+def _assert_same_fit(ours, ref):
+    """Estimates and SEs to 1e-10 (relative); dof to 1e-5.
+
+    Satterthwaite dof come from a finite-difference Hessian of the deviance
+    (lmerTest's way, and the in-memory model's): rounding-level changes of
+    the data (here, the order in which partitions are summed) move them in
+    the sixth digit, in memory as on Dask.
+    """
+    assert ours.fixed["term"].tolist() == ref.fixed["term"].tolist()
+    _assert_close(ours.fixed, ref.fixed, ["estimate", "se"])
+    np.testing.assert_allclose(ours.fixed["dof"], ref.fixed["dof"], rtol=1e-5)
+    _assert_close(ours.random, ref.random, ["estimate"], rtol=1e-8)
+    assert abs(ours.loglik - ref.loglik) < 1e-8 * abs(ref.loglik)
+
+
+def test_200k_participants_and_a_fault_in_partition_37(client, tmp_path):
+    folder = write_synthetic_partitions(tmp_path / "big", 200_000, weeks=(0, 6, 12), sessions_per_participant=0.5,
+                                        n_partitions=40, seed=3)
+    target = folder / "assessments" / "part-0037.parquet"
+    frame = pd.read_parquet(target)
+    frame.loc[1234, "value"] = 9.5             # gait speed beyond its range
+    frame.to_parquet(target, index=False)
+    found = validate_partitions(folder)
+    assert found.total == 1
+    rec = found.problems.iloc[0]
+    assert (rec["file"], rec["row"], rec["column"], rec["value"]) == ("assessments/part-0037.parquet", 1236,
+                                                                       "value", 9.5)
+    # the same problems in memory
+    tables = {t: pd.concat([pd.read_parquet(p) for p in sorted((folder / t).iterdir())], ignore_index=True)
+              for t in TABLES}
+    expected = validate_tables(tables["participants"], tables["sessions"], tables["assessments"],
+                               raise_errors=False)
+    assert len(expected) == 1 and expected["message"].iat[0] == rec["message"]
+    frame.loc[1234, "value"] = 1.0
+    frame.to_parquet(target, index=False)
+    tables["assessments"].loc[37 * len(frame) + 1234, "value"] = 1.0
+    study = load_partitioned_study(folder)
+    dose = study.dose().compute()
+    mem = Study(tables["participants"], tables["sessions"], tables["assessments"])
+    mem.config.__dict__  # noqa: B018 - the default config (planned weeks) as written
+    expected_dose = Study(tables["participants"], tables["sessions"], tables["assessments"],
+                          config=study.config).dose()
+    key = ["participant_id", "week"]
+    pd.testing.assert_frame_equal(dose.sort_values(key).reset_index(drop=True),
+                                  expected_dose.sort_values(key).reset_index(drop=True), check_dtype=False)
+    long = tables["assessments"].merge(tables["participants"][["participant_id", "arm"]], on="participant_id")
+    kw = dict(dv="value", subject="participant_id", time="week", between="arm", random_slope=False)
+    _assert_same_fit(dose_response_dask(study.long("gait_speed"), **kw), dose_response(long, **kw))
+
+
+def test_partition_with_different_columns(tmp_path):
+    _split(EXAMPLE, tmp_path / "parts")
+    odd = tmp_path / "parts" / "sessions" / "part-002.csv"
+    pd.read_csv(odd).rename(columns={"minutes": "mins"}).to_csv(odd, index=False)
+    with pytest.raises(StudyReadError, match=r"sessions/part-002.csv: its columns differ from "
+                                             r"sessions/part-000.csv \(lacks minutes; has extra mins\)"):
+        validate_partitions(tmp_path / "parts")
+
+
+def test_unreachable_scheduler_one_line(capsys, monkeypatch):
+    import time
+
+    from backwalk_study.interfaces import cli, dask_client
+
+    monkeypatch.setattr(dask_client, "CONNECT_TIMEOUT_S", 2)
+    start = time.perf_counter()
+    code = cli.main(["validate", str(EXAMPLE), "--scheduler", "tcp://127.0.0.1:9"])
+    elapsed = time.perf_counter() - start
+    err = capsys.readouterr().err.strip()
+    assert code == cli.EXIT_UNREADABLE
+    assert err.startswith("backwalk validate: cannot reach the Dask scheduler at tcp://127.0.0.1:9 within 2 s")
+    assert "\n" not in err and elapsed < 60  # bounded by the timeout, not a hang
+
+
+def test_worker_dying_names_the_partition():
+    import os
+
+    from backwalk_study.interfaces.dask_client import explain_cluster_failure
+
+    def die():
+        os._exit(1)
+
+    key = "read-partition assessments/part-0037.parquet 0123456789abcdef"
+    with dask.config.set({"distributed.scheduler.allowed-failures": 0}), \
+            distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                     dashboard_address=":0") as cluster, distributed.Client(cluster) as c:
+        future = c.submit(die, key=key, pure=False)
+        with pytest.raises(distributed.scheduler.KilledWorker) as info:
+            future.result(timeout=120)
+    line = explain_cluster_failure(info.value)
+    assert line.startswith("a Dask worker died while reading assessments/part-0037.parquet")
+
+
+def test_sway_batch_on_dask_same_as_one_process(client, tmp_path):
+    """SYNTHETIC random-walk recordings, one broken; chunks of two files per task."""
+    from backwalk_study.stats.batch_dask import sway_batch_dask
+    from backwalk_study.stats.sway import sway_batch
+
+    rng = np.random.default_rng(4)
+    for i in range(7):
+        xy = np.cumsum(rng.normal(0, 0.01, size=(500, 2)), axis=0)
+        rows = "".join(f"{k / 50:.2f}\t{x:.5f}\t{y:.5f}\n" for k, (x, y) in enumerate(xy))
+        (tmp_path / f"synthetic_{i}.txt").write_text("Time[s]\tCOPx[cm]\tCOPy[cm]\n" + rows)
+    (tmp_path / "broken.txt").write_text("Time[s]\tCOPx[cm]\tCOPy[cm]\n0\t1\tabc\n")
+    ours = sway_batch_dask(tmp_path, client=client, files_per_task=2, lowpass_hz=10)
+    ref = sway_batch(tmp_path, lowpass_hz=10)
+    pd.testing.assert_frame_equal(ours.metrics, ref.metrics)
+    pd.testing.assert_frame_equal(ours.failures, ref.failures)
+    assert ours.settings == ref.settings
+
+
+def test_cli_validate_and_run_on_a_local_cluster(tmp_path, capsys):
+    from backwalk_study.interfaces import cli
+
+    _split(EXAMPLE, tmp_path / "parts")
+    odd = tmp_path / "parts" / "assessments" / "part-003.csv"
+    frame = pd.read_csv(odd, dtype=str, keep_default_na=False)
+    original = frame.loc[7, "value"]
+    frame.loc[7, "value"] = "fast"
+    frame.to_csv(odd, index=False)
+    assert cli.main(["validate", str(tmp_path / "parts"), "--workers", "1"]) == cli.EXIT_INVALID
+    out = capsys.readouterr().out
+    assert "1 problem found" in out and "assessments/part-003.csv  9" in out and "must be a number" in out
+    frame.loc[7, "value"] = original
+    frame.to_csv(odd, index=False)
+    code = cli.main(["run", str(tmp_path / "parts"), "--workers", "1", "--measure", "six_minute_walk",
+                     "-o", str(tmp_path / "out")])
+    assert code == cli.EXIT_OK
+    fixed = pd.read_csv(tmp_path / "out" / "fixed_six_minute_walk.csv")
+    assert fixed["term"].iloc[0] == "Intercept" and (tmp_path / "out" / "dose").is_dir()
