@@ -289,3 +289,16 @@ def test_cli_validate_and_run_on_a_local_cluster(tmp_path, capsys):
     assert code == cli.EXIT_OK
     fixed = pd.read_csv(tmp_path / "out" / "fixed_six_minute_walk.csv")
     assert fixed["term"].iloc[0] == "Intercept" and (tmp_path / "out" / "dose").is_dir()
+
+
+def test_power_simulations_on_dask_same_as_one_process(client):
+    # issue 16, item 4: the planning simulations mapped over a distributed.Client
+    from backwalk_study.stats.power import TrialModel, simulate_power
+
+    model = TrialModel(arms=("control", "backward"), n_per_arm=(30, 30), visit_weeks=(0, 4, 8, 12),
+                       intercept_sd=0.2, slope_sd=0.005, residual_sd=0.05,
+                       slope_differences=(0.0, 0.1 / 12))   # SYNTHETIC design
+    local = simulate_power(model, n_simulations=600, seed=7, tests=("mixed_slope", "ancova"), workers=1)
+    remote = simulate_power(model, n_simulations=600, seed=7, tests=("mixed_slope", "ancova"),
+                            executor=client.get_executor())
+    pd.testing.assert_frame_equal(local.table, remote.table)

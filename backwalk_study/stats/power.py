@@ -967,7 +967,7 @@ def _executor(workers):
 
 def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS,
                    alternative="two-sided", workers=None, progress=False, confidence=0.95,
-                   ddf="satterthwaite"):
+                   ddf="satterthwaite", executor=None):
     """Power of each test by simulating ``n_simulations`` trials of ``model``.
 
     Parameters
@@ -989,6 +989,10 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
         Of the binomial CI of each power.
     ddf : {"satterthwaite", "kenward-roger"}
         The mixed model's t-test, as the analysis will be run.
+    executor : concurrent.futures.Executor, optional
+        Run the chunks there instead, e.g. on a Dask cluster with
+        ``distributed.Client(...).get_executor()``; chunks keep their seeds,
+        so the result is the same as in one process.
 
     Returns
     -------
@@ -1032,7 +1036,9 @@ def simulate_power(model: TrialModel, n_simulations=1000, seed=2026, tests=TESTS
     jobs = [(model, s, n, tests, alternative, ddf) for s, n in zip(seeds, sizes)] if tests else []
     if workers is None:
         workers = 1 if len(jobs) < 4 else min(2, os.cpu_count() or 1)
-    if workers > 1:
+    if executor is not None:
+        results = executor.map(_run_chunk, jobs)
+    elif workers > 1:
         results = _executor(workers).map(_run_chunk, jobs)
     else:
         results = map(_run_chunk, jobs)
