@@ -559,7 +559,6 @@ class MixedModel:
             self.notes.append(msg)
             warnings.warn(msg, ModelFitWarning, stacklevel=4)
 
-
     @property
     def n_obs(self):
         return int(self.engine_model.n)
