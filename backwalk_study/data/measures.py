@@ -436,12 +436,28 @@ _DEFAULT = Catalogue({m.key: m for m in _BUILTIN})
 
 
 def default_catalogue() -> Catalogue:
-    """The built-in catalogue of outcome measures."""
+    """The built-in catalogue of outcome measures.
+
+    Examples
+    --------
+    >>> from backwalk_study import default_catalogue
+    >>> catalogue = default_catalogue()
+    >>> catalogue["berg"].unit, catalogue["berg"].high
+    ('points', 56)
+    """
     return _DEFAULT
 
 
 def get_measure(key: str, catalogue: Catalogue | None = None) -> Measure:
-    """Look up a measure by key (raises ``KeyError`` naming the key)."""
+    """Look up a measure by key (raises ``KeyError`` naming the key).
+
+    Examples
+    --------
+    >>> from backwalk_study import get_measure
+    >>> tug = get_measure("tug")
+    >>> tug.unit, tug.better
+    ('s', 'lower')
+    """
     return (catalogue or _DEFAULT)[key]
 
 

@@ -641,6 +641,13 @@ def validate_study(path: str | Path) -> pd.DataFrame:
     """Every problem in a study folder as a table (empty when it is valid).
 
     Columns: file, row, participant_id, column, value, message.
+
+    Examples
+    --------
+    >>> from backwalk_study import validate_study
+    >>> from backwalk_study.data.datasets import repository_root
+    >>> len(validate_study(repository_root() / "data" / "example"))   # no problems
+    0
     """
     result = load_study(path, raise_errors=False)
     if isinstance(result, Study):

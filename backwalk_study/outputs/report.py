@@ -1330,12 +1330,32 @@ def _write(text: str, path: str | Path) -> Path:
 
 def write_client_report(study, participant_id: str, path: str | Path, **options) -> Path:
     """Write :func:`client_report_html` to ``path`` (UTF-8); returns the path.
-    ``options`` go to :func:`client_report_html`."""
+    ``options`` go to :func:`client_report_html`.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from backwalk_study import write_client_report
+    >>> from backwalk_study.data.datasets import example_study
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> write_client_report(example_study(), "P003", out / "p003.html").name
+    'p003.html'
+    """
     return _write(client_report_html(study, participant_id, **options), path)
 
 
 def write_cohort_report(study, path: str | Path, measures=None, **options) -> Path:
-    """Write :func:`cohort_report_html` to ``path`` (UTF-8); returns the path."""
+    """Write :func:`cohort_report_html` to ``path`` (UTF-8); returns the path.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from backwalk_study import write_cohort_report
+    >>> from backwalk_study.data.datasets import example_study
+    >>> out = pathlib.Path(tempfile.mkdtemp())
+    >>> write_cohort_report(example_study(), out / "cohort.html", measures=["berg"]).name
+    'cohort.html'
+    """
     return _write(cohort_report_html(study, measures, **options), path)
 
 

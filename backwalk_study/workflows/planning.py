@@ -558,6 +558,14 @@ def power_curve(design: TrialDesign, n_per_arm=None, visit_weeks=None, n_simulat
 
     The same seed at every point (common random numbers) makes the curve
     smooth: neighbouring points differ by the design, not by luck.
+
+    Examples
+    --------
+    >>> import backwalk_study as bw
+    >>> design = bw.TrialDesign.from_toml("data/designs/example_design.toml")
+    >>> curve = bw.power_curve(design, n_per_arm=[20, 40], n_simulations=200, seed=1)
+    >>> curve.columns.tolist()[:6]
+    ['test', 'n_per_arm', 'visits', 'power', 'ci_low', 'ci_high']
     """
     if (n_per_arm is None) == (visit_weeks is None):
         raise ValueError("power_curve: give n_per_arm or visit_weeks (one of them)")
@@ -688,6 +696,20 @@ def design_from_fit(result, measure: str | None = None, n_per_arm=None, visit_we
     "observed power" and is no evidence of anything; give ``effect`` (e.g.
     the MCID) for a real plan. ``measure`` defaults to the pilot's outcome
     column when that is a catalogue key.
+
+    Examples
+    --------
+    A pilot fitted on the SYNTHETIC example study (forward gait speed, m/s):
+
+    >>> import backwalk_study as bw
+    >>> from backwalk_study.data.datasets import example_study
+    >>> pilot = bw.dose_response(example_study().long("gait_speed", direction="forward"),
+    ...                          "value", subject="participant_id", time="week",
+    ...                          between="arm", reference="control")
+    >>> design = bw.design_from_fit(pilot, measure="gait_speed", n_per_arm=40, effect=0.05,
+    ...                             effect_type="followup")
+    >>> design.n_per_arm, design.arms
+    (40, ('control', 'backward', 'forward'))
     """
     if measure is None:
         dv = getattr(getattr(getattr(result, "model", None), "design", None), "dv", None)
