@@ -574,6 +574,16 @@ def load_partitioned_study(path: str | Path, *, validate: bool = True, limit: in
     StudyReadError
         A missing folder or table, an unreadable file, or partitions whose
         columns differ.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> import backwalk_study as bw
+    >>> from backwalk_study.data.partitions import write_synthetic_partitions
+    >>> folder = write_synthetic_partitions(tempfile.mkdtemp(), 200, n_partitions=2)  # SYNTHETIC
+    >>> study = bw.load_partitioned_study(folder)
+    >>> int(study.participants["participant_id"].nunique().compute())
+    200
     """
     folder = _folder(path)
     config, catalogue, _ = _read_config(folder)

@@ -112,6 +112,13 @@ class Study:
     notes : list of str
         What loading did that a reader should know (unit conversions,
         a missing sessions table).
+
+    Examples
+    --------
+    >>> from backwalk_study.data.datasets import example_study
+    >>> study = example_study()             # SYNTHETIC
+    >>> study.config.synthetic, len(study.participants), int(study.long("berg")["week"].max())
+    (True, 90, 12)
     """
 
     participants: pd.DataFrame

@@ -303,6 +303,18 @@ class MetaAnalysisResult:
         total random-effects weight).
     method, test, confidence : str, str, float
         The options of the fit.
+
+    Examples
+    --------
+    Stroke units against general wards (metafor's ``dat.normand1999``, real):
+
+    >>> import backwalk_study as bw
+    >>> from backwalk_study.data.meta_table import read_meta_table
+    >>> from backwalk_study.stats.effect_sizes import effect_sizes_from_table
+    >>> table = read_meta_table("data/meta_example/normand1999_stroke_care.csv")
+    >>> result = bw.meta_analysis(effect_sizes_from_table(table), se="se", study="study")
+    >>> type(result).__name__, round(float(result.pooled["estimate"].iloc[0]), 3)
+    ('MetaAnalysisResult', -15.106)
     """
 
     pooled: pd.DataFrame

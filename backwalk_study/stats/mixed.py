@@ -919,6 +919,14 @@ class DoseResponseResult:
     criterion : {"REML", "ML"}
     dof_method : {"satterthwaite", "kenward-roger"}
     diagnostics : FitDiagnostics
+
+    Examples
+    --------
+    >>> import backwalk_study as bw
+    >>> from backwalk_study.data.datasets import sleepstudy      # lme4's, real
+    >>> result = bw.dose_response(sleepstudy(), "Reaction", subject="Subject", time="Days")
+    >>> result.fixed["term"].tolist(), result.diagnostics.converged
+    (['Intercept', 'Days'], True)
     """
 
     def __init__(self, model, engine_fit, *, dof="satterthwaite", confidence=0.95, notes=()):
