@@ -179,7 +179,19 @@ def build_results(study) -> Results:
 
     A clinic-sized study (fewer than ``report.MIN_PER_ARM`` people in an
     arm) gets no group statistics: no comparisons or mixed models; the
-    reports step writes a page per client instead."""
+    reports step writes a page per client instead.
+
+    Examples
+    --------
+    The SYNTHETIC clinic sheet (six clients: clinic-sized, so no group statistics):
+
+    >>> import backwalk_study as bw
+    >>> from backwalk_study.outputs.bundle import build_results
+    >>> study = bw.import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
+    >>> results = build_results(study)
+    >>> results.study is study
+    True
+    """
     from .report import is_clinic_sized
 
     results = Results(study)
@@ -198,7 +210,18 @@ def write_results(results: Results | Any, output: str | Path = "results", *,
     page (a clinic: a page per client and an index), which read the same
     results. ``report_options`` go to
     :func:`~backwalk_study.outputs.report.write_reports`. Returns the paths
-    written."""
+    written.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> import backwalk_study as bw
+    >>> from backwalk_study.outputs.bundle import build_results, write_results
+    >>> study = bw.import_wide("data/example_clinic/clients.csv", "data/example_clinic/mapping.toml")
+    >>> files = write_results(build_results(study), pathlib.Path(tempfile.mkdtemp()) / "results")
+    >>> sorted({path.suffix for path in files})
+    ['.csv', '.html', '.json', '.txt']
+    """
     from .report import write_reports
 
     if not isinstance(results, Results):
