@@ -458,3 +458,16 @@ def test_balance_person_table(bds_dir):
     assert row["faller"] == (one["Falls12m"].iloc[0] >= 1)
     with pytest.raises(ValueError, match="no column 'posture'"):
         balance_person_table(study, by=("posture",))
+
+
+def test_stream_chunks_split_by_a_busy_kernel_are_joined():
+    # a loaded machine flushed one cell's printing in two messages, and the two HTML runs differed
+    from backwalk_study.interfaces.notebooks import _coalesce_streams
+
+    outputs = [{"output_type": "stream", "name": "stdout", "text": "a\n"},
+               {"output_type": "stream", "name": "stdout", "text": "b\n"},
+               {"output_type": "stream", "name": "stderr", "text": "w\n"},
+               {"output_type": "display_data", "data": {}},
+               {"output_type": "stream", "name": "stdout", "text": "c\n"}]
+    joined = _coalesce_streams(outputs)
+    assert [o.get("text") for o in joined] == ["a\nb\n", "w\n", None, "c\n"]

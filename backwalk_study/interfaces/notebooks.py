@@ -74,6 +74,25 @@ def _strip_volatile(nb) -> None:
                 if out.get("output_type") == "stream":
                     # warnings name the kernel's temporary file for the cell, different on every run
                     out["text"] = _KERNEL_FILE.sub("<cell>", out.get("text", ""))
+            cell["outputs"] = _coalesce_streams(cell.get("outputs", []))
+
+
+def _coalesce_streams(outputs: list) -> list:
+    """One output per run of consecutive stdout (or stderr) chunks.
+
+    A busy kernel flushes a cell's printing in as many messages as timing
+    gives it, and each becomes its own block in the HTML: joining them makes
+    the page independent of the machine's load.
+    """
+    merged: list = []
+    for out in outputs:
+        prev = merged[-1] if merged else None
+        if (out.get("output_type") == "stream" and prev is not None
+                and prev.get("output_type") == "stream" and prev.get("name") == out.get("name")):
+            prev["text"] = prev.get("text", "") + out.get("text", "")
+        else:
+            merged.append(out)
+    return merged
 
 
 def _parameters_for(name: str, declared: Iterable[str], parameters: Mapping[str, Any] | None) -> dict:
