@@ -404,3 +404,17 @@ def test_two_visits_leave_the_random_slope_model_unfitted_with_a_note():
     table = pw.simulate_power(model, n_simulations=250, seed=1, workers=1).table.set_index("test")
     assert np.isnan(table.loc["mixed_slope", "power"]) and "at least 3 visits" in table.loc["mixed_slope", "note"]
     assert table.loc["ancova", "n_sims"] == 250 and table.loc["ancova", "note"] == ""
+
+
+def test_unequal_allocation_is_said_arm_by_arm():
+    # a new user read "With 30 per arm" for arms of 30, 30 and 60
+    from backwalk_study.workflows.planning import TrialDesign, describe_power
+
+    design = TrialDesign(measure="gait_speed", baseline_mean=1.1, baseline_sd=0.2, slope_sd=0.004,
+                         residual_sd=0.05, n_per_arm=30, arms=("control", "forward", "backward"),
+                         allocation=(1, 1, 2))
+    row = {"test": "ancova", "n_per_arm": 30, "power": 0.8, "ci_low": 0.77, "ci_high": 0.83,
+           "n_sims": 1000, "seed": 1}
+    text = describe_power(design, row)
+    assert text.startswith("With 30 / 30 / 60 people in the control / forward / backward arms")
+    assert "per arm" not in text

@@ -806,8 +806,9 @@ def describe_power(design: TrialDesign, row) -> str:
     last visit adjusted for baseline (ANCOVA, completers), at a two-sided 5 % level (1000 simulated
     trials, seed 1).
     """
+    who = _who(design, row["n_per_arm"])
     if row.get("note"):
-        return f"With {row['n_per_arm']} per arm, {_test_words(row['test'], design.ddf)}: {row['note']}."
+        return f"With {who}, {_test_words(row['test'], design.ddf)}: {row['note']}."
     better = design._measure.better
     word = {"higher": "greater gain", "lower": "greater fall"}.get(better, "difference")
     weeks = _fmt(design.follow_up_weeks)
@@ -820,12 +821,21 @@ def describe_power(design: TrialDesign, row) -> str:
     if design.adherence_mean is not None:
         adherence = f" at full dose (mean adherence {design.adherence_mean:.0%})"
     sided = "two-sided" if design.alternative == "two-sided" else "one-sided"
-    return (f"With {row['n_per_arm']} per arm, {row['power'] * 100:.0f} % power (95 % CI "
+    return (f"With {who}, {row['power'] * 100:.0f} % power (95 % CI "
             f"{row['ci_low'] * 100:.0f}-{row['ci_high'] * 100:.0f} %) to detect a {size} {word} in "
             f"{design.measure_name.lower()} at {weeks} weeks{adherence} in the {design.compare} arm than in the "
             f"{design.arms[0]} arm, by {_test_words(row['test'], design.ddf)}, at a {sided} "
             f"{design.alpha * 100:g} % level"
             + f" ({row['n_sims']} simulated trials, seed {row['seed']}).")
+
+
+def _who(design: TrialDesign, n) -> str:
+    """'34 per arm', or each arm's size when the allocation is unequal (n is the smallest arm's)."""
+    if len(set(design.allocation)) == 1:
+        return f"{n} per arm"
+    low = min(design.allocation)
+    sizes = [str(int(round(int(n) * a / low))) for a in design.allocation]
+    return f"{' / '.join(sizes)} people in the {' / '.join(design.arms)} arms"
 
 
 def plot_power_curve(curve: pd.DataFrame, target_power=None, ax=None, x="n_per_arm", sample_size=None):
