@@ -529,19 +529,25 @@ class GroupedLMM:
         # last diagonal of Lambda) is checked to second order like a free one
         free = free | (at_bound & (np.abs(g) <= gtol))
         if free.any():
-            H = np.empty((k, k))
-            for j in range(k):
-                h = 1e-6 * max(1.0, abs(x[j]))
-                e = np.zeros(k)
-                e[j] = h
-                H[:, j] = (fun(x + e)[1] - g) / h
-            Hf = ((H + H.T) / 2)[np.ix_(free, free)]
+            Hf = GroupedLMM._hessian(fun, x, g)[np.ix_(free, free)]
             ev = np.linalg.eigvalsh(Hf)
             if ev[0] < -1e-6 * max(1.0, float(np.max(np.abs(ev)))):
                 return False, "the Hessian has a negative eigenvalue (a saddle point)"
         if at_bound.any():
             return True, "boundary optimum: no descent into the interior found"
         return True, "interior optimum: zero gradient, positive definite Hessian"
+
+    @staticmethod
+    def _hessian(fun, x, g):
+        """Symmetrised Hessian by forward differences of the analytic gradient ``g`` at ``x``."""
+        k = len(x)
+        H = np.empty((k, k))
+        for j in range(k):
+            h = 1e-6 * max(1.0, abs(x[j]))
+            e = np.zeros(k)
+            e[j] = h
+            H[:, j] = (fun(x + e)[1] - g) / h
+        return (H + H.T) / 2
 
     @staticmethod
     def _newton(fun, x, diag, tol, maxiter):
@@ -552,13 +558,7 @@ class GroupedLMM:
         lower[diag] = 0.0
         decrement = np.inf
         for it in range(1, maxiter + 1):
-            H = np.empty((k, k))
-            for j in range(k):
-                h = 1e-6 * max(1.0, abs(x[j]))
-                e = np.zeros(k)
-                e[j] = h
-                H[:, j] = (fun(x + e)[1] - g) / h
-            H = (H + H.T) / 2
+            H = GroupedLMM._hessian(fun, x, g)
             held = (x <= lower) & (g > 0)
             free = ~held
             Hf, gf = H[np.ix_(free, free)], g[free]
