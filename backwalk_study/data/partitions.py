@@ -37,7 +37,7 @@ from .errors import PROBLEM_COLUMNS, StudyReadError, StudyValidationError, probl
 from .readers import TABLE_SUFFIXES, _sniff_text, coerce_columns, read_table
 from .schema import COLUMN_KINDS, REQUIRED_COLUMNS, build_schemas
 from .study import (TABLES, Study, StudyConfig, _check_session_weeks, _empty_dtype, _for_pandera, _isna,
-                    _key, _pandera_problems, _plain, _read_config)
+                    _pandera_problems, _plain, _read_config, duplicate_assessments)
 
 __all__ = ["PartitionedStudy", "PartitionProblems", "load_partitioned_study", "validate_partitions",
            "write_synthetic_partitions",
@@ -257,21 +257,12 @@ def _cross_checks(rows: pd.DataFrame, table: str, file_order: dict, has_enrolled
                                  add(pos, column, value, message, pid))
     else:
         ass = rows
-        keys = ["participant_id", "week", "measure", "direction", "trial"]
-        dup = ass.duplicated(keys, keep=False) & ass[["participant_id", "week", "measure"]].notna().all(axis=1)
-        if dup.any():
-            first = {}
-            for pos in np.flatnonzero(dup.to_numpy()):
-                k = tuple(_key(ass[c].iat[pos]) for c in keys)
-                if k in first:
-                    f = first[k]
-                    where = (f"row {ass['_row'].iat[f]}" if ass["_file"].iat[f] == ass["_file"].iat[pos]
-                             else f"{ass['_file'].iat[f]} row {ass['_row'].iat[f]}")
-                    add(pos, "measure", ass["measure"].iat[pos],
-                        f"duplicates {where}: same participant, week, measure, direction and trial",
-                        ass["participant_id"].iat[pos])
-                else:
-                    first[k] = pos
+        for pos, f in duplicate_assessments(ass):
+            where = (f"row {ass['_row'].iat[f]}" if ass["_file"].iat[f] == ass["_file"].iat[pos]
+                     else f"{ass['_file'].iat[f]} row {ass['_row'].iat[f]}")
+            add(pos, "measure", ass["measure"].iat[pos],
+                f"duplicates {where}: same participant, week, measure, direction and trial",
+                ass["participant_id"].iat[pos])
         if "assessed_on" in ass and enrolled is not None:
             start = ass["participant_id"].map(enrolled).astype("datetime64[ns]")
             days = (ass["assessed_on"] - start).dt.days

@@ -9,7 +9,6 @@ message in plain words. Input files are only ever read.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -449,18 +448,10 @@ def validate_tables(participants: pd.DataFrame, sessions: pd.DataFrame | None, a
             f"{m.name} must be between {m.low:g} and {m.high:g} {m.unit}", ass["participant_id"].iat[pos])
 
     # duplicates
-    keys = ["participant_id", "week", "measure", "direction", "trial"]
-    dup = ass.duplicated(keys, keep=False) & ass[["participant_id", "week", "measure"]].notna().all(axis=1)
-    if dup.any():
-        first = {}
-        for pos in np.flatnonzero(dup.to_numpy()):
-            k = tuple(_key(ass[c].iat[pos]) for c in keys)
-            if k in first:
-                add("assessments", pos, "measure", ass["measure"].iat[pos],
-                    f"duplicates row {rows['assessments'][first[k]]}: same participant, week, measure, "
-                    "direction and trial", ass["participant_id"].iat[pos])
-            else:
-                first[k] = pos
+    for pos, first in duplicate_assessments(ass):
+        add("assessments", pos, "measure", ass["measure"].iat[pos],
+            f"duplicates row {rows['assessments'][first]}: same participant, week, measure, "
+            "direction and trial", ass["participant_id"].iat[pos])
 
     # weeks against dates
     enrolled = part.set_index("participant_id")["enrolled_on"] if "enrolled_on" in part else None
@@ -524,6 +515,27 @@ def _check_session_weeks(sess: pd.DataFrame, enrolled: pd.Series | None, add) ->
 
 def _key(v):
     return None if _isna(v) else v
+
+
+#: An assessment is identified by these columns; a second row with the same values is a duplicate.
+ASSESSMENT_KEYS = ["participant_id", "week", "measure", "direction", "trial"]
+
+
+def duplicate_assessments(ass: pd.DataFrame):
+    """``(position, position of its first occurrence)`` for every repeated assessment.
+
+    Rows missing a participant, week or measure are left to the rules that
+    report those cells. Shared by the in-memory and the partitioned checks.
+    """
+    dup = (ass.duplicated(ASSESSMENT_KEYS, keep=False)
+           & ass[["participant_id", "week", "measure"]].notna().all(axis=1))
+    first = {}
+    for pos in np.flatnonzero(dup.to_numpy()):
+        k = tuple(_key(ass[c].iat[pos]) for c in ASSESSMENT_KEYS)
+        if k in first:
+            yield pos, first[k]
+        else:
+            first[k] = pos
 
 
 def _empty_dtype(kind: str):
