@@ -139,27 +139,73 @@ class GroupedLMM:
 
     @property
     def _outer(self):
-        """Per-participant outer products of Z_i'[X y] rows, flattened.
+        """Participants grouped by their ``Z_i'Z_i``, and per group the sums of
+        the outer products of the rows of ``C_i = Z_i'[X y]``.
 
-        ``(C0 C0', C0 C1' + C1 C0', C1 C1')`` per participant (one for a
-        random intercept only), each (N, (p + 1)^2): with them every
-        participant-weighted sum of cross-products in the deviance and its
-        gradient is a single matrix-vector product.
+        Returns ``(codes, counts, A, O, beta0, XyXy0)``: each participant's
+        group, the group sizes, the distinct ``Z'Z`` (G, q, q), ``O = (sum C0
+        C0', sum (C0 C1' + C1 C0'), sum C1 C1')`` over each group's
+        participants (one array for a random intercept only), each (G, (p +
+        1)^2), where ``C`` is taken with ``y - X beta0`` for ``y`` (``beta0``
+        the least-squares fit), and ``[X y]'[X y]`` in the same coordinates.
+
+        Everything in the deviance that depends on theta does so through
+        ``Z_i'Z_i`` alone (``M_i``, ``P_i``, ``K_i``), and the data enter as
+        ``sum_i C_i' P_i C_i``; participants with the same visit times share
+        ``P_i``, so the sum is taken once per group: an evaluation of the
+        deviance costs O(groups p^2), not O(participants p^2). With distinct
+        times for everyone the groups are the participants. The grouping is
+        exact (equal ``Z'Z`` entries), so the result is the same sum in
+        another order.
         """
-        key = id(self.ZtXy)
         cached = self.__dict__.get("_outer_cache")
-        if cached is not None and cached[0] == key:
-            return cached[1]
-        N, p1 = self.n_groups, self.p + 1
-        C0 = self.ZtXy[:, 0, :]
-        out = [np.einsum("ni,nj->nij", C0, C0).reshape(N, p1 * p1)]
-        if self.q == 2:
-            C1 = self.ZtXy[:, 1, :]
-            cross = np.einsum("ni,nj->nij", C0, C1)
-            out.append((cross + cross.transpose(0, 2, 1)).reshape(N, p1 * p1))
-            out.append(np.einsum("ni,nj->nij", C1, C1).reshape(N, p1 * p1))
-        self.__dict__["_outer_cache"] = (key, tuple(out))
-        return tuple(out)
+        if cached is not None and cached[0] is self.ZtXy and cached[1] is self.ZtZ:
+            return cached[2]
+        N, q, p, p1 = self.n_groups, self.q, self.p, self.p + 1
+        keys = [self.ZtZ[:, 0, 0]] if q == 1 else [self.ZtZ[:, 0, 0], self.ZtZ[:, 0, 1], self.ZtZ[:, 1, 1]]
+        order = np.lexsort(keys[::-1])
+        sorted_keys = np.column_stack([k[order] for k in keys])
+        new_group = np.r_[True, np.any(sorted_keys[1:] != sorted_keys[:-1], axis=1)]
+        codes = np.empty(N, dtype=np.intp)
+        codes[order] = np.cumsum(new_group) - 1
+        value = self._sums_by_group(codes)
+        self.__dict__["_outer_cache"] = (self.ZtXy, self.ZtZ, value)
+        return value
+
+    def _sums_by_group(self, codes):
+        """``_outer``'s tuple for a given grouping of participants (codes 0..G-1,
+        every participant of a group with the same ``Z_i'Z_i``)."""
+        q, p, p1 = self.q, self.p, self.p + 1
+        G = int(codes.max()) + 1
+        first = np.unique(codes, return_index=True)[1]
+        counts = np.bincount(codes, minlength=G).astype(float)
+        # y is taken relative to its least-squares fit (an exact shift of beta,
+        # undone in _core): the group sums of g g' below are then free of
+        # the cancellation they would suffer between y and X beta
+        XyXy = self.XyXy
+        try:
+            beta0 = np.linalg.solve(XyXy[:p, :p], XyXy[:p, p])
+        except np.linalg.LinAlgError:
+            beta0 = np.zeros(p)
+        T0 = np.eye(p1)
+        T0[:p, p] = -beta0
+        C = self.ZtXy.copy()
+        C[:, :, p] -= C[:, :, :p] @ beta0
+        C0 = C[:, 0, :]
+        C1 = C[:, 1, :] if q == 2 else None
+
+        def summed(a, b, sym):
+            out = np.empty((G, p1, p1))
+            for i in range(p1):
+                for j in range(i, p1):
+                    w = a[:, i] * b[:, j] + (a[:, j] * b[:, i] if sym else 0.0)
+                    out[:, i, j] = out[:, j, i] = np.bincount(codes, weights=w, minlength=G)
+            return out.reshape(G, p1 * p1)
+
+        outer = [summed(C0, C0, False)]
+        if q == 2:
+            outer += [summed(C0, C1, True), summed(C1, C1, False)]
+        return codes, counts, self.ZtZ[first], tuple(outer), beta0, T0.T @ XyXy @ T0
 
     # ------------------------------------------------------------------ algebra
     def lam(self, theta):
@@ -178,14 +224,14 @@ class GroupedLMM:
     def _core(self, theta, want_grad=False):
         """Profiled quantities at theta (centred X); optionally the gradient pieces.
 
-        The q x q algebra is written out entry by entry over participants
-        (arrays of length N): far faster than stacked matrix products for
-        2 x 2 blocks.
+        The q x q algebra is written out entry by entry over the groups of
+        participants sharing ``Z_i'Z_i`` (see ``_outer``; arrays of length G):
+        far faster than stacked matrix products for 2 x 2 blocks. Neither the
+        deviance nor its gradient visits the participants: both cost O(G p^2).
         """
-        N, p = self.n_groups, self.p
-        A = self.ZtZ
-        C = self.ZtXy
-        C0 = C[:, 0, :]
+        p = self.p
+        codes, cnt, A, O, beta0, XyXy = self._outer
+        G = len(cnt)
         if self.q == 1:
             l0 = float(theta[0])
             a00 = A[:, 0, 0]
@@ -193,11 +239,11 @@ class GroupedLMM:
             det = m
             K00 = l0 / m
             P00 = l0 * K00
-            S = self.XyXy - (P00 @ self._outer[0]).reshape(p + 1, p + 1)
+            S = XyXy - (P00 @ O[0]).reshape(p + 1, p + 1)
+            P = P00[:, None, None]
         else:
             l0, l1, l2 = (float(v) for v in theta[:3])
             a00, a01, a11 = A[:, 0, 0], A[:, 0, 1], A[:, 1, 1]
-            C1 = C[:, 1, :]
             u = a00 * l0 + a01 * l1
             v = a01 * l0 + a11 * l1
             M00 = l0 * u + l1 * v + 1.0
@@ -209,14 +255,11 @@ class GroupedLMM:
             K00, K01 = i00 * l0, i00 * l1 + i01 * l2
             K10, K11 = i01 * l0, i01 * l1 + i11 * l2
             P00, P01, P11 = l0 * K00, l0 * K01, l1 * K01 + l2 * K11
-            O00, O01, O11 = self._outer
-            S = self.XyXy - (P00 @ O00 + P01 @ O01 + P11 @ O11).reshape(p + 1, p + 1)
-        if self.q == 1:
-            P = P00[:, None, None]
-        else:
-            P = np.empty((N, 2, 2))
+            O00, O01, O11 = O
+            S = XyXy - (P00 @ O00 + P01 @ O01 + P11 @ O11).reshape(p + 1, p + 1)
+            P = np.empty((G, 2, 2))
             P[:, 0, 0], P[:, 0, 1], P[:, 1, 0], P[:, 1, 1] = P00, P01, P01, P11
-        S, ld_extra = self._outer_level(S, P, theta)
+        S, ld_extra = self._outer_level(S, P, codes, theta)
         F = S[:p, :p]
         try:
             cf = linalg.cho_factor(F, lower=True)
@@ -224,36 +267,40 @@ class GroupedLMM:
             raise np.linalg.LinAlgError(
                 "the fixed-effects design is rank deficient (collinear terms)"
             ) from err
-        beta = linalg.cho_solve(cf, S[:p, p])
-        r2 = S[p, p] - S[:p, p] @ beta
+        # S is in the coordinates of y - X beta0: beta - beta0 solves it
+        shift = linalg.cho_solve(cf, S[:p, p])
+        r2 = S[p, p] - S[:p, p] @ shift
+        beta = beta0 + shift
         out = {
-            "ldM": float(np.sum(np.log(det))) + ld_extra,
+            "ldM": float(cnt @ np.log(det)) + ld_extra,
             "ldF": 2.0 * float(np.sum(np.log(np.diag(cf[0])))),
             "cf": cf,
             "beta_t": beta,
             "r2": max(float(r2), 1e-300),
-            "P": P,
+            "P_group": P,
+            "codes": codes,
         }
         if not want_grad:
             return out
         # F^{-1}, zero-padded to the (p + 1)^2 layout of the outer products, so
-        # that C_i F^{-1} C_j' for every participant is one matrix-vector product
+        # that the group sums of C_i F^{-1} C_j' are one matrix-vector product
         Finv = np.zeros((p + 1, p + 1))
         Finv[:p, :p] = linalg.cho_solve(cf, np.eye(p))
         Finv = Finv.ravel()
-        C0x = C0[:, :p]
-        g0 = C0[:, p] - C0x @ beta  # Z_i'(y_i - X_i beta)
-        H00 = self._outer[0] @ Finv  # C_i F^{-1} C_i'
+        # group sums of g_i g_i', g_i = Z_i'(y_i - X_i beta) = C_i w
+        ww = np.outer(np.r_[-shift, 1.0], np.r_[-shift, 1.0]).ravel()
+        G00 = O[0] @ ww
+        H00 = O[0] @ Finv  # group sums of C_i F^{-1} C_i'
         if self.q == 1:
             R00 = 1.0 - a00 * P00
-            out["d_ldM"] = np.array([2.0 * np.sum(K00 * a00)])
-            out["d_r2"] = np.array([-2.0 * np.sum(K00 * g0 * R00 * g0)])
+            out["d_ldM"] = np.array([2.0 * float(cnt @ (K00 * a00))])
+            out["d_r2"] = np.array([-2.0 * np.sum(K00 * R00 * G00)])
             out["d_ldF"] = np.array([-2.0 * np.sum(K00 * H00 * R00)])
             return out
-        C1x = C1[:, :p]
-        g1 = C1[:, p] - C1x @ beta
-        H01 = 0.5 * (self._outer[1] @ Finv)
-        H11 = self._outer[2] @ Finv
+        G01 = 0.5 * (O01 @ ww)
+        G11 = O11 @ ww
+        H01 = 0.5 * (O01 @ Finv)
+        H11 = O11 @ Finv
         # R = I - A P
         R00 = 1.0 - (a00 * P00 + a01 * P01)
         R01 = -(a00 * P01 + a01 * P11)
@@ -261,11 +308,12 @@ class GroupedLMM:
         R11 = 1.0 - (a01 * P01 + a11 * P11)
         # d/dtheta_k at Lambda entry (r, c) uses element [c, r] of each sum:
         # (0,0) -> [0,0], (1,0) -> [0,1], (1,1) -> [1,1]
-        KA = (np.sum(K00 * a00 + K01 * a01), np.sum(K00 * a01 + K01 * a11),
-              np.sum(K10 * a01 + K11 * a11))
-        Kg0, Kg1 = K00 * g0 + K01 * g1, K10 * g0 + K11 * g1
-        Rg0, Rg1 = R00 * g0 + R01 * g1, R10 * g0 + R11 * g1
-        KggR = (np.sum(Kg0 * Rg0), np.sum(Kg0 * Rg1), np.sum(Kg1 * Rg1))
+        KA = (cnt @ (K00 * a00 + K01 * a01), cnt @ (K00 * a01 + K01 * a11),
+              cnt @ (K10 * a01 + K11 * a11))
+        # sum_i (K g_i)_r (R g_i)_s, with the group sums of g g'
+        KggR = (np.sum(K00 * R00 * G00 + (K00 * R01 + K01 * R00) * G01 + K01 * R01 * G11),
+                np.sum(K00 * R10 * G00 + (K00 * R11 + K01 * R10) * G01 + K01 * R11 * G11),
+                np.sum(K10 * R10 * G00 + (K10 * R11 + K11 * R10) * G01 + K11 * R11 * G11))
         KH00, KH01 = K00 * H00 + K01 * H01, K00 * H01 + K01 * H11
         KH10, KH11 = K10 * H00 + K11 * H01, K10 * H01 + K11 * H11
         KHR = (np.sum(KH00 * R00 + KH01 * R01), np.sum(KH00 * R10 + KH01 * R11),
@@ -275,8 +323,16 @@ class GroupedLMM:
         out["d_ldF"] = -2.0 * np.array(KHR)
         return out
 
-    def _outer_level(self, S, P, theta):
-        """Hook for a further level of random effects (sites): none here."""
+    @staticmethod
+    def participant_P(core):
+        """Each participant's ``P_i`` (N, q, q) from a ``_core`` result."""
+        return core["P_group"][core["codes"]]
+
+    def _outer_level(self, S, P, codes, theta):
+        """Hook for a further level of random effects (sites): none here.
+
+        ``P`` holds ``P_i`` per group of participants, ``codes`` each
+        participant's group."""
         return S, 0.0
 
     def deviance(self, theta, reml=True, want_grad=False):
@@ -301,10 +357,22 @@ class GroupedLMM:
         equals the reparametrised model's at ``A^{-1} C A^{-T}``. Only the
         per-participant statistics change (``A' Z'X``, ``A' Z'Z A``).
         """
-        other = object.__new__(GroupedLMM)
+        other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
         other.ZtXy = np.einsum("kq,nkr->nqr", A, self.ZtXy)
         other.ZtZ = np.einsum("kq,nkl,lr->nqr", A, self.ZtZ, A)
+        # the same groups of participants: transform their sums (C_q -> sum_k A[k, q] C_k)
+        codes, cnt, ZZ, O, beta0, XyXy0 = self._outer
+        ZZ = np.einsum("kq,gkl,lr->gqr", A, ZZ, A)
+        if self.q == 2:
+            (a00, a01), (a10, a11) = A
+            O00, O01, O11 = O
+            O = (a00 * a00 * O00 + a00 * a10 * O01 + a10 * a10 * O11,
+                 2 * a00 * a01 * O00 + (a00 * a11 + a10 * a01) * O01 + 2 * a10 * a11 * O11,
+                 a01 * a01 * O00 + a01 * a11 * O01 + a11 * a11 * O11)
+        else:
+            O = (A[0, 0] ** 2 * O[0],)
+        other.__dict__["_outer_cache"] = (other.ZtXy, other.ZtZ, (codes, cnt, ZZ, O, beta0, XyXy0))
         return other
 
     def _theta_from_relcov(self, cov):
@@ -580,6 +648,8 @@ class GroupedLMM:
                         f, g = fun(x)
                         continue
                 message, converged = "converged: Newton decrement below tolerance", True
+                if not held.any() and raw[0] > floor:
+                    x, f, g = GroupedLMM._polish(fun, x, f, g, step_f)
                 break
             step = np.zeros(k)
             step[free] = step_f
@@ -603,6 +673,32 @@ class GroupedLMM:
         return {"x": x, "fun": float(f), "nit": it, "converged": converged,
                 "message": message, "gradient_max": float(np.max(np.abs(projected))),
                 "decrement": decrement}
+
+    @staticmethod
+    def _polish(fun, x, f, g, step):
+        """Full Newton steps at an interior optimum while they shrink the gradient.
+
+        The search stops once the predicted decrease of the deviance is below
+        its tolerance, which leaves theta a little short of the optimum by an
+        amount that depends on the path; Newton's quadratic convergence
+        takes it to the precision of the gradient in one or two more steps,
+        so that two fits of the same data summed in another order agree to
+        rounding.
+        """
+        norm = float(np.max(np.abs(g)))
+        for _ in range(3):
+            x_new = x + step
+            f_new, g_new = fun(x_new)
+            norm_new = float(np.max(np.abs(g_new)))
+            if not (norm_new < norm and f_new <= f + 1e-12 * max(1.0, abs(f))):
+                break
+            x, f, g, norm = x_new, f_new, g_new, norm_new
+            H = GroupedLMM._hessian(fun, x, g)
+            try:
+                step = -np.linalg.solve(H, g)
+            except np.linalg.LinAlgError:
+                break
+        return x, f, g
 
     @staticmethod
     def _escape(fun, x, f, free, direction, lower):
@@ -709,8 +805,9 @@ class GroupedLMM:
         core = self._core(fit.theta)
         C = self.ZtXy
         gvec = C[:, :, self.p] - C[:, :, : self.p] @ core["beta_t"]
-        b = np.einsum("nqr,nr->nq", core["P"], gvec)
-        return b, fit.sigma**2 * core["P"]
+        P = self.participant_P(core)
+        b = np.einsum("nqr,nr->nq", P, gvec)
+        return b, fit.sigma**2 * P
 
 
 def satterthwaite_df(L, A, jac, vcov):
@@ -748,13 +845,15 @@ class NestedLMM(GroupedLMM):
         self.n_sites = len(self.sites)
         self.n_theta = len(self._tri) + 1
 
-    def _outer_level(self, S, P, theta):
+    def _outer_level(self, S, P, codes, theta):
         tau = float(theta[-1])
         if tau == 0.0:
             return S, 0.0
+        P = P[codes]
         p = self.p
         a = self.ZtZ[:, :, 0]  # Z_i'1
-        C = self.ZtXy  # (N, q, p + 1): rows Z_i'[X y]
+        C = self.ZtXy.copy()  # (N, q, p + 1): rows Z_i'[X y], with y - X beta0 as in _core
+        C[:, :, p] -= C[:, :, :p] @ self._outer[4]
         Pa = np.einsum("nqr,nr->nq", P, a)
         w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
         c = C[:, 0, :] - np.einsum("nq,nqr->nr", Pa, C)
@@ -935,7 +1034,7 @@ class NestedLMM(GroupedLMM):
         sigma^2 (P_i + rho_s (P_i Z_i'1)(P_i Z_i'1)')``.
         """
         core = self._core(fit.theta)
-        P, p = core["P"], self.p
+        P, p = self.participant_P(core), self.p
         tau = float(fit.theta[-1])
         C = self.ZtXy
         g = C[:, :, p] - C[:, :, :p] @ core["beta_t"]  # Z_i' r_i
