@@ -131,6 +131,55 @@ def test_mixed_model_on_dask_matches_memory(client):
         _assert_close(blups, ref.participant_effects, ["intercept", "slope"], rtol=1e-7)
 
 
+def _shuffled_parts(frame, n, seed=0):
+    """Rows in random order over n partitions: every participant spread over several."""
+    rows = frame.sample(frac=1.0, random_state=seed).reset_index(drop=True)
+    return dd.from_pandas(rows, npartitions=n, sort=False)
+
+
+def test_designs_on_dask_match_memory(client):
+    """Participant-level columns joined after the reduction, categorical and
+    numeric covariates of the rows, a plateau, a random intercept only; each
+    participant's rows spread over several partitions."""
+    import warnings
+
+    from backwalk_study.data.datasets import orthodont
+
+    ortho = orthodont()
+    people = ortho[["Subject", "Sex"]].drop_duplicates()
+    kw = dict(dv="distance", subject="Subject", time="age", between="Sex")
+    ours = dose_response_dask(_shuffled_parts(ortho[["distance", "age", "Subject"]], 4), **kw,
+                              participants=people)
+    ref = dose_response(ortho, **kw)
+    _assert_same_fit(ours, ref)
+    _assert_close(ours.emmeans(), ref.emmeans(), ["estimate", "se"])
+
+    study = load_study(EXAMPLE)
+    long = study.long("gait_speed")            # SYNTHETIC example: 2 directions x trials per visit
+    people = study.participants[["participant_id", "arm", "age_years"]].copy()
+    people.loc[3, "age_years"] = np.nan        # left out with all their rows, in memory too
+    rows = long[["participant_id", "week", "value", "direction", "trial"]]
+    joined = rows.merge(people, on="participant_id", how="left")
+    designs = [dict(between="arm", covariates=["direction", "age_years", "trial"]),
+               dict(between="arm", covariates=["direction"], shape="plateau", breakpoint=6),
+               dict(between="arm", covariates=["age_years"], random_slope=False),
+               dict(between="arm", shape="quadratic", reml=False)]
+    for extra in designs:
+        kw = dict(dv="value", subject="participant_id", time="week", **extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ours = dose_response_dask(_shuffled_parts(rows, 5, seed=1), **kw, participants=people)
+            ref = dose_response(joined, **kw)
+        assert ours.diagnostics.n_dropped == ref.diagnostics.n_dropped
+        assert (ref.diagnostics.n_dropped > 0) == ("age_years" in extra.get("covariates", []))
+        assert ours.diagnostics.singular == ref.diagnostics.singular
+        if ref.diagnostics.singular:
+            _assert_close(ours.fixed, ref.fixed, ["estimate"], rtol=1e-8)
+            continue
+        _assert_same_fit(ours, ref)
+        _assert_close(ours.emmeans(), ref.emmeans(), ["estimate", "se"])
+
+
 def test_singular_fit_on_dask_matches_memory_to_the_optimiser_tolerance(client):
     """At a boundary (singular) optimum the gradient is not zero and the Newton
     search stops at its tolerance (deviance within 1e-10), so two roundings of

@@ -336,17 +336,31 @@ class PartitionedStudy:
     def npartitions(self) -> dict:
         return {t: getattr(self, t).npartitions for t in TABLES if getattr(self, t) is not None}
 
-    def long(self, measure=None, direction=None):
-        """Assessments joined with each participant's arm, condition, age and sex (lazy)."""
+    def outcome(self, measure=None, direction=None):
+        """The assessments of ``measure`` (and ``direction``), without the participants' columns (lazy).
+
+        For :func:`~backwalk_study.stats.mixed_dask.dose_response_dask` with
+        ``participants=study.participants``: the arm, condition, age and sex
+        then join the reduced statistics (one row per participant), not every
+        row, so no shuffle of the assessments is needed.
+        """
         data = self.assessments
         if measure is not None:
             keys = [measure] if isinstance(measure, str) else list(measure)
             data = data[data["measure"].isin(keys)]
         if direction is not None:
             data = data[data["direction"] == direction]
+        return data
+
+    def long(self, measure=None, direction=None):
+        """Assessments joined with each participant's arm, condition, age and sex (lazy).
+
+        The join shuffles the assessments by participant; to fit a model,
+        :meth:`outcome` with ``participants=`` avoids it.
+        """
         cols = [c for c in ("participant_id", "arm", "condition", "age_years", "sex")
                 if c in self.participants.columns]
-        return data.merge(self.participants[cols], on="participant_id", how="left")
+        return self.outcome(measure, direction).merge(self.participants[cols], on="participant_id", how="left")
 
     def dose(self, npartitions: int | None = None):
         """The walking dose per participant and week, as a Dask DataFrame.

@@ -128,8 +128,8 @@ def run_on_dask(args) -> int:
         written.append(out / "dose")
         measures = args.measure or sorted(study.assessments["measure"].unique().compute())
         for measure in measures:
-            long = study.long(measure)
-            fit = dose_response_dask(long, "value", subject="participant_id", time="week", between="arm",
+            fit = dose_response_dask(study.outcome(measure), "value", subject="participant_id", time="week",
+                                     between="arm", participants=study.participants,
                                      reference=study.config.reference_arm)
             for name, table in (("fixed", fit.fixed), ("random", fit.random), ("emmeans", fit.emmeans())):
                 written.append(write_table(table, out / f"{name}_{measure}.csv"))

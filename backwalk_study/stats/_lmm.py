@@ -359,8 +359,15 @@ class GroupedLMM:
         """
         other = object.__new__(type(self))
         other.__dict__.update(self.__dict__)
-        other.ZtXy = np.einsum("kq,nkr->nqr", A, self.ZtXy)
-        other.ZtZ = np.einsum("kq,nkl,lr->nqr", A, self.ZtZ, A)
+        # A' C_i and A' (Z'Z)_i A, written out (einsum is slow on (N, 2, p) stacks)
+        other.ZtXy = np.empty_like(self.ZtXy)
+        other.ZtZ = np.empty_like(self.ZtZ)
+        for j in range(self.q):
+            other.ZtXy[:, j, :] = sum(A[k, j] * self.ZtXy[:, k, :] for k in range(self.q))
+        for j in range(self.q):
+            for m in range(self.q):
+                other.ZtZ[:, j, m] = sum(A[k, j] * A[l, m] * self.ZtZ[:, k, l]
+                                         for k in range(self.q) for l in range(self.q))
         # the same groups of participants: transform their sums (C_q -> sum_k A[k, q] C_k)
         codes, cnt, ZZ, O, beta0, XyXy0 = self._outer
         ZZ = np.einsum("kq,gkl,lr->gqr", A, ZZ, A)

@@ -2,21 +2,28 @@
 
 The exact REML/ML engine (:mod:`backwalk_study.stats._lmm`) needs only
 per-participant sufficient statistics (``Z_i'[X_i y_i]``, ``Z_i'Z_i``) and
-the global cross-products ``[X y]'[X y]``, so the fit is a map-reduce:
+the global cross-products ``[X y]'[X y]``, so the fit is a map-reduce in one
+pass over the rows, with no shuffle:
 
-1. one pass for what the design needs (factor levels, covariate means, the
-   range of time, counts) and the checks of the in-memory model (a factor
-   constant within each participant, enough participants and times);
-2. one pass for the column means of ``X`` and ``y`` (the engine centres
-   them, an exact reparametrisation that keeps sums of squares precise);
-3. one pass in which each partition turns its rows into per-row products
-   ``z_k * [x y]`` and ``z_k * z_l``, summed per participant (a Dask
-   group-by, shuffled by participant across partitions), and a
-   ``(p + 1) x (p + 1)`` cross-product summed over partitions.
+1. each partition reduces its rows to per-participant sums of ``u u'``,
+   where ``u = [1, time basis, time, numeric covariates, y]`` is taken
+   relative to the partition's means (so the sums keep their precision),
+   grouped by participant and by the categorical columns of the rows, with
+   the least and greatest time and covariates;
+2. the client moves every partition's sums to one common shift (the overall
+   means; an exact affine map), adds up participants spread over several
+   partitions, joins participant-level columns (``participants=``: the arm,
+   the age) to these one-row-per-participant sums, and runs the checks of
+   the in-memory model (levels, a factor constant within participants,
+   enough participants and times);
+3. within one combination of categories every column of ``X`` and ``Z`` is
+   a linear function of ``u``; the design's own ``matrix`` is read off as
+   that linear map (probing it with unit vectors), so ``Z_i'[X~_i y~_i]``,
+   ``Z_i'Z_i`` and ``[X~ y~]'[X~ y~]`` (on the centred design the engine
+   uses) are products of small matrices with the sums.
 
-The statistics (a few numbers per participant) come to the client, where
-the engine's optimisation, certification and Satterthwaite inference run
-unchanged; :class:`DaskDoseResponseResult` then gives the same ``.fixed``,
+The engine's optimisation, certification and Satterthwaite inference then
+run unchanged; :class:`DaskDoseResponseResult` gives the same ``.fixed``,
 ``.random``, ``.emmeans()``, ``.slopes()``, ``.contrasts()``, ``.r2`` and
 ``.participant_effects`` as in memory, and :meth:`DaskDoseResponseResult.blups`
 hands the participants' BLUPs back as a Dask DataFrame.
@@ -30,20 +37,16 @@ Differences from the in-memory model, all stated:
   ``np.var(X beta, ddof=1)`` and ``mean(z' Sigma z)``, equal to rounding;
 * shapes: linear, quadratic and plateau with a given breakpoint (a spline's
   knots are quantiles of time and an estimated breakpoint needs refits: fit
-  those in memory); no site intercept, no Kenward-Roger (it needs the
-  per-row design), no statsmodels fall-back (a fit that does not converge is
-  reported as such);
+  those in memory); no site intercept, no Kenward-Roger, no statsmodels
+  fall-back (a fit that does not converge is reported as such);
 * ``predict`` needs ``new_data`` and the population prediction; ``plot`` is
   not available (it draws every participant's rows).
-
-The engine's constructor is bypassed (:func:`grouped_lmm_from_statistics`
-sets the attributes ``GroupedLMM.__init__`` sets); if the engine gains an
-attribute there, this module must follow.
 """
 
 from __future__ import annotations
 
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -95,39 +98,142 @@ def grouped_lmm_from_statistics(ZtXy, ZtZ, XyXy, n, means, y_mean) -> GroupedLMM
 
 
 # ------------------------------------------------------------ per partition
-def _design_rows(part: pd.DataFrame, design: _Design, dv: str):
-    X, _ = design.matrix(part)
-    Z = design.z_matrix(part)
-    y = part[dv].to_numpy(dtype=float)
-    return X, Z, y
+@dataclass(frozen=True)
+class _RowSpec:
+    """What each partition reduces: the row columns and the raw vector u of a row.
+
+    ``u = [1, time basis..., time (if not in the basis), numeric row
+    covariates..., y]``; every column of ``X`` and ``Z`` is, within one
+    combination of the categorical columns, a linear function of ``u``.
+    """
+
+    dv: str
+    time: str
+    subject: str
+    keys: tuple  # categorical columns of the rows (between factors, categorical covariates)
+    numeric: tuple  # numeric covariates of the rows
+    shape: str
+    breakpoint: float | None
+
+    def basis(self, t):
+        design = _Design(dv=self.dv, time=self.time, subject=self.subject, factors=[], levels={},
+                         shape=self.shape, knots=None, breakpoint=self.breakpoint, numeric_covariates=[],
+                         categorical_covariates={}, covariate_means={}, random_slope=True)
+        return design.time_columns(t)[0]
+
+    @property
+    def n_basis(self):
+        return 2 if self.shape == "quadratic" else 1
+
+    @property
+    def time_in_basis(self):
+        return self.shape in ("linear", "quadratic")
+
+    @property
+    def width(self):
+        """Length of u including its leading 1."""
+        return 1 + self.n_basis + (0 if self.time_in_basis else 1) + len(self.numeric) + 1
+
+    # positions in u
+    @property
+    def i_time(self):
+        return 1 if self.time_in_basis else 1 + self.n_basis
+
+    @property
+    def i_slope(self):
+        return 1  # the time itself, or min(time, breakpoint) for a plateau
+
+    @property
+    def i_numeric(self):
+        return self.width - 1 - len(self.numeric)
+
+    @property
+    def i_y(self):
+        return self.width - 1
 
 
-def _column_sums(part, design, dv):
-    X, _, y = _design_rows(part, design, dv)
-    return np.r_[X.sum(axis=0), y.sum(), len(y)]
+def _triangle(m):
+    return [(a, b) for a in range(m) for b in range(a, m)]
 
 
-def _participant_sums(part, design, dv, subject, means, y_mean):
-    """Per participant sums of z_k [x~ y~] and z_k z, and this partition's [X~ y~]'[X~ y~]."""
-    X, Z, y = _design_rows(part, design, dv)
-    X = X - means  # means[0] == 0 keeps the intercept column
-    Xy = np.column_stack([X, y - y_mean])
-    q = Z.shape[1]
-    cols = {}
-    for k in range(q):
-        for j in range(Xy.shape[1]):
-            cols[f"c{k}_{j}"] = Z[:, k] * Xy[:, j]
-        for j in range(q):
-            cols[f"a{k}_{j}"] = Z[:, k] * Z[:, j]
-    frame = pd.DataFrame(cols, index=pd.Index(part[subject].to_numpy(), name=subject))
-    return frame[_ordered(q, Xy.shape[1])].groupby(level=0, sort=False).sum().reset_index()
+def _partition_statistics(part: pd.DataFrame, spec: _RowSpec):
+    """One partition's per-participant sums of u u' (u shifted by the partition's means).
+
+    Returns a dict: the table (participant, keys, the upper triangle of the
+    sums, the least and greatest time and numeric covariates), the shift,
+    and the rows before and after dropping incomplete ones.
+    """
+    cols = [spec.dv, spec.time, spec.subject, *spec.keys, *spec.numeric]
+    n_before = len(part)
+    part = part[cols].dropna()
+    t = part[spec.time].to_numpy(dtype=float)
+    raw = [spec.basis(t)]
+    if not spec.time_in_basis:
+        raw.append(t[:, None])
+    raw += [part[c].to_numpy(dtype=float)[:, None] for c in spec.numeric]
+    raw.append(part[spec.dv].to_numpy(dtype=float)[:, None])
+    U = np.hstack(raw)
+    shift = U.mean(axis=0) if len(U) else np.zeros(U.shape[1])
+    U = np.hstack([np.ones((len(U), 1)), U - shift])
+    table = {spec.subject: part[spec.subject].to_numpy()}
+    for k in spec.keys:
+        table[k] = part[k].to_numpy()
+    for a, b in _triangle(spec.width):
+        table[f"s{a}_{b}"] = U[:, a] * U[:, b]
+    extremes = {"t": t, **{f"v{j}": part[c].to_numpy(dtype=float) for j, c in enumerate(spec.numeric)}}
+    frame = pd.DataFrame(table)
+    for name, values in extremes.items():
+        frame[f"{name}_min"] = values
+        frame[f"{name}_max"] = values
+    return {"table": _sum_groups(frame, [spec.subject, *spec.keys]), "shift": shift,
+            "n_before": n_before, "n": len(part)}
 
 
-def _cross_product(part, design, dv, means, y_mean):
-    X, _, y = _design_rows(part, design, dv)
-    X = X - means
-    Xy = np.column_stack([X, y - y_mean])
-    return Xy.T @ Xy
+def _sum_groups(frame, by):
+    """Sum the s columns, min/max the extremes, per combination of ``by``."""
+    how = {c: ("min" if c.endswith("_min") else "max" if c.endswith("_max") else "sum")
+           for c in frame.columns if c not in by}
+    return frame.groupby(by, sort=False, observed=True, dropna=False).agg(how).reset_index()
+
+
+def _to_matrices(table, m):
+    """The (groups, m, m) symmetric sums from the triangle columns."""
+    out = np.empty((len(table), m, m))
+    for a, b in _triangle(m):
+        out[:, a, b] = out[:, b, a] = table[f"s{a}_{b}"].to_numpy(dtype=float)
+    return out
+
+
+class _ProbeDesign(_Design):
+    """The design with the time basis taken as given (to read X off as a linear map)."""
+
+    def __init__(self, design, basis):
+        self.__dict__.update(design.__dict__)
+        self._basis = basis
+
+    def time_columns(self, t):
+        names = _Design.time_columns(self, np.zeros(len(t)))[1]
+        return self._basis, names
+
+
+def _linear_map(design, spec, cell, columns, covariates):
+    """``A`` (width x p) with ``X row = [1, u...] A`` for rows of one combination ``cell``
+    of the categorical columns (raw, unshifted u; participant-level numeric
+    covariates appended to u after y)."""
+    width = spec.width + len(covariates)
+    probes = np.zeros((width, width))
+    probes[:, 0] = 1.0
+    probes[np.arange(1, width), np.arange(1, width)] = 1.0
+    frame = pd.DataFrame({c: [v] * width for c, v in zip(columns, cell)}, index=range(width))
+    frame[design.time] = 0.0
+    for j, c in enumerate(spec.numeric):
+        frame[c] = probes[:, spec.i_numeric + j]
+    for j, c in enumerate(covariates):
+        frame[c] = probes[:, spec.width + j]
+    X, _ = _ProbeDesign(design, probes[:, 1:1 + spec.n_basis]).matrix(frame)
+    A = X - X[0]
+    A[0] = X[0]
+    return A
 
 
 class DaskMixedModel:
@@ -231,22 +337,27 @@ def _levels(values, dtype, reference, column):
     return levels
 
 
-def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None, random_slope=True,
-                       shape="linear", breakpoint=None, reference=None, reml=True, confidence=0.95,
-                       split_out=None):
+def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None, participants=None,
+                       random_slope=True, shape="linear", breakpoint=None, reference=None, reml=True,
+                       confidence=0.95):
     """Fit :func:`~backwalk_study.stats.mixed.dose_response`'s model to a Dask DataFrame.
 
     Parameters
     ----------
     data : dask.dataframe.DataFrame
-        Long data, one row per observation (e.g. ``PartitionedStudy.long(measure)``).
+        Long data, one row per observation (e.g. ``PartitionedStudy.outcome(measure)``).
     dv, subject, time, between, covariates, random_slope, reference, reml, confidence
-        As in :func:`~backwalk_study.stats.mixed.dose_response`.
+        As in :func:`~backwalk_study.stats.mixed.dose_response`. A factor in
+        ``between`` must be constant within each participant.
+    participants : DataFrame or dask.dataframe.DataFrame, optional
+        One row per participant (``subject`` and participant-level columns,
+        such as the arm or age). ``between`` and ``covariates`` columns that
+        are not in ``data`` are taken from here, joined to the reduced
+        statistics (one row per participant) rather than to every row; a
+        participant without a row here, or with an empty value, is left out
+        with their rows (counted as dropped).
     shape : {"linear", "quadratic", "plateau"}
         "plateau" needs ``breakpoint``.
-    split_out : int, optional
-        Partitions of the per-participant group-by (default: as many as the
-        data have).
 
     Returns
     -------
@@ -254,9 +365,16 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
 
     Notes
     -----
-    Runs on the current Dask scheduler. The per-participant statistics
-    (``q (p + 2) + q^2`` numbers per participant, ~150 bytes) come to the
-    client: a million participants take ~150 MB there.
+    One pass over the data: each partition reduces its rows to
+    per-participant sums of ``u u'``, with ``u`` the time basis, numeric
+    covariates and outcome, grouped by participant and by the categorical
+    columns of the rows (taken relative to the partition's means, so the
+    sums keep their precision). No shuffle: the sums (a few dozen numbers
+    per participant, ~0.3 kB) come to the client, where participants spread
+    over several partitions are added up, the design's columns are read off
+    each combination of categories as a linear map of ``u``, and the exact
+    engine runs as in memory. A million participants need ~1 GB on the
+    client.
 
     Examples
     --------
@@ -279,63 +397,107 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         raise ValueError(f"{_WHAT}: data must be a Dask DataFrame, not {type(data).__name__}")
     covariates = list(covariates or [])
     factors = [] if between is None else ([between] if isinstance(between, str) else list(between))
-    needed = [dv, time, subject] + factors + covariates
-    missing = [c for c in needed if c not in data.columns]
-    if missing:
-        raise ValueError(f"{_WHAT}: column(s) not found in data: {', '.join(map(str, missing))}")
-    if len(set(needed)) != len(needed):
+    named = [dv, time, subject] + factors + covariates
+    if len(set(named)) != len(named):
         raise ValueError(f"{_WHAT}: dv, time, subject, between and covariates must be different columns")
-    dtypes = data.dtypes
+    missing = [c for c in (dv, time, subject) if c not in data.columns]
+    if participants is not None:
+        if subject not in participants.columns:
+            raise ValueError(f"{_WHAT}: participants has no column {subject!r}")
+        from_people = [c for c in factors + covariates if c not in data.columns and c in participants.columns]
+    else:
+        from_people = []
+    missing += [c for c in factors + covariates if c not in data.columns and c not in from_people]
+    if missing:
+        where = "data" if participants is None else "data or participants"
+        raise ValueError(f"{_WHAT}: column(s) not found in {where}: {', '.join(map(str, missing))}")
+    dtypes = dict(data.dtypes)
+    if from_people:
+        dtypes.update({c: participants.dtypes[c] for c in from_people})
     for col, what in ((dv, "the outcome"), (time, "time")):
         if not pd.api.types.is_numeric_dtype(dtypes[col]) or pd.api.types.is_bool_dtype(dtypes[col]):
             raise ValueError(f"{_WHAT}: {what} {col!r} must be numeric; it has dtype {dtypes[col]}")
-    numeric_cov = [c for c in covariates
-                   if pd.api.types.is_numeric_dtype(dtypes[c]) and not pd.api.types.is_bool_dtype(dtypes[c])]
-    cat_cov = [c for c in covariates if c not in numeric_cov]
 
-    # three passes read these columns: keep them in the workers' memory
-    columns = data[needed].persist()
-    n_before = columns.shape[0]
-    frame = columns.dropna()
-    t = frame[time]
-    slope_t = t.clip(upper=breakpoint) if shape == "plateau" else t
-    todo = {
-        "n_before": n_before, "n": frame.shape[0], "n_subj": frame[subject].nunique(),
-        "t_min": t.min(), "t_max": t.max(), "t_sum": t.sum(), "n_times": slope_t.nunique(),
-    }
-    for col in factors + cat_cov:
-        todo[f"levels:{col}"] = frame[col].unique()
-    for col in factors:
-        todo[f"const:{col}"] = frame.groupby(subject)[col].nunique().max()
-    for col in numeric_cov:
-        todo[f"mean:{col}"] = frame[col].mean()
-        todo[f"nuniq:{col}"] = frame[col].nunique()
-    if len(factors) > 1:
-        todo["cells"] = frame[factors].drop_duplicates()
-    got = dict(zip(todo, dask.compute(*todo.values())))
-    n, n_subj = int(got["n"]), int(got["n_subj"])
-    if n == 0:
-        raise ValueError(f"{_WHAT}: no rows with {', '.join(needed)} all present")
+    def numeric(c):
+        return pd.api.types.is_numeric_dtype(dtypes[c]) and not pd.api.types.is_bool_dtype(dtypes[c])
+
+    numeric_cov = [c for c in covariates if numeric(c)]
+    cat_cov = [c for c in covariates if not numeric(c)]
+    spec = _RowSpec(dv=dv, time=time, subject=subject,
+                    keys=tuple(c for c in factors + cat_cov if c not in from_people),
+                    numeric=tuple(c for c in numeric_cov if c not in from_people),
+                    shape=shape, breakpoint=None if breakpoint is None else float(breakpoint))
+    person_num = [c for c in numeric_cov if c in from_people]
+
+    # the one pass over the rows (and the participants table, if any)
+    tasks = [dask.delayed(_partition_statistics)(part, spec) for part in data.to_delayed()]
+    got = dask.compute(*tasks)
+    people = None
+    if from_people:
+        people = participants[[subject] + from_people]
+        if not isinstance(people, pd.DataFrame):
+            people = people.compute()
+    m = spec.width
+    parts = [g for g in got if g["n"] > 0]
+    n_before = int(sum(g["n_before"] for g in got))
+    n_rows = int(sum(g["n"] for g in parts))
+    if n_rows == 0:
+        raise ValueError(f"{_WHAT}: no rows with {', '.join([dv, time, subject] + list(spec.keys) + list(spec.numeric))} "
+                         "all present")
+    # a common shift (the overall means), then one table of sums
+    shift = sum(g["n"] * g["shift"] + _to_matrices(g["table"], m)[:, 0, 1:].sum(axis=0) for g in parts) / n_rows
+    tables = []
+    for g in parts:
+        L = np.eye(m)
+        L[1:, 0] = g["shift"] - shift  # [1, u - s] = L [1, u - s_k]
+        M = np.einsum("ab,gbc,dc->gad", L, _to_matrices(g["table"], m), L)
+        table = g["table"].drop(columns=[f"s{a}_{b}" for a, b in _triangle(m)])
+        for a, b in _triangle(m):
+            table[f"s{a}_{b}"] = M[:, a, b]
+        tables.append(table)
+    by = [subject, *spec.keys]
+    table = pd.concat(tables, ignore_index=True)
+    if len(parts) > 1 and table.duplicated(by).any():
+        table = _sum_groups(table, by)
+    n_dropped = n_before - n_rows
+    if people is not None:
+        dup = people[subject].duplicated()
+        if dup.any():
+            raise ValueError(f"{_WHAT}: participants lists {subject} {people[subject][dup].iloc[0]!r} "
+                             "more than once")
+        table = table.merge(people, on=subject, how="left", validate="many_to_one")
+        lost = table[from_people].isna().any(axis=1).to_numpy()
+        if lost.any():
+            n_dropped += int(table.loc[lost, "s0_0"].sum())
+            table = table.loc[~lost].reset_index(drop=True)
+            n_rows = int(table["s0_0"].sum())
+            if n_rows == 0:
+                raise ValueError(f"{_WHAT}: no participant has {', '.join(from_people)} in participants")
+    table = table.sort_values(subject, kind="stable").reset_index(drop=True)
+    codes, subjects = pd.factorize(table[subject], sort=True)
+    n_subj = len(subjects)
     if n_subj < 2:
         raise ValueError(f"{_WHAT}: only {n_subj} participant with usable rows: a mixed model needs at least two")
-    if n <= n_subj:
-        raise ValueError(f"{_WHAT}: {n} observations for {n_subj} participants: each participant needs "
+    if n_rows <= n_subj:
+        raise ValueError(f"{_WHAT}: {n_rows} observations for {n_subj} participants: each participant needs "
                          "repeated measurements")
+
+    # factors, levels and the checks of the in-memory model
     ref = (lambda col: reference.get(col) if isinstance(reference, dict)
            else (reference if factors == [col] else None))
     levels = {}
     for col in factors:
-        lv = _levels(list(got[f"levels:{col}"]), dtypes[col], ref(col), col)
+        lv = _levels(list(pd.unique(table[col])), dtypes[col], ref(col), col)
         if len(lv) < 2:
             raise ValueError(f"{_WHAT}: {col!r} has only one level among the rows analysed: a comparison "
                              "between groups needs at least two")
-        if int(got[f"const:{col}"]) > 1:
+        if table.groupby(subject, sort=False)[col].nunique().max() > 1:
             raise ValueError(f"{_WHAT}: {col!r} must be constant within each participant")
         levels[col] = lv
     if len(factors) > 1:
         import itertools
 
-        present = set(map(tuple, got["cells"].itertuples(index=False)))
+        present = set(map(tuple, table[factors].drop_duplicates().itertuples(index=False)))
         empty = [" / ".join(map(str, c)) for c in itertools.product(*[levels[f] for f in factors])
                  if c not in present]
         if empty:
@@ -343,24 +505,36 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                              f"{' x '.join(factors)}")
     categorical = {}
     for col in cat_cov:
-        lv = _levels(list(got[f"levels:{col}"]), dtypes[col], ref(col), col)
+        lv = _levels(list(pd.unique(table[col])), dtypes[col], ref(col), col)
         if len(lv) < 2:
             raise ValueError(f"{_WHAT}: covariate {col!r} is constant among the rows analysed; drop it")
         categorical[col] = lv
-    for col in numeric_cov:
-        if int(got[f"nuniq:{col}"]) < 2:
+    counts = table["s0_0"].to_numpy()
+    means_cov = {}
+    for j, col in enumerate(spec.numeric):
+        if table[f"v{j}_min"].min() == table[f"v{j}_max"].max():
             raise ValueError(f"{_WHAT}: covariate {col!r} is constant among the rows analysed; drop it")
-    means_cov = {c: float(got[f"mean:{c}"]) for c in numeric_cov}
+        means_cov[col] = float(shift[spec.i_numeric - 1 + j] + table[f"s0_{spec.i_numeric + j}"].sum() / n_rows)
+    for col in person_num:
+        values = table[col].to_numpy(dtype=float)
+        if values.min() == values.max():
+            raise ValueError(f"{_WHAT}: covariate {col!r} is constant among the rows analysed; drop it")
+        means_cov[col] = float(counts @ values / n_rows)
+    t_min, t_max = float(table["t_min"].min()), float(table["t_max"].max())
+    if shape == "plateau" and not t_min < breakpoint < t_max:
+        raise ValueError(f"{_WHAT}: breakpoint {breakpoint:g} must lie inside the observed range of {time} "
+                         f"({t_min:g}-{t_max:g})")
     fallback = None
     if random_slope:
+        slope = (lambda v: min(v, breakpoint)) if shape == "plateau" else (lambda v: v)
         problem = None
         if n_subj < 3:
             problem = f"only {n_subj} participants (a random slope needs at least 3)"
-        elif int(got["n_times"]) < 2:
-            problem = f"only {int(got['n_times'])} distinct time point (a random slope needs at least 2)"
-        elif n <= 2 * n_subj:
-            problem = (f"{n} observations for {n_subj} participants: a random intercept and slope need more "
-                       "observations than random effects (2 per participant), as lme4 requires")
+        elif not slope(t_max) > slope(t_min):
+            problem = "only 1 distinct time point (a random slope needs at least 2)"
+        elif n_rows <= 2 * n_subj:
+            problem = (f"{n_rows} observations for {n_subj} participants: a random intercept and slope need "
+                       "more observations than random effects (2 per participant), as lme4 requires")
         if problem is not None:
             fallback = (f"random slope dropped: {problem}; fitted a random intercept model "
                         f"(1 | {subject}) instead")
@@ -369,39 +543,70 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     design = _Design(dv=dv, time=time, subject=subject, factors=factors, levels=levels, shape=shape,
                      knots=None, breakpoint=breakpoint, numeric_covariates=numeric_cov,
                      categorical_covariates=categorical, covariate_means=means_cov, random_slope=random_slope)
-    names = design.matrix(frame._meta)[1]
 
-    # pass 2: column means of X and y (the engine's centring)
-    sums = frame.map_partitions(lambda part: pd.DataFrame([_column_sums(part, design, dv)]),
-                                meta=pd.DataFrame({i: pd.Series(dtype=float) for i in range(len(names) + 2)}))
-    totals = sums.sum().compute().to_numpy()
-    means = totals[:len(names)] / n
-    means[0] = 0.0
-    y_mean = totals[len(names)] / n
-
-    # pass 3: per-participant statistics and the cross-product
+    # sums of [1, u - s, c - mean c] (participant-level numeric covariates c appended)
+    M = _to_matrices(table, m)
+    if person_num:
+        c = np.column_stack([table[col].to_numpy(dtype=float) - means_cov[col] for col in person_num])
+        w = m + len(person_num)
+        big = np.zeros((len(table), w, w))
+        big[:, :m, :m] = M
+        big[:, m:, :m] = c[:, :, None] * M[:, None, 0, :]
+        big[:, :m, m:] = big[:, m:, :m].transpose(0, 2, 1)
+        big[:, m:, m:] = c[:, :, None] * c[:, None, :] * M[:, 0, 0][:, None, None]
+        M = big
+    w = M.shape[1]
+    # raw = L h, with h = [1, u - s, c - mean c]
+    L = np.eye(w)
+    L[1:m, 0] = shift
+    L[m:, 0] = [means_cov[col] for col in person_num]
+    # Z = [1, slope] and y, as linear maps of h
     q = 2 if random_slope else 1
-    p1 = len(names) + 1
-    stat_cols = [f"c{k}_{j}" for k in range(q) for j in range(p1)] + [f"a{k}_{j}" for k in range(q) for j in range(q)]
-    meta = pd.DataFrame({subject: pd.Series(dtype=frame._meta[subject].dtype),
-                         **{c: pd.Series(dtype=float) for c in stat_cols}})
-    per_part = frame.map_partitions(_participant_sums, design, dv, subject, means, y_mean, meta=meta)
-    per_subject = per_part.groupby(subject).sum(split_out=split_out or frame.npartitions)
-    cross = frame.map_partitions(
-        lambda part: pd.DataFrame(_cross_product(part, design, dv, means, y_mean).reshape(1, -1)),
-        meta=pd.DataFrame({i: pd.Series(dtype=float) for i in range(p1 * p1)})).sum()
-    stats_frame, cross_sum = dask.compute(per_subject, cross)
-    XyXy = cross_sum.to_numpy().reshape(p1, p1)
-    stats_frame = stats_frame.sort_index()
-    subjects = stats_frame.index.to_numpy()
-    values = stats_frame[_ordered(q, p1)].to_numpy()
-    ZtXy = values[:, : q * p1].reshape(-1, q, p1)
-    ZtZ = values[:, q * p1:].reshape(-1, q, q)
-    lmm = grouped_lmm_from_statistics(ZtXy, ZtZ, XyXy, n, means, y_mean)
-    col_sums = ZtXy[:, 0, :-1].sum(axis=0)  # 1'X~ (Z's first column is 1)
-    model = DaskMixedModel(design, names, lmm, subjects, n_dropped=int(got["n_before"]) - n,
-                           time_mean=float(got["t_sum"]) / n, time_range=(got["t_min"], got["t_max"]),
-                           fallback=fallback, column_sums=col_sums)
+    R = L.T[:, [0, spec.i_slope]][:, :q]
+    e_y = np.zeros(w)
+    e_y[spec.i_y] = 1.0
+    cells_cols = factors + cat_cov
+    if cells_cols:
+        cell_codes = table.groupby(cells_cols, sort=False, observed=True).ngroup().to_numpy()
+        cells = list(table[cells_cols].drop_duplicates().itertuples(index=False, name=None))
+    else:
+        cell_codes, cells = np.zeros(len(table), dtype=np.intp), [()]
+    maps = [L.T @ _linear_map(design, spec, cell, cells_cols, person_num) for cell in cells]
+    names = design.matrix(pd.DataFrame({**{c: [levels.get(c, categorical.get(c, [None]))[0]]
+                                           for c in cells_cols},
+                                        time: [0.0], **{c: [0.0] for c in numeric_cov}}))[1]
+    p = len(names)
+    # column means of X (the engine centres X and y; y's mean is its shift)
+    first = M[:, 0, :]
+    col_sums = np.zeros(p)
+    for k, A in enumerate(maps):
+        col_sums += first[cell_codes == k].sum(axis=0) @ A
+    x_means = col_sums / n_rows
+    x_means[0] = 0.0
+    if len(table) == n_subj:  # one row of sums per participant
+
+        def add(out, at, values):
+            out[at] = values
+    else:
+        add = np.add.at
+    ZtXy = np.zeros((n_subj, q, p + 1))
+    ZtZ = np.zeros((n_subj, q, q))
+    XyXy = np.zeros((p + 1, p + 1))
+    for k, A in enumerate(maps):
+        sel = cell_codes == k
+        Q = np.column_stack([A - np.outer(np.eye(w)[0], x_means), e_y])
+        Ms = M[sel]
+        MQ = Ms @ Q
+        add(ZtXy, codes[sel], np.einsum("ha,gab->ghb", R.T, MQ))
+        add(ZtZ, codes[sel], np.einsum("ha,gab,bk->ghk", R.T, Ms, R))
+        XyXy += np.einsum("ab,ac->bc", Q, MQ.sum(axis=0))
+    y_mean = float(shift[spec.i_y - 1])
+    lmm = grouped_lmm_from_statistics(ZtXy, ZtZ, XyXy, n_rows, np.r_[0.0, x_means[1:]], y_mean)
+    _check_collinear(XyXy[:-1, :-1], names)
+    model = DaskMixedModel(design, names, lmm, np.asarray(subjects), n_dropped=n_dropped,
+                           time_mean=float(shift[spec.i_time - 1] + table[f"s0_{spec.i_time}"].sum() / n_rows),
+                           time_range=(t_min, t_max), fallback=fallback,
+                           column_sums=ZtXy[:, 0, :-1].sum(axis=0))
     notes = list(model.notes)
     fit = lmm.fit(reml=reml)
     if not fit.converged:
@@ -412,5 +617,11 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     return result
 
 
-def _ordered(q, p1):
-    return [f"c{k}_{j}" for k in range(q) for j in range(p1)] + [f"a{k}_{j}" for k in range(q) for j in range(q)]
+def _check_collinear(xtx, names):
+    scale = np.sqrt(np.diag(xtx))
+    scale[scale == 0] = 1.0
+    evals, evecs = np.linalg.eigh(xtx / np.outer(scale, scale))
+    if evals[0] < 1e-10:
+        involved = [names[j] for j in np.flatnonzero(np.abs(evecs[:, 0]) > 0.1)]
+        raise ValueError(f"{_WHAT}: the fixed effects are collinear: {', '.join(involved)} are linearly "
+                         "dependent in these data; drop a column or the group")
