@@ -23,6 +23,11 @@ approximation: with ``M_i = Lambda' Z_i'Z_i Lambda + I`` and
   with ``r^2`` the penalised residual sum of squares at the GLS estimate,
   exactly lme4's profiled criteria (Bates et al. 2015, eqs. 34 and 41).
 
+The rows are needed only to compute those statistics: sums over rows, they
+can be added up where the data are stored (a Dask cluster) and the engine
+built from them alone (:meth:`GroupedLMM.from_statistics`,
+:meth:`NestedLMM.from_statistics`), with the same results.
+
 The gradient with respect to ``theta`` is analytic (envelope theorem for
 ``beta``; ``dP = S + S'`` with ``S = (I - P A)' dLambda K``, ``K = M^{-1}
 Lambda'``); a bounded Newton method with a Hessian from differences of that
@@ -134,6 +139,10 @@ class GroupedLMM:
         Outcome.
     group : ndarray (n,) of int
         Participant codes 0..N-1 (any order).
+
+    See Also
+    --------
+    GroupedLMM.from_statistics : the same model from its sufficient statistics.
     """
 
     def __init__(self, X, Z, y, group):
