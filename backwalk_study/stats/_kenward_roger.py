@@ -31,7 +31,8 @@ participant's ``Z_i'Z_i`` and ``Z_i'X_i`` (and the total ``X'X``), through the W
 form ``W_V = (I - Z P Z') / sigma^2`` with lme4's ``P = Lambda (Lambda' Z'Z
 Lambda + I)^-1 Lambda'``, and its powers ``(I - Z P Z')^2 = I - Z K_2 Z'``,
 ``(I - Z P Z')^3 = I - Z K_3 Z'``. No n x n matrix is formed: the cost is
-linear in the number of observations.
+linear in the number of observations, and the observations themselves are
+not needed (:func:`kenward_roger_parts_from_statistics`).
 
 References
 ----------
@@ -52,10 +53,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats
 
+from ._lmm import GroupedLMM, NestedLMM
+
 __all__ = [
     "KenwardRoger",
     "kenward_roger",
     "kenward_roger_parts",
+    "kenward_roger_parts_from_statistics",
+    "kenward_roger_parts_of_engine",
     "kenward_roger_dof",
     "kenward_roger_ftest",
 ]
@@ -88,20 +93,6 @@ class KenwardRoger:
     information_condition: float
 
 
-def _segments(group):
-    group = np.asarray(group)
-    order = np.argsort(group, kind="stable")
-    g = group[order]
-    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-    return order, starts
-
-
-def _cross(a, b, order, starts):
-    """Per participant a_i' b_i, shape (N, cols(a), cols(b))."""
-    a, b = a[order], b[order]
-    return np.add.reduceat(a[:, :, None] * b[:, None, :], starts, axis=0)
-
-
 def _lambda(theta, q):
     lam = np.zeros((q, q))
     if q == 1:
@@ -111,8 +102,20 @@ def _lambda(theta, q):
     return lam
 
 
+def _check_reml(fit):
+    if not getattr(fit, "reml", False):
+        raise ValueError(
+            "kenward_roger: Kenward-Roger needs a REML fit (as pbkrtest and lmerTest do); "
+            "refit with reml=True"
+        )
+
+
 def kenward_roger_parts(X, Z, group, fit):
     """Kenward-Roger adjusted covariance and the pieces its dof need.
+
+    Computes the model's sufficient statistics (those of
+    :class:`~backwalk_study.stats._lmm.GroupedLMM`) and hands them to
+    :func:`kenward_roger_parts_from_statistics`.
 
     Parameters
     ----------
@@ -130,36 +133,103 @@ def kenward_roger_parts(X, Z, group, fit):
     -------
     KenwardRoger
     """
-    if not getattr(fit, "reml", False):
-        raise ValueError(
-            "kenward_roger: Kenward-Roger needs a REML fit (as pbkrtest and lmerTest do); "
-            "refit with reml=True"
-        )
+    _check_reml(fit)
     X = np.asarray(X, dtype=float)
     Z = np.asarray(Z, dtype=float)
     if Z.ndim == 1:
         Z = Z[:, None]
-    n, p = X.shape
-    q = Z.shape[1]
-    if q not in (1, 2) or len(Z) != n or len(group) != n:
+    n = len(X)
+    if Z.shape[1] not in (1, 2) or len(Z) != n or len(group) != n:
         raise ValueError("kenward_roger: X, Z and group must have the same rows, Z 1 or 2 columns")
-    # Centre the non-intercept columns of X on the intercept: an exact
-    # reparametrisation (X = Xc T^-1 with T = I - e_0 m') that keeps the
-    # differences X'X - X'Z P Z'X below from cancelling most of their digits
-    # (time squared in days, thousands of rows); the results are mapped back.
-    ones = np.flatnonzero(np.all(X == 1.0, axis=0))
-    T_inv = np.eye(p)
-    if len(ones):
-        means = X.mean(axis=0)
-        means[ones[0]] = 0.0
-        X = X - means
-        T_inv[ones[0]] += means  # beta = T beta_c, T^-1 = I + e_0 m'
-    order, starts = _segments(group)
-    S = _cross(Z, Z, order, starts)  # Z_i'Z_i
-    SX = _cross(Z, X, order, starts)  # Z_i'X_i
-    XtX = X.T @ X  # X_i'X_i enters only summed over participants
+    # the engine's statistics of the design; y plays no part in Kenward-Roger
+    return kenward_roger_parts_of_engine(GroupedLMM(X, Z, np.zeros(n), group), fit)
+
+
+def kenward_roger_parts_of_engine(lmm, fit):
+    """:func:`kenward_roger_parts_from_statistics` on an engine's statistics.
+
+    Parameters
+    ----------
+    lmm : GroupedLMM
+        Built from rows or from statistics
+        (:meth:`~backwalk_study.stats._lmm.GroupedLMM.from_statistics`); not a
+        model with sites (Kenward-Roger is implemented for one grouping
+        factor).
+    fit : LMMFit
+        A REML fit of ``lmm``.
+
+    Returns
+    -------
+    KenwardRoger
+    """
+    if isinstance(lmm, NestedLMM):
+        raise ValueError("kenward_roger: Kenward-Roger is not available with a site intercept "
+                         "(it is implemented for one grouping factor); use Satterthwaite")
+    p = lmm.p
+    return kenward_roger_parts_from_statistics(lmm.ZtXy[:, :, :p], lmm.ZtZ, lmm.XyXy[:p, :p],
+                                               lmm.n, fit, transform=lmm.design_transform)
+
+
+def kenward_roger_parts_from_statistics(ZtX, ZtZ, XtX, n, fit, transform=None):
+    """Kenward-Roger adjusted covariance and the pieces its dof need, from statistics.
+
+    The one implementation: everything is a sum over participants of their
+    ``Z_i'Z_i`` and ``Z_i'X_i`` (and the total ``X'X``), so the rows are not
+    needed (data on a cluster: map-reduce the statistics first).
+
+    Parameters
+    ----------
+    ZtX : ndarray (N, q, p)
+        Per participant ``Z_i'X_i``, q = 1 or 2.
+    ZtZ : ndarray (N, q, q)
+        Per participant ``Z_i'Z_i``.
+    XtX : ndarray (p, p)
+        ``X'X`` over all rows.
+    n : int
+        Number of rows.
+    fit : LMMFit
+        A REML fit of the model (``theta`` in lme4's parametrisation, and
+        ``sigma``).
+    transform : ndarray (p, p), optional
+        ``T`` when the statistics are of the design ``X T`` rather than the
+        caller's ``X`` (``beta = T beta~``), as the engine's centred design
+        (:attr:`~backwalk_study.stats._lmm.GroupedLMM.design_transform`).
+        The results are for the caller's ``X``: covariances ``T Phi T'``,
+        ``P_r`` as ``T^-T P_r T^-1`` (the dof do not depend on ``T``).
+        Default: the identity.
+
+    Returns
+    -------
+    KenwardRoger
+
+    Notes
+    -----
+    Give the statistics of a centred design (non-intercept columns minus
+    their means, as the engine keeps them) and its ``transform``: on the
+    caller's columns the differences ``X'X - sum_i X_i'Z_i P_i Z_i'X_i``
+    cancel most of their digits when time is large (time squared in days,
+    thousands of rows).
+    """
+    _check_reml(fit)
+    SX = np.asarray(ZtX, dtype=float)  # Z_i'X_i
+    S = np.asarray(ZtZ, dtype=float)  # Z_i'Z_i
+    XtX = np.asarray(XtX, dtype=float)  # X_i'X_i enters only summed over participants
+    if SX.ndim != 3 or SX.shape[1] not in (1, 2):
+        raise ValueError(f"kenward_roger: ZtX must have shape (participants, q, p) with q = 1 or "
+                         f"2, not {SX.shape}")
+    N, q, p = SX.shape
+    if S.shape != (N, q, q) or XtX.shape != (p, p):
+        raise ValueError(f"kenward_roger: ZtZ must have shape {(N, q, q)} and XtX {(p, p)}, "
+                         f"not {S.shape} and {XtX.shape}")
+    theta = np.asarray(fit.theta, dtype=float)
+    if len(theta) != (1 if q == 1 else 3):
+        raise ValueError(f"kenward_roger: the fit has {len(theta)} variance parameters, not those "
+                         f"of one grouping factor with {q} random effect(s)")
+    T = np.eye(p) if transform is None else np.asarray(transform, dtype=float)
+    if T.shape != (p, p):
+        raise ValueError(f"kenward_roger: transform must have shape {(p, p)}, not {T.shape}")
     s2 = float(fit.sigma) ** 2
-    lam = _lambda(np.asarray(fit.theta, dtype=float), q)
+    lam = _lambda(theta, q)
 
     # Woodbury: V_i^-1 = (I - Z P Z') / s2, its square (I - Z K2 Z') / s2^2
     # and its cube (I - Z K3 Z') / s2^3
@@ -233,7 +303,7 @@ def kenward_roger_parts(X, Z, group, fit):
     U = (U + U.T) / 2
     adjusted = Phi + 2 * Phi @ U @ Phi
     # back to the caller's columns: cov(beta) = T cov(beta_c) T', P_r = T^-T P_r T^-1
-    T = np.linalg.inv(T_inv)
+    T_inv = np.linalg.inv(T)
     Phi = T @ Phi @ T.T
     adjusted = T @ adjusted @ T.T
     Pm = np.einsum("ji,rjk,kl->ril", T_inv, Pm, T_inv)

@@ -23,6 +23,11 @@ approximation: with ``M_i = Lambda' Z_i'Z_i Lambda + I`` and
   with ``r^2`` the penalised residual sum of squares at the GLS estimate,
   exactly lme4's profiled criteria (Bates et al. 2015, eqs. 34 and 41).
 
+The rows are needed only to compute those statistics: sums over rows, they
+can be added up where the data are stored (a Dask cluster) and the engine
+built from them alone (:meth:`GroupedLMM.from_statistics`,
+:meth:`NestedLMM.from_statistics`), with the same results.
+
 The gradient with respect to ``theta`` is analytic (envelope theorem for
 ``beta``; ``dP = S + S'`` with ``S = (I - P A)' dLambda K``, ``K = M^{-1}
 Lambda'``); a bounded Newton method with a Hessian from differences of that
@@ -75,6 +80,52 @@ class LMMFit:
     certificate: str = ""
 
 
+def _design_statistics(X, Z, y, group):
+    """The sufficient statistics of a model given by its rows.
+
+    Returns the arguments of ``GroupedLMM._set_statistics`` (see
+    :meth:`GroupedLMM.from_statistics` for their meaning).
+    """
+    X = np.asarray(X, dtype=float)
+    Z = np.asarray(Z, dtype=float)
+    y = np.asarray(y, dtype=float)
+    group = np.asarray(group)
+    if Z.ndim == 1:
+        Z = Z[:, None]
+    n, p = X.shape
+    q = Z.shape[1]
+    order = np.argsort(group, kind="stable")
+    g = group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    # Centre y and the non-intercept columns of X on the intercept: an
+    # exact reparametrisation (X~ = X T, det T = 1, so both deviances
+    # are unchanged) that spares the sums of squares below most of their
+    # cancellation, which would otherwise limit the optimiser's precision
+    # at tens of thousands of rows.
+    ones = np.flatnonzero(np.all(X == 1.0, axis=0))
+    intercept = int(ones[0]) if len(ones) else None
+    means = np.zeros(p)
+    y_mean = 0.0
+    if intercept is not None:
+        means = X.mean(axis=0)
+        means[intercept] = 0.0
+        X = X - means
+        y_mean = float(y.mean())
+        y = y - y_mean
+    Xs, Zs, ys = X[order], Z[order], y[order]
+    Xy = np.column_stack([Xs, ys])
+    # per participant Z'[X y] and Z'Z, via segment sums (linear in rows)
+    ZtXy = np.stack(
+        [np.add.reduceat(Zs[:, [k]] * Xy, starts, axis=0) for k in range(q)], axis=1,
+    )
+    ZtZ = np.stack(
+        [np.add.reduceat(Zs[:, [k]] * Zs, starts, axis=0) for k in range(q)], axis=1,
+    )
+    return {"ZtXy": ZtXy, "ZtZ": ZtZ, "XyXy": Xy.T @ Xy, "n": n, "means": means,
+            "y_mean": y_mean, "intercept": intercept,
+            "group_sizes": np.diff(np.r_[starts, len(g)])}
+
+
 class GroupedLMM:
     """A Gaussian mixed model with one grouping factor, reduced to sufficient statistics.
 
@@ -88,54 +139,147 @@ class GroupedLMM:
         Outcome.
     group : ndarray (n,) of int
         Participant codes 0..N-1 (any order).
+
+    See Also
+    --------
+    GroupedLMM.from_statistics : the same model from its sufficient statistics.
     """
 
     def __init__(self, X, Z, y, group):
-        X = np.asarray(X, dtype=float)
-        Z = np.asarray(Z, dtype=float)
-        y = np.asarray(y, dtype=float)
-        group = np.asarray(group)
-        if Z.ndim == 1:
-            Z = Z[:, None]
-        self.n, self.p = X.shape
-        self.q = Z.shape[1]
+        self._set_statistics(**_design_statistics(X, Z, y, group))
+
+    @classmethod
+    def from_statistics(cls, ZtXy, ZtZ, XyXy, n, means, y_mean, intercept=0, *,
+                        group_sizes=None):
+        """The model from its sufficient statistics, without the rows.
+
+        For data that never sit in one place (a Dask cluster, several sites):
+        the statistics are sums over rows, so they can be computed piece by
+        piece and added. They are those of the centred design: with ``m`` the
+        column means of ``X`` (its intercept entry set to 0) and ``ybar`` the
+        mean of ``y``, ``X~ = X - 1 m'`` and ``y~ = y - ybar``, an exact
+        reparametrisation (``beta = T beta~``, ``T = I - e_c m'`` for the
+        intercept column ``c``) that keeps the sums of squares precise.
+        Built from the statistics the rows give, the model is the one
+        ``GroupedLMM(X, Z, y, group)`` builds (both go through the same
+        setter).
+
+        Parameters
+        ----------
+        ZtXy : ndarray (N, q, p + 1)
+            Per participant ``Z_i'[X~_i y~_i]``, participants in the order of
+            their codes (sorted ``group``); q = 1 or 2.
+        ZtZ : ndarray (N, q, q)
+            Per participant ``Z_i'Z_i`` (``Z`` is not centred).
+        XyXy : ndarray (p + 1, p + 1)
+            ``[X~ y~]'[X~ y~]`` over all rows.
+        n : int
+            Number of rows.
+        means : array_like (p,)
+            Column means of ``X``; the intercept's entry is ignored.
+        y_mean : float
+            Mean of ``y``.
+        intercept : int or None, default 0
+            Index of the intercept column of ``X``. ``None``: the model has no
+            intercept, nothing was centred, and ``means`` and ``y_mean`` must
+            be 0.
+        group_sizes : array_like (N,) of int, optional
+            Rows per participant; by default ``ZtZ[:, 0, 0]``, which is the
+            count when ``Z``'s first column is the intercept (as in every
+            model of :mod:`~backwalk_study.stats.mixed`).
+
+        Returns
+        -------
+        GroupedLMM
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from backwalk_study.data.datasets import sleepstudy   # lme4's, real
+        >>> d = sleepstudy()
+        >>> days = d["Days"].to_numpy(float)
+        >>> X = np.column_stack([np.ones(len(d)), days])
+        >>> y = d["Reaction"].to_numpy(float)
+        >>> group = d["Subject"].factorize(sort=True)[0]
+        >>> Xc, yc = X - [0.0, days.mean()], y - y.mean()     # the centred design
+        >>> Xy = np.column_stack([Xc, yc])
+        >>> rows = [group == i for i in range(18)]            # Z = X: intercept and slope
+        >>> ZtXy = np.stack([X[r].T @ Xy[r] for r in rows])
+        >>> ZtZ = np.stack([X[r].T @ X[r] for r in rows])
+        >>> lmm = GroupedLMM.from_statistics(ZtXy, ZtZ, Xy.T @ Xy, len(y), X.mean(axis=0),
+        ...                                  y.mean())
+        >>> fit = lmm.fit()
+        >>> np.round(fit.beta, 4), round(fit.sigma, 4)     # lme4: 251.4051, 10.4673; 25.5918
+        (array([251.4051,  10.4673]), 25.5918)
+        """
+        what = f"{cls.__name__}.from_statistics"
+        ZtXy = np.ascontiguousarray(ZtXy, dtype=float)
+        ZtZ = np.ascontiguousarray(ZtZ, dtype=float)
+        XyXy = np.asarray(XyXy, dtype=float)
+        if ZtXy.ndim != 3:
+            raise ValueError(f"{what}: ZtXy must have shape (participants, q, p + 1), "
+                             f"not {ZtXy.shape}")
+        n_groups, q, p1 = ZtXy.shape
+        p = p1 - 1
+        if ZtZ.shape != (n_groups, q, q):
+            raise ValueError(f"{what}: ZtZ must have shape {(n_groups, q, q)} to match ZtXy, "
+                             f"not {ZtZ.shape}")
+        if XyXy.shape != (p1, p1):
+            raise ValueError(f"{what}: XyXy must have shape {(p1, p1)} to match ZtXy, "
+                             f"not {XyXy.shape}")
+        means = np.asarray(means, dtype=float)
+        if means.shape != (p,):
+            raise ValueError(f"{what}: means must hold {p} column means, not shape {means.shape}")
+        if int(n) != n or n <= p:
+            raise ValueError(f"{what}: n must be the number of rows (more than {p}), not {n!r}")
+        if intercept is None:
+            if np.any(means != 0) or y_mean != 0:
+                raise ValueError(f"{what}: without an intercept nothing is centred; means and "
+                                 "y_mean must be 0")
+        elif not 0 <= intercept < p:
+            raise ValueError(f"{what}: intercept must be a column index below {p} or None, "
+                             f"not {intercept!r}")
+        if group_sizes is None:
+            group_sizes = np.rint(ZtZ[:, 0, 0]).astype(np.int64)
+        group_sizes = np.asarray(group_sizes)
+        if group_sizes.shape != (n_groups,) or group_sizes.sum() != n:
+            raise ValueError(f"{what}: the rows per participant ({n_groups} of them) must add "
+                             f"up to n = {n}")
+        model = cls.__new__(cls)
+        model._set_statistics(ZtXy, ZtZ, XyXy, int(n), means,
+                              float(y_mean), None if intercept is None else int(intercept),
+                              group_sizes)
+        return model
+
+    def _set_statistics(self, ZtXy, ZtZ, XyXy, n, means, y_mean, intercept, group_sizes):
+        """Every attribute of the engine, from either constructor (one place)."""
+        self.n_groups, self.q, p1 = ZtXy.shape
+        self.n, self.p = n, p1 - 1
         if self.q not in (1, 2):
             raise ValueError("only one or two random effects per participant are supported")
-        order = np.argsort(group, kind="stable")
-        g = group[order]
-        starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
-        self.n_groups = len(starts)
-        # Centre y and the non-intercept columns of X on the intercept: an
-        # exact reparametrisation (X~ = X T^{-1}, det T = 1, so both deviances
-        # are unchanged) that spares the sums of squares below most of their
-        # cancellation, which would otherwise limit the optimiser's precision
-        # at tens of thousands of rows.
-        ones = np.flatnonzero(np.all(X == 1.0, axis=0))
+        self.ZtXy, self.ZtZ, self.XyXy = ZtXy, ZtZ, XyXy  # (N, q, p + 1), (N, q, q), (p + 1)^2
+        self.group_sizes = group_sizes
+        self._intercept = intercept
         self._T = np.eye(self.p)
         self._y_shift = 0.0
-        self._intercept = int(ones[0]) if len(ones) else None
-        if self._intercept is not None:
-            means = X.mean(axis=0)
-            means[self._intercept] = 0.0
-            X = X - means
-            self._T[self._intercept] -= means  # beta = T beta~
-            self._y_shift = float(y.mean())
-            y = y - self._y_shift
-        Xs, Zs, ys = X[order], Z[order], y[order]
-        Xy = np.column_stack([Xs, ys])
-        # per participant Z'[X y] and Z'Z, via segment sums (linear in rows)
-        self.ZtXy = np.stack(
-            [np.add.reduceat(Zs[:, [k]] * Xy, starts, axis=0) for k in range(self.q)],
-            axis=1,
-        )  # (N, q, p + 1)
-        self.ZtZ = np.stack(
-            [np.add.reduceat(Zs[:, [k]] * Zs, starts, axis=0) for k in range(self.q)],
-            axis=1,
-        )  # (N, q, q)
-        self.XyXy = Xy.T @ Xy  # (p + 1, p + 1)
-        self.group_sizes = np.diff(np.r_[starts, len(g)])
+        if intercept is not None:
+            shift = np.array(means, dtype=float)
+            shift[intercept] = 0.0
+            self._T[intercept] -= shift  # beta = T beta~
+            self._y_shift = y_mean
         self._tri = [(0, 0)] if self.q == 1 else [(0, 0), (1, 0), (1, 1)]
         self.n_theta = len(self._tri)
+
+    @property
+    def design_transform(self):
+        """``T`` with ``beta = T beta~``: the statistics are of the design ``X~ = X T``.
+
+        ``I - e_c m'`` (``c`` the intercept column, ``m`` the column means),
+        the identity without an intercept. A covariance on the centred design
+        maps back as ``T Phi T'``, a contrast ``L`` on the caller's columns is
+        ``L T`` on the centred ones.
+        """
+        return self._T.copy()
 
     @property
     def _outer(self):
@@ -847,7 +991,39 @@ class NestedLMM(GroupedLMM):
 
     def __init__(self, X, Z, y, group, site_of_group):
         super().__init__(X, Z, y, group)
+        self._set_sites(site_of_group)
+
+    @classmethod
+    def from_statistics(cls, ZtXy, ZtZ, XyXy, n, means, y_mean, intercept=0, *,
+                        site_of_group, group_sizes=None):
+        """The model from its sufficient statistics, without the rows.
+
+        The participants' statistics are those of
+        :meth:`GroupedLMM.from_statistics`; the site terms need nothing more
+        (``Z``'s first column must be the intercept).
+
+        Parameters
+        ----------
+        ZtXy, ZtZ, XyXy, n, means, y_mean, intercept, group_sizes
+            As :meth:`GroupedLMM.from_statistics`.
+        site_of_group : array_like (N,)
+            The site of each participant, in the order of ``ZtXy``.
+
+        Returns
+        -------
+        NestedLMM
+        """
+        model = super().from_statistics(ZtXy, ZtZ, XyXy, n, means, y_mean, intercept,
+                                        group_sizes=group_sizes)
+        model._set_sites(site_of_group)
+        return model
+
+    def _set_sites(self, site_of_group):
+        """The site level's attributes (one place, after the participants' statistics)."""
         site_of_group = np.asarray(site_of_group)
+        if site_of_group.shape != (self.n_groups,):
+            raise ValueError(f"NestedLMM: site_of_group must give the site of each of the "
+                             f"{self.n_groups} participants, not shape {site_of_group.shape}")
         self.site_codes, self.sites = pd_factorize(site_of_group)
         self.n_sites = len(self.sites)
         self.n_theta = len(self._tri) + 1

@@ -940,9 +940,11 @@ class DoseResponseResult:
         self._satt = lmm.satterthwaite_parts(engine_fit)
         self._kr = None
         if dof == "kenward-roger":
-            from backwalk_study.stats._kenward_roger import kenward_roger_parts
+            # from the engine's statistics, not the rows: a model built from
+            # statistics alone (Dask) gets Kenward-Roger too
+            from backwalk_study.stats._kenward_roger import kenward_roger_parts_of_engine
 
-            self._kr = kenward_roger_parts(model.X, model.Z, model.groups, engine_fit)
+            self._kr = kenward_roger_parts_of_engine(lmm, engine_fit)
         self.n_params = model.n_params
         self.loglik = -engine_fit.deviance / 2
         self.aic = engine_fit.deviance + 2 * self.n_params
