@@ -180,6 +180,39 @@ def test_designs_on_dask_match_memory(client):
         _assert_close(ours.emmeans(), ref.emmeans(), ["estimate", "se"])
 
 
+def test_kenward_roger_and_sites_on_dask_match_memory(client):
+    """Kenward-Roger from the reduced statistics (sleepstudy, real); a site
+    intercept with the site joined from the participants table (the example
+    study's sites, SYNTHETIC). The site model's optimiser works on a numerical
+    gradient, so the two fits agree to its tolerance, not to rounding."""
+    import warnings
+
+    from backwalk_study.data.datasets import sleepstudy
+
+    sleep = sleepstudy()
+    kw = dict(dv="Reaction", subject="Subject", time="Days", dof="kenward-roger")
+    ours = dose_response_dask(_shuffled_parts(sleep, 3), **kw)
+    ref = dose_response(sleep, **kw)
+    _assert_close(ours.fixed, ref.fixed, ["estimate", "se", "dof"])
+    assert ours.fixed["dof"].iat[1] == pytest.approx(17.0, abs=1e-6)      # pbkrtest: 17
+
+    study = load_study(EXAMPLE)
+    gait = study.long("gait_speed").groupby(["participant_id", "week"], as_index=False)["value"].mean()
+    people = study.participants[["participant_id", "arm", "site"]]
+    kw = dict(dv="value", subject="participant_id", time="week", between="arm", site="site")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ours = dose_response_dask(_shuffled_parts(gait, 4), **kw, participants=people)
+        ref = dose_response(gait.merge(people, on="participant_id"), **kw)
+    assert ours.diagnostics.n_sites == ref.diagnostics.n_sites == people["site"].nunique()
+    assert ours.diagnostics.converged and ref.diagnostics.converged
+    assert abs(ours.loglik - ref.loglik) < 1e-9 * abs(ref.loglik)
+    _assert_close(ours.fixed, ref.fixed, ["estimate"], rtol=1e-6)
+    _assert_close(ours.fixed, ref.fixed, ["se"], rtol=1e-4)
+    with pytest.raises(ValueError, match="Kenward-Roger is not available with a site"):
+        dose_response_dask(_shuffled_parts(gait, 2), **kw, participants=people, dof="kenward-roger")
+
+
 def test_singular_fit_on_dask_matches_memory_to_the_optimiser_tolerance(client):
     """At a boundary (singular) optimum the gradient is not zero and the Newton
     search stops at its tolerance (deviance within 1e-10), so two roundings of

@@ -37,8 +37,8 @@ Differences from the in-memory model, all stated:
   ``np.var(X beta, ddof=1)`` and ``mean(z' Sigma z)``, equal to rounding;
 * shapes: linear, quadratic and plateau with a given breakpoint (a spline's
   knots are quantiles of time and an estimated breakpoint needs refits: fit
-  those in memory); no site intercept, no Kenward-Roger, no statsmodels
-  fall-back (a fit that does not converge is reported as such);
+  those in memory); no statsmodels fall-back (a fit that does not converge
+  is reported as such);
 * ``predict`` needs ``new_data`` and the population prediction; ``plot`` is
   not available (it draws every participant's rows).
 """
@@ -51,50 +51,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._lmm import GroupedLMM
-from .mixed import (SHAPES, DoseResponseResult, ModelFitWarning, _Design)
+from ._lmm import GroupedLMM, NestedLMM
+from .mixed import DOF_METHODS, SHAPES, DoseResponseResult, ModelFitWarning, _Design
 
-__all__ = ["dose_response_dask", "DaskMixedModel", "DaskDoseResponseResult", "grouped_lmm_from_statistics"]
+__all__ = ["dose_response_dask", "DaskMixedModel", "DaskDoseResponseResult"]
 
 _WHAT = "dose_response_dask"
-
-
-def grouped_lmm_from_statistics(ZtXy, ZtZ, XyXy, n, means, y_mean) -> GroupedLMM:
-    """A :class:`GroupedLMM` from precomputed (centred) sufficient statistics.
-
-    Parameters
-    ----------
-    ZtXy : ndarray (N, q, p + 1)
-        Per participant ``Z_i'[X~_i y~_i]`` on the centred design and outcome.
-    ZtZ : ndarray (N, q, q)
-        Per participant ``Z_i'Z_i`` (``Z`` not centred; its first column is 1).
-    XyXy : ndarray (p + 1, p + 1)
-        ``[X~ y~]'[X~ y~]``.
-    n : int
-        Rows.
-    means : ndarray (p,)
-        Column means of ``X`` (the intercept column, index 0, is not centred).
-    y_mean : float
-        Mean of ``y``.
-    """
-    lmm = object.__new__(GroupedLMM)
-    lmm.n_groups, lmm.q, p1 = ZtXy.shape
-    lmm.n, lmm.p = int(n), p1 - 1
-    if lmm.q not in (1, 2):
-        raise ValueError("only one or two random effects per participant are supported")
-    lmm.ZtXy = np.ascontiguousarray(ZtXy, dtype=float)
-    lmm.ZtZ = np.ascontiguousarray(ZtZ, dtype=float)
-    lmm.XyXy = np.asarray(XyXy, dtype=float)
-    lmm.group_sizes = np.rint(ZtZ[:, 0, 0]).astype(np.int64)
-    lmm._tri = [(0, 0)] if lmm.q == 1 else [(0, 0), (1, 0), (1, 1)]
-    lmm.n_theta = len(lmm._tri)
-    lmm._intercept = 0
-    means = np.asarray(means, dtype=float).copy()
-    means[0] = 0.0
-    lmm._T = np.eye(lmm.p)
-    lmm._T[0] -= means
-    lmm._y_shift = float(y_mean)
-    return lmm
 
 
 # ------------------------------------------------------------ per partition
@@ -248,7 +210,7 @@ class DaskMixedModel:
 
     engine = "exact"
     breakpoint_estimated = False
-    n_sites = None
+    _site_of_group = None  # each participant's site, with site=
 
     def __init__(self, design, names, engine_model, subjects, *, n_dropped, time_mean, time_range,
                  fallback=None, notes=(), column_sums=None):
@@ -270,6 +232,10 @@ class DaskMixedModel:
     @property
     def n_participants(self):
         return int(self.engine_model.n_groups)
+
+    @property
+    def n_sites(self):
+        return int(self.engine_model.n_sites) if self.design.site is not None else None
 
     @property
     def n_params(self):
@@ -337,22 +303,22 @@ def _levels(values, dtype, reference, column):
     return levels
 
 
-def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None, participants=None,
-                       random_slope=True, shape="linear", breakpoint=None, reference=None, reml=True,
-                       confidence=0.95):
+def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None, site=None,
+                       participants=None, random_slope=True, shape="linear", breakpoint=None, reference=None,
+                       reml=True, dof="satterthwaite", confidence=0.95):
     """Fit :func:`~backwalk_study.stats.mixed.dose_response`'s model to a Dask DataFrame.
 
     Parameters
     ----------
     data : dask.dataframe.DataFrame
         Long data, one row per observation (e.g. ``PartitionedStudy.outcome(measure)``).
-    dv, subject, time, between, covariates, random_slope, reference, reml, confidence
+    dv, subject, time, between, covariates, site, random_slope, reference, reml, dof, confidence
         As in :func:`~backwalk_study.stats.mixed.dose_response`. A factor in
-        ``between`` must be constant within each participant.
+        ``between`` and the ``site`` must be constant within each participant.
     participants : DataFrame or dask.dataframe.DataFrame, optional
         One row per participant (``subject`` and participant-level columns,
-        such as the arm or age). ``between`` and ``covariates`` columns that
-        are not in ``data`` are taken from here, joined to the reduced
+        such as the arm or age). ``between``, ``covariates`` and ``site``
+        columns not in ``data`` are taken from here, joined to the reduced
         statistics (one row per participant) rather than to every row; a
         participant without a row here, or with an empty value, is left out
         with their rows (counted as dropped).
@@ -393,21 +359,30 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     if shape not in SHAPES or shape == "spline" or (shape == "plateau" and breakpoint is None):
         raise ValueError(f"{_WHAT}: shape must be 'linear', 'quadratic' or 'plateau' with a breakpoint "
                          "(fit splines and estimated breakpoints in memory)")
+    if dof not in DOF_METHODS:
+        raise ValueError(f"{_WHAT}: dof must be one of {', '.join(DOF_METHODS)}; got {dof!r}")
+    if dof == "kenward-roger" and not reml:
+        raise ValueError(f"{_WHAT}: Kenward-Roger needs a REML fit (as pbkrtest and lmerTest); use reml=True "
+                         "or dof='satterthwaite'")
+    if dof == "kenward-roger" and site is not None:
+        raise ValueError(f"{_WHAT}: Kenward-Roger is not available with a site intercept; use dof='satterthwaite'")
     if not hasattr(data, "map_partitions"):
         raise ValueError(f"{_WHAT}: data must be a Dask DataFrame, not {type(data).__name__}")
     covariates = list(covariates or [])
     factors = [] if between is None else ([between] if isinstance(between, str) else list(between))
-    named = [dv, time, subject] + factors + covariates
+    sites = [] if site is None else [site]
+    named = [dv, time, subject] + factors + covariates + sites
     if len(set(named)) != len(named):
-        raise ValueError(f"{_WHAT}: dv, time, subject, between and covariates must be different columns")
+        raise ValueError(f"{_WHAT}: dv, time, subject, between, covariates and site must be different columns")
     missing = [c for c in (dv, time, subject) if c not in data.columns]
     if participants is not None:
         if subject not in participants.columns:
             raise ValueError(f"{_WHAT}: participants has no column {subject!r}")
-        from_people = [c for c in factors + covariates if c not in data.columns and c in participants.columns]
+        from_people = [c for c in factors + covariates + sites
+                       if c not in data.columns and c in participants.columns]
     else:
         from_people = []
-    missing += [c for c in factors + covariates if c not in data.columns and c not in from_people]
+    missing += [c for c in factors + covariates + sites if c not in data.columns and c not in from_people]
     if missing:
         where = "data" if participants is None else "data or participants"
         raise ValueError(f"{_WHAT}: column(s) not found in {where}: {', '.join(map(str, missing))}")
@@ -424,7 +399,7 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     numeric_cov = [c for c in covariates if numeric(c)]
     cat_cov = [c for c in covariates if not numeric(c)]
     spec = _RowSpec(dv=dv, time=time, subject=subject,
-                    keys=tuple(c for c in factors + cat_cov if c not in from_people),
+                    keys=tuple(c for c in factors + cat_cov + sites if c not in from_people),
                     numeric=tuple(c for c in numeric_cov if c not in from_people),
                     shape=shape, breakpoint=None if breakpoint is None else float(breakpoint))
     person_num = [c for c in numeric_cov if c in from_people]
@@ -483,6 +458,7 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                          "repeated measurements")
 
     # factors, levels and the checks of the in-memory model
+    site_notes = []
     ref = (lambda col: reference.get(col) if isinstance(reference, dict)
            else (reference if factors == [col] else None))
     levels = {}
@@ -503,6 +479,28 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         if empty:
             raise ValueError(f"{_WHAT}: no participants in the combination(s) {'; '.join(empty)} of "
                              f"{' x '.join(factors)}")
+    site_of_group = None
+    if site is not None:
+        per_subject = table.groupby(subject, sort=False)[site].nunique()
+        if (per_subject > 1).any():
+            bad = per_subject.index[per_subject > 1][:5].tolist()
+            raise ValueError(f"{_WHAT}: participants must be nested in sites; {site!r} changes "
+                             f"for {', '.join(map(str, bad))}")
+        site_of = table.groupby(subject, sort=True)[site].first()
+        site_of_group = site_of.reindex(subjects).to_numpy()
+        sizes = site_of.value_counts()
+        if len(sizes) < 2:
+            raise ValueError(f"{_WHAT}: a random intercept for {site!r} needs at least two sites; "
+                             f"the rows analysed have {len(sizes)}")
+        if (sizes < 2).all():
+            raise ValueError(f"{_WHAT}: every site has one participant, so a site intercept cannot be told "
+                             "apart from the participant intercept; fit without site")
+        single = sorted(sizes.index[sizes < 2].tolist(), key=str)
+        if single:
+            msg = (f"site(s) {', '.join(map(str, single[:10]))} have one participant: their "
+                   "site and participant intercepts are not told apart")
+            site_notes.append(msg)
+            warnings.warn(msg, ModelFitWarning, stacklevel=2)
     categorical = {}
     for col in cat_cov:
         lv = _levels(list(pd.unique(table[col])), dtypes[col], ref(col), col)
@@ -542,7 +540,8 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
             random_slope = False
     design = _Design(dv=dv, time=time, subject=subject, factors=factors, levels=levels, shape=shape,
                      knots=None, breakpoint=breakpoint, numeric_covariates=numeric_cov,
-                     categorical_covariates=categorical, covariate_means=means_cov, random_slope=random_slope)
+                     categorical_covariates=categorical, covariate_means=means_cov, random_slope=random_slope,
+                     site=site)
 
     # sums of [1, u - s, c - mean c] (participant-level numeric covariates c appended)
     M = _to_matrices(table, m)
@@ -601,17 +600,24 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         add(ZtZ, codes[sel], np.einsum("ha,gab,bk->ghk", R.T, Ms, R))
         XyXy += np.einsum("ab,ac->bc", Q, MQ.sum(axis=0))
     y_mean = float(shift[spec.i_y - 1])
-    lmm = grouped_lmm_from_statistics(ZtXy, ZtZ, XyXy, n_rows, np.r_[0.0, x_means[1:]], y_mean)
+    if site is None:
+        lmm = GroupedLMM.from_statistics(ZtXy, ZtZ, XyXy, n_rows, x_means, y_mean)
+    else:
+        lmm = NestedLMM.from_statistics(ZtXy, ZtZ, XyXy, n_rows, x_means, y_mean, site_of_group=site_of_group)
     _check_collinear(XyXy[:-1, :-1], names)
     model = DaskMixedModel(design, names, lmm, np.asarray(subjects), n_dropped=n_dropped,
                            time_mean=float(shift[spec.i_time - 1] + table[f"s0_{spec.i_time}"].sum() / n_rows),
                            time_range=(t_min, t_max), fallback=fallback,
                            column_sums=ZtXy[:, 0, :-1].sum(axis=0))
-    notes = list(model.notes)
+    model._site_of_group = site_of_group
+    notes = list(model.notes) + site_notes
+    if n_dropped:
+        notes.append(f"{n_dropped} row(s) with a missing value in a column of the model were left out "
+                     "(as lme4 does)")
     fit = lmm.fit(reml=reml)
     if not fit.converged:
         notes.append(f"the exact engine did not converge ({fit.message}; largest gradient {fit.gradient_max:.2g})")
-    result = DaskDoseResponseResult(model, fit, dof="satterthwaite", confidence=confidence, notes=notes)
+    result = DaskDoseResponseResult(model, fit, dof=dof, confidence=confidence, notes=notes)
     for msg in result.diagnostics.warnings:
         warnings.warn(msg, ModelFitWarning, stacklevel=2)
     return result
