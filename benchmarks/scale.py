@@ -8,13 +8,15 @@ sessions per participant. Then, for each size, on a ``LocalCluster`` of
 
 * validate (``validate_partitions``: pandera per partition, cross-table rules
   as shuffled joins), dose (``PartitionedStudy.dose``) and the mixed model
-  ``value ~ week * arm + (week | participant_id)`` (``dose_response_dask``,
-  REML, Satterthwaite dof): wall time and the peak resident memory of each
-  worker (sampled every 0.5 s) and of the client;
+  ``value ~ week * arm + (week | participant_id)`` (``dose_response_dask``
+  on the assessments with the arm joined from ``participants=`` after the
+  reduction; REML, Satterthwaite dof): wall time and the peak resident
+  memory of each worker (sampled every 0.5 s) and of the client;
 * the same three stages in this process with pandas (``validate_tables``,
   ``Study.dose``, ``dose_response``) up to ``--pandas-limit`` participants;
 * lme4's ``lmer`` (timed inside R with ``system.time``, reading excluded) at
-  ``--lme4-size`` participants (default: a tenth of the largest size).
+  each of ``--lme4-sizes`` participants (default: a tenth of the largest
+  size), with its peak memory (``/usr/bin/time``'s maximum resident set).
 
 Run:  .venv/bin/python benchmarks/scale.py [--sizes 100000 1000000] [--workers 2]
 The machine and its load (``os.getloadavg``) are printed first: timings on a
@@ -107,8 +109,8 @@ def dask_stages(folder, client):
     with PeakMemory(client) as mem, warnings.catch_warnings():
         warnings.simplefilter("ignore")
         t0 = time.perf_counter()
-        fit = dose_response_dask(study.long("gait_speed"), "value", subject="participant_id", time="week",
-                                 between="arm")
+        fit = dose_response_dask(study.outcome("gait_speed"), "value", subject="participant_id", time="week",
+                                 between="arm", participants=study.participants)
         out["fit"] = (time.perf_counter() - t0, *mem.summary())
     return out, n_rows, fit
 
@@ -159,9 +161,12 @@ def time_lme4(folder):
         csv, script = os.path.join(tmp, "d.csv"), os.path.join(tmp, "b.R")
         long.to_csv(csv, index=False)
         Path(script).write_text(R_SCRIPT)
-        out = subprocess.run(["Rscript", script, csv], capture_output=True, text=True, check=True)
+        timer = ["/usr/bin/time", "-f", "maxrss_kb %M"] if os.path.exists("/usr/bin/time") else []
+        out = subprocess.run(timer + ["Rscript", script, csv], capture_output=True, text=True, check=True)
     seconds, loglik = map(float, out.stdout.split()[-2:])
-    return seconds, loglik, len(long)
+    rss = [line.split()[1] for line in out.stderr.splitlines() if line.startswith("maxrss_kb")]
+    peak_gb = int(rss[-1]) / 2**20 if rss else float("nan")
+    return seconds, loglik, len(long), peak_gb
 
 
 def main(argv=None):
@@ -170,7 +175,7 @@ def main(argv=None):
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--data", default="/tmp/backwalk-scale")
     parser.add_argument("--pandas-limit", type=int, default=1_000_000)
-    parser.add_argument("--lme4-size", type=int, default=None)
+    parser.add_argument("--lme4-sizes", type=int, nargs="+", default=None)
     parser.add_argument("--no-r", action="store_true")
     args = parser.parse_args(argv)
     from distributed import Client, LocalCluster
@@ -202,11 +207,13 @@ def main(argv=None):
                 print(f"  pandas process RSS after the fit {pstages['rss_gb']:.2f} GB; "
                       f"|loglik difference| {abs(pfit.loglik - fit.loglik):.2e}")
     if not args.no_r and shutil.which("Rscript"):
-        size = args.lme4_size or max(args.sizes) // 10
-        folder = generate(Path(args.data) / f"n{size}", size)
-        seconds, loglik, n_rows = time_lme4(folder)
-        print(f"\nlme4 lmer on {size:,} participants ({n_rows:,} rows): {seconds:.1f} s (loglik {loglik:.4f})")
-        rows.append({"participants": size, "engine": "lme4", "stage": "fit", "seconds": seconds})
+        for size in args.lme4_sizes or [max(args.sizes) // 10]:
+            folder = generate(Path(args.data) / f"n{size}", size)
+            seconds, loglik, n_rows, peak_gb = time_lme4(folder)
+            print(f"\nlme4 lmer on {size:,} participants ({n_rows:,} rows): {seconds:.1f} s, peak memory "
+                  f"{peak_gb:.2f} GB (loglik {loglik:.4f})")
+            rows.append({"participants": size, "engine": "lme4", "stage": "fit", "seconds": seconds,
+                         "peak_worker_gb": peak_gb})
     table = pd.DataFrame(rows)
     if len(args.sizes) > 1:
         dask_rows = table[table.engine == "dask"].pivot(index="stage", columns="participants", values="seconds")

@@ -41,6 +41,29 @@ def sway_batch_dask(recordings, trials=None, *, client=None, files_per_task: int
     -------
     SwayBatch
         As the one-process batch: rows in the same order.
+
+    Examples
+    --------
+    Three SYNTHETIC random-walk recordings and a broken file, one file per
+    task, on an in-process client (a cluster's address works the same):
+
+    >>> import tempfile, pathlib
+    >>> import numpy as np
+    >>> from distributed import Client
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> rng = np.random.default_rng(1)
+    >>> for name in ("synthetic_a", "synthetic_b", "synthetic_c"):
+    ...     xy = np.cumsum(rng.normal(0, 0.01, size=(500, 2)), axis=0)
+    ...     rows = "".join(f"{i / 50:.2f}\\t{x:.5f}\\t{y:.5f}\\n" for i, (x, y) in enumerate(xy))
+    ...     _ = (folder / f"{name}.txt").write_text("Time[s]\\tCOPx[cm]\\tCOPy[cm]\\n" + rows)
+    >>> _ = (folder / "broken.txt").write_text("Time[s]\\tCOPx[cm]\\tCOPy[cm]\\n0\\t1\\tabc\\n")
+    >>> with Client(processes=False, dashboard_address=":0") as client:
+    ...     batch = sway_batch_dask(folder, client=client, files_per_task=1)
+    >>> batch
+    SwayBatch: 3 recordings measured, 1 failed
+      broken.txt: line 2, column 'COPy[cm]': 'abc' is not a number
+    >>> import pandas as pd
+    >>> pd.testing.assert_frame_equal(batch.metrics, sway_batch(folder).metrics, check_exact=True)
     """
     from distributed import as_completed, get_client
     from tqdm import tqdm
@@ -67,8 +90,10 @@ def sway_batch_dask(recordings, trials=None, *, client=None, files_per_task: int
             i = index[future.key]
             results[i] = future.result()
             bar.update(sizes[i])
-    metrics = pd.concat([r.metrics for r in results], ignore_index=True)
-    failures = pd.concat([r.failures for r in results], ignore_index=True)
+    # a chunk with no measured recording (or no failure) has an empty table of
+    # object columns: leave it out, or the concatenation turns numbers into objects
+    metrics, failures = (pd.concat([t for t in tables if len(t)] or tables[:1], ignore_index=True)
+                         for tables in ([r.metrics for r in results], [r.failures for r in results]))
     # text columns come back from the workers as object; restore pandas' string dtype
     metrics, failures = (frame.astype({c: "str" for c in frame.columns if frame[c].dtype == object})
                          for frame in (metrics, failures))
