@@ -163,7 +163,9 @@ def test_designs_on_dask_match_memory(client):
     designs = [dict(between="arm", covariates=["direction", "age_years", "trial"]),
                dict(between="arm", covariates=["direction"], shape="plateau", breakpoint=6),
                dict(between="arm", covariates=["age_years"], random_slope=False),
-               dict(between="arm", shape="quadratic", reml=False)]
+               dict(between="arm", shape="quadratic", reml=False),
+               dict(between="arm", covariates=["age_years"], shape="spline", df=3),
+               dict(between="arm", shape="spline", knots=[4.5])]
     for extra in designs:
         kw = dict(dv="value", subject="participant_id", time="week", **extra)
         with warnings.catch_warnings():

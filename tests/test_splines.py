@@ -120,3 +120,20 @@ def test_ns_basis_gives_lmers_spline_coefficients_and_reml(case_id):
     scale = np.maximum(np.abs(ref["estimate"]), ref["se"]).to_numpy()
     assert np.all(np.abs(fit.beta - ref["estimate"].to_numpy()) <= 1e-4 * scale)
     assert np.all(np.abs(se - ref["se"].to_numpy()) <= 1e-4 * scale)
+
+
+def test_knots_from_a_frequency_table_equal_knots_from_the_values():
+    """The Dask fit reduces time to a frequency table; its knots must be R's on the values."""
+    from backwalk_study.stats._splines import ns_knots
+
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        x = rng.integers(0, 20, rng.integers(1, 60)).astype(float) / 4
+        values, counts = np.unique(x, return_counts=True)
+        for df in (2, 3, 4, 5):
+            for bk in (None, (1.0, 4.0)):
+                if bk is not None and not np.any((x >= 1) & (x <= 4)):
+                    continue
+                a = ns_knots(x, df=df, boundary_knots=bk)
+                b = ns_knots(values, df=df, boundary_knots=bk, counts=counts)
+                assert all(np.array_equal(p, q) for p, q in zip(a, b))

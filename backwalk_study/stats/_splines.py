@@ -29,15 +29,24 @@ from scipy import interpolate, linalg
 __all__ = ["ns_basis", "ns_knots"]
 
 
-def _quantile_type7(x, probs):
-    """R's ``quantile(x, probs)`` (type 7), with R's own rounding."""
-    x = np.sort(np.asarray(x, dtype=float))
-    n = len(x)
+def _quantile_type7(x, probs, counts=None):
+    """R's ``quantile(x, probs)`` (type 7), with R's own rounding.
+
+    With ``counts``, ``x`` holds distinct values and ``counts`` how often each
+    occurs (a frequency table, e.g. reduced over a cluster): the same result
+    as on the values repeated.
+    """
+    x = np.asarray(x, dtype=float)
+    counts = np.ones(len(x), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64)
+    order = np.argsort(x, kind="stable")
+    x, cum = x[order], np.cumsum(counts[order])
+    n = int(cum[-1]) if len(cum) else 0
     index = 1.0 + max(n - 1, 0) * np.asarray(probs, dtype=float)
     lo = np.floor(index).astype(int)
     hi = np.ceil(index).astype(int)
-    qs = x[lo - 1]
-    upper = x[hi - 1]
+    # the k-th smallest (1-based) is the first value whose cumulative count reaches k
+    qs = x[np.searchsorted(cum, lo, side="left")]
+    upper = x[np.searchsorted(cum, hi, side="left")]
     h = index - lo
     mix = (index > lo) & (upper != qs)
     return np.where(mix, (1.0 - h) * qs + h * upper, qs)
@@ -56,13 +65,16 @@ def _boundary(x, boundary_knots):
     return np.array([x.min(), x.max()]), False
 
 
-def ns_knots(x, df=None, knots=None, boundary_knots=None, intercept=False):
+def ns_knots(x, df=None, knots=None, boundary_knots=None, intercept=False, counts=None):
     """The interior and boundary knots ``splines::ns`` uses for these arguments.
 
     Parameters
     ----------
     x, df, knots, boundary_knots, intercept
         As in :func:`ns_basis`.
+    counts : array_like of int, optional
+        ``x`` is a frequency table: distinct values, each occurring
+        ``counts`` times (the knots are those of the values repeated).
 
     Returns
     -------
@@ -77,7 +89,9 @@ def ns_knots(x, df=None, knots=None, boundary_knots=None, intercept=False):
     (array([3., 6.]), array([0., 9.]))
     """
     x = np.asarray(x, dtype=float).ravel()
-    x = x[~np.isnan(x)]
+    counts = np.ones(len(x), dtype=np.int64) if counts is None else np.asarray(counts, dtype=np.int64).ravel()
+    keep = ~np.isnan(x) & (counts > 0)
+    x, counts = x[keep], counts[keep]
     bk, given = _boundary(x, boundary_knots)
     if knots is not None:
         k = np.sort(np.asarray(knots, dtype=float).ravel())
@@ -99,12 +113,12 @@ def ns_knots(x, df=None, knots=None, boundary_knots=None, intercept=False):
         )
     if n_inner == 0:
         return np.empty(0), bk
-    inside = x[(x >= bk[0]) & (x <= bk[1])] if given else x
-    if len(inside) == 0:
+    inside = (x >= bk[0]) & (x <= bk[1]) if given else np.ones(len(x), dtype=bool)
+    if not inside.any():
         raise ValueError("ns_basis: no x value lies within the boundary knots")
     # R's seq.int(0, 1, length.out = n_inner + 2) without its ends
     probs = np.arange(1, n_inner + 1) * (1.0 / (n_inner + 1))
-    return _quantile_type7(inside, probs), bk
+    return _quantile_type7(x[inside], probs, counts[inside]), bk
 
 
 def _bspline_design(all_knots, x, derivative=0):

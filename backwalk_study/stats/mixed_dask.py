@@ -35,10 +35,11 @@ Differences from the in-memory model, all stated:
   effects without the intercept and ``X~`` the centred design, and
   ``var_random = tr(Sigma sum_i Z_i'Z_i) / n``: algebraically the same as
   ``np.var(X beta, ddof=1)`` and ``mean(z' Sigma z)``, equal to rounding;
-* shapes: linear, quadratic and plateau with a given breakpoint (a spline's
-  knots are quantiles of time and an estimated breakpoint needs refits: fit
-  those in memory); no statsmodels fall-back (a fit that does not converge
-  is reported as such);
+* shapes: linear, quadratic, spline (its knots from a first pass that
+  counts each time: R's quantiles of the frequency table, exact) and
+  plateau with a given breakpoint (an estimated breakpoint needs a refit
+  per candidate: fit it in memory); no statsmodels fall-back (a fit that
+  does not converge is reported as such);
 * ``predict`` needs ``new_data`` and the population prediction; ``plot`` is
   not available (it draws every participant's rows).
 """
@@ -76,15 +77,18 @@ class _RowSpec:
     numeric: tuple  # numeric covariates of the rows
     shape: str
     breakpoint: float | None
+    knots: tuple | None = None  # a spline's knots, boundary ones included
 
     def basis(self, t):
         design = _Design(dv=self.dv, time=self.time, subject=self.subject, factors=[], levels={},
-                         shape=self.shape, knots=None, breakpoint=self.breakpoint, numeric_covariates=[],
+                         shape=self.shape, knots=self.knots, breakpoint=self.breakpoint, numeric_covariates=[],
                          categorical_covariates={}, covariate_means={}, random_slope=True)
         return design.time_columns(t)[0]
 
     @property
     def n_basis(self):
+        if self.shape == "spline":
+            return len(self.knots) - 1
         return 2 if self.shape == "quadratic" else 1
 
     @property
@@ -103,7 +107,8 @@ class _RowSpec:
 
     @property
     def i_slope(self):
-        return 1  # the time itself, or min(time, breakpoint) for a plateau
+        # the time itself, or min(time, breakpoint) for a plateau
+        return 1 if self.shape in ("linear", "quadratic", "plateau") else self.i_time
 
     @property
     def i_numeric(self):
@@ -149,6 +154,14 @@ def _partition_statistics(part: pd.DataFrame, spec: _RowSpec):
         frame[f"{name}_max"] = values
     return {"table": _sum_groups(frame, [spec.subject, *spec.keys]), "shift": shift,
             "n_before": n_before, "n": len(part)}
+
+
+def _time_counts(part, columns, time, subject, keep=None):
+    """How often each time occurs among the complete rows (of the participants in ``keep``)."""
+    part = part[columns].dropna()
+    if keep is not None:
+        part = part[part[subject].isin(keep)]
+    return part[time].astype(float).value_counts()
 
 
 def _sum_groups(frame, by):
@@ -304,8 +317,8 @@ def _levels(values, dtype, reference, column):
 
 
 def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None, site=None,
-                       participants=None, random_slope=True, shape="linear", breakpoint=None, reference=None,
-                       reml=True, dof="satterthwaite", confidence=0.95):
+                       participants=None, random_slope=True, shape="linear", knots=None, df=3, breakpoint=None,
+                       reference=None, reml=True, dof="satterthwaite", confidence=0.95):
     """Fit :func:`~backwalk_study.stats.mixed.dose_response`'s model to a Dask DataFrame.
 
     Parameters
@@ -322,8 +335,13 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         statistics (one row per participant) rather than to every row; a
         participant without a row here, or with an empty value, is left out
         with their rows (counted as dropped).
-    shape : {"linear", "quadratic", "plateau"}
-        "plateau" needs ``breakpoint``.
+    shape : {"linear", "quadratic", "spline", "plateau"}
+        "plateau" needs ``breakpoint`` (an estimated breakpoint needs refits:
+        fit it in memory). A spline's knots (``knots``, or ``df``: quantiles
+        of time as R's ``ns()``) come from a first pass that counts each
+        time (a frequency table, exact).
+    knots, df
+        As in :func:`~backwalk_study.stats.mixed.dose_response`.
 
     Returns
     -------
@@ -356,9 +374,11 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     """
     import dask
 
-    if shape not in SHAPES or shape == "spline" or (shape == "plateau" and breakpoint is None):
-        raise ValueError(f"{_WHAT}: shape must be 'linear', 'quadratic' or 'plateau' with a breakpoint "
-                         "(fit splines and estimated breakpoints in memory)")
+    if shape not in SHAPES or (shape == "plateau" and breakpoint is None):
+        raise ValueError(f"{_WHAT}: shape must be 'linear', 'quadratic', 'spline' or 'plateau' with a "
+                         "breakpoint (estimate a breakpoint in memory)")
+    if shape == "spline" and knots is None and (isinstance(df, bool) or int(df) != df or df < 1):
+        raise ValueError(f"{_WHAT}: df must be a whole number >= 1; got {df!r}")
     if dof not in DOF_METHODS:
         raise ValueError(f"{_WHAT}: dof must be one of {', '.join(DOF_METHODS)}; got {dof!r}")
     if dof == "kenward-roger" and not reml:
@@ -404,14 +424,16 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                     shape=shape, breakpoint=None if breakpoint is None else float(breakpoint))
     person_num = [c for c in numeric_cov if c in from_people]
 
-    # the one pass over the rows (and the participants table, if any)
-    tasks = [dask.delayed(_partition_statistics)(part, spec) for part in data.to_delayed()]
-    got = dask.compute(*tasks)
     people = None
     if from_people:
         people = participants[[subject] + from_people]
         if not isinstance(people, pd.DataFrame):
             people = people.compute()
+    if shape == "spline":
+        spec = _with_spline_knots(data, spec, people, from_people, knots, df)
+    # the one pass over the rows
+    tasks = [dask.delayed(_partition_statistics)(part, spec) for part in data.to_delayed()]
+    got = dask.compute(*tasks)
     m = spec.width
     parts = [g for g in got if g["n"] > 0]
     n_before = int(sum(g["n_before"] for g in got))
@@ -539,7 +561,7 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
             warnings.warn(fallback, ModelFitWarning, stacklevel=2)
             random_slope = False
     design = _Design(dv=dv, time=time, subject=subject, factors=factors, levels=levels, shape=shape,
-                     knots=None, breakpoint=breakpoint, numeric_covariates=numeric_cov,
+                     knots=spec.knots, breakpoint=breakpoint, numeric_covariates=numeric_cov,
                      categorical_covariates=categorical, covariate_means=means_cov, random_slope=random_slope,
                      site=site)
 
@@ -621,6 +643,33 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     for msg in result.diagnostics.warnings:
         warnings.warn(msg, ModelFitWarning, stacklevel=2)
     return result
+
+
+def _with_spline_knots(data, spec, people, from_people, knots, df):
+    """``spec`` with R's ``ns()`` knots, from a frequency table of time over the rows analysed."""
+    import dask
+    from dataclasses import replace
+
+    from ._splines import ns_knots
+
+    columns = [spec.dv, spec.time, spec.subject, *spec.keys, *spec.numeric]
+    keep = None
+    if people is not None:
+        keep = dask.delayed(people.dropna(subset=from_people)[spec.subject].unique())
+    tables = dask.compute(*[dask.delayed(_time_counts)(part, columns, spec.time, spec.subject, keep)
+                            for part in data.to_delayed()])
+    table = pd.concat(tables).groupby(level=0).sum()
+    if table.empty:
+        raise ValueError(f"{_WHAT}: no rows with {', '.join(columns)} all present")
+    values, counts = table.index.to_numpy(dtype=float), table.to_numpy()
+    lo, hi = float(values.min()), float(values.max())
+    inner = (ns_knots(values, df=int(df), counts=counts)[0] if knots is None
+             else np.asarray(knots, dtype=float))
+    inner = np.unique(inner)
+    if np.any(inner <= lo) or np.any(inner >= hi):
+        raise ValueError(f"{_WHAT}: spline knots must lie strictly inside the range of {spec.time} "
+                         f"({lo:g}-{hi:g})")
+    return replace(spec, knots=(lo, *map(float, inner), hi))
 
 
 def _check_collinear(xtx, names):
