@@ -499,9 +499,12 @@ class GroupedLMM:
         * ``log|F|`` with ``F_k = -sum (Z_i'X_i)' dP_k (Z_i'X_i)``:
           ``tr(F^{-1} F_k)``, second ``tr(F^{-1} F_kl) - tr(F^{-1} F_l F^{-1} F_k)``.
 
-        Written with stacked q x q products (one call per Satterthwaite table
-        or polishing step, not per optimiser evaluation). Participants only:
-        ``NestedLMM``'s site level is not differentiated here.
+        Written with stacked q x q products over the groups of participants
+        sharing ``Z_i'Z_i`` (see ``_outer``): every data term is a sum of
+        ``C_i' D C_i`` with ``D`` symmetric and the same within a group, so
+        it comes from the group sums of outer products, O(groups p^2).
+        Participants only: ``NestedLMM``'s site level is not differentiated
+        here.
 
         Parameters
         ----------
@@ -517,10 +520,21 @@ class GroupedLMM:
         """
         core = self._core(theta)
         p, q, k = self.p, self.q, self.n_theta
+        codes, cnt, A, O, beta0, _ = self._outer
         lam = self.lam(theta)
-        A = self.ZtZ
-        Cx = self.ZtXy[:, :, :p]
-        g = self.ZtXy[:, :, p] - Cx @ core["beta_t"]
+        # w = (-(beta - beta0), 1): g_i = Z_i'(y_i - X_i beta) = C~_i w in the
+        # coordinates of _outer (y - X beta0)
+        w = np.r_[-(core["beta_t"] - beta0), 1.0]
+        p1 = p + 1
+
+        def summed(D):
+            """sum_i C~_i' D_i C~_i, (p + 1) x (p + 1), for D_i symmetric q x q per group."""
+            if q == 1:
+                flat = D[:, 0, 0] @ O[0]
+            else:
+                flat = D[:, 0, 0] @ O[0] + D[:, 0, 1] @ O[1] + D[:, 1, 1] @ O[2]
+            return flat.reshape(p1, p1)
+
         eye = np.eye(q)
         Minv = np.linalg.inv(lam.T @ A @ lam + eye)
         K = Minv @ lam.T
@@ -536,26 +550,27 @@ class GroupedLMM:
         dP = [W + W.transpose(0, 2, 1) for W in RtEK]
         dK = [Minv @ El.T @ R - K @ A @ El @ K for El in E]
         Finv = linalg.cho_solve(core["cf"], np.eye(p))
-        H = Cx @ Finv @ Cx.transpose(0, 2, 1)  # C_i F^{-1} C_i'
-        dF = np.array([-np.einsum("nia,nij,njb->ab", Cx, dPk, Cx) for dPk in dP])
-        u = np.array([-np.einsum("nia,nij,nj->a", Cx, dPk, g) for dPk in dP])
+        Finv_pad = np.zeros((p1, p1))
+        Finv_pad[:p, :p] = Finv
+        S1 = [summed(dPk) for dPk in dP]
+        dF = np.array([-Sk[:p, :p] for Sk in S1])
+        u = np.array([-(Sk @ w)[:p] for Sk in S1])
         d2_ldM = np.empty((k, k))
         d2_r2 = np.empty((k, k))
         d2_ldF = np.empty((k, k))
         for a in range(k):
             for b in range(a, k):
                 W = -dP[b] @ A @ E[a] @ K + Rt @ E[a] @ dK[b]
-                d2P = W + W.transpose(0, 2, 1)
-                d2_ldM[a, b] = 2.0 * np.einsum("nij,ji->", dK[b] @ A, E[a])
-                d2_r2[a, b] = (-np.einsum("ni,nij,nj->", g, d2P, g)
-                               - 2.0 * u[a] @ Finv @ u[b])
-                d2_ldF[a, b] = (-np.einsum("nij,nji->", d2P, H)
+                S2 = summed(W + W.transpose(0, 2, 1))
+                d2_ldM[a, b] = 2.0 * cnt @ np.einsum("nij,ji->n", dK[b] @ A, E[a])
+                d2_r2[a, b] = -w @ S2 @ w - 2.0 * u[a] @ Finv @ u[b]
+                d2_ldF[a, b] = (-np.sum(Finv_pad * S2)
                                 - np.trace(Finv @ dF[b] @ Finv @ dF[a]))
                 d2_ldM[b, a], d2_r2[b, a], d2_ldF[b, a] = d2_ldM[a, b], d2_r2[a, b], d2_ldF[a, b]
         return {
             "core": core,
-            "d_ldM": np.array([2.0 * np.einsum("nij,ji->", K @ A, Ek) for Ek in E]),
-            "d_r2": np.array([-np.einsum("ni,nij,nj->", g, dPk, g) for dPk in dP]),
+            "d_ldM": np.array([2.0 * cnt @ np.einsum("nij,ji->n", K @ A, Ek) for Ek in E]),
+            "d_r2": np.array([-w @ Sk @ w for Sk in S1]),
             "d_ldF": np.array([np.trace(Finv @ dFk) for dFk in dF]),
             "d2_ldM": d2_ldM,
             "d2_r2": d2_r2,
@@ -969,8 +984,6 @@ class GroupedLMM:
                         f, g = fun(x)
                         continue
                 message, converged = "converged: Newton decrement below tolerance", True
-                if not held.any() and raw[0] > floor:
-                    x, f, g = GroupedLMM._polish(fun, x, f, g, step_f)
                 break
             step = np.zeros(k)
             step[free] = step_f
@@ -1001,32 +1014,6 @@ class GroupedLMM:
         return {"x": x, "fun": float(f), "nit": it, "converged": converged,
                 "message": message, "gradient_max": float(np.max(np.abs(projected))),
                 "decrement": decrement}
-
-    @staticmethod
-    def _polish(fun, x, f, g, step):
-        """Full Newton steps at an interior optimum while they shrink the gradient.
-
-        The search stops once the predicted decrease of the deviance is below
-        its tolerance, which leaves theta a little short of the optimum by an
-        amount that depends on the path; Newton's quadratic convergence
-        takes it to the precision of the gradient in one or two more steps,
-        so that two fits of the same data summed in another order agree to
-        rounding.
-        """
-        norm = float(np.max(np.abs(g)))
-        for _ in range(3):
-            x_new = x + step
-            f_new, g_new = fun(x_new)
-            norm_new = float(np.max(np.abs(g_new)))
-            if not (norm_new < norm and f_new <= f + 1e-12 * max(1.0, abs(f))):
-                break
-            x, f, g, norm = x_new, f_new, g_new, norm_new
-            H = GroupedLMM._hessian(fun, x, g)
-            try:
-                step = -np.linalg.solve(H, g)
-            except np.linalg.LinAlgError:
-                break
-        return x, f, g
 
     @staticmethod
     def _escape(fun, x, f, free, direction, lower):
