@@ -14,7 +14,7 @@ at 100, 1,000, 5,000 and 20,000 participants:
 
 Peak memory of our fit is measured with tracemalloc in a separate run.
 
-Run:  .venv/bin/python benchmarks/dose_response.py [--sizes 100 1000] [--no-r]
+Run:  .venv/bin/python benchmarks/dose_response.py [--sizes 100 1000] [--missed 0.2] [--no-r]
 """
 
 from __future__ import annotations
@@ -37,8 +37,13 @@ from backwalk_study.stats.mixed import dose_response
 WEEKS = np.arange(13)
 
 
-def simulate(n_participants, seed=1):
-    """Synthetic 3-arm trial, 13 weekly visits, random intercept and slope."""
+def simulate(n_participants, seed=1, missed=0.0):
+    """Synthetic 3-arm trial, 13 weekly visits, random intercept and slope.
+
+    ``missed``: each visit is missed with this probability, so that people
+    differ in their visits (the engine sums participants with the same visit
+    times once: balanced data are its best case).
+    """
     rng = np.random.default_rng(seed)
     n_rows = n_participants * len(WEEKS)
     pid = np.repeat(np.arange(n_participants), len(WEEKS))
@@ -51,9 +56,17 @@ def simulate(n_participants, seed=1):
     site = rng.integers(0, 50, n_participants)  # 50 sites, a site effect of SD 0.05
     condition = np.array(["stroke", "older adult"])[rng.integers(0, 2, n_participants)]
     y = y + rng.normal(0, 0.05, 50)[site][pid]
-    return pd.DataFrame({"participant_id": [f"P{i:05d}" for i in pid], "week": week,
+    data = pd.DataFrame({"participant_id": [f"P{i:05d}" for i in pid], "week": week,
                          "arm": arm_of[pid], "condition": condition[pid],
                          "site": [f"S{s:02d}" for s in site[pid]], "gait_speed": y})
+    if missed:
+        data = data[rng.random(n_rows) >= missed].reset_index(drop=True)
+    return data
+
+
+def visit_patterns(data):
+    """Distinct sets of visit weeks among the participants."""
+    return data.groupby("participant_id")["week"].agg(tuple).nunique()
 
 
 def time_ours(data, repeat):
@@ -130,6 +143,8 @@ def main(argv=None):
                         help="skip MixedLM when its predicted time exceeds this (s)")
     parser.add_argument("--no-r", action="store_true", help="do not run lme4")
     parser.add_argument("--no-mixedlm", action="store_true")
+    parser.add_argument("--missed", type=float, default=0.0,
+                        help="probability that a visit is missed (0: everyone has all 13)")
     parser.add_argument("--design-size", type=int, default=5000,
                         help="participants for the site and two-factor models")
     args = parser.parse_args(argv)
@@ -137,15 +152,18 @@ def main(argv=None):
     have_r = shutil.which("Rscript") is not None and not args.no_r
     print(f"python {sys.version.split()[0]}, numpy {np.__version__}; Rscript: "
           f"{'yes' if have_r else 'no'}; {os.cpu_count()} CPU(s)")
-    print("model: y ~ week * arm + (week | participant_id), REML; synthetic, 13 weeks\n")
+    print("model: y ~ week * arm + (week | participant_id), REML; synthetic, 13 weeks, "
+          f"each visit missed with probability {args.missed:g}; load average "
+          f"{', '.join(f'{v:.1f}' for v in os.getloadavg())}\n")
     rows = []
     mixedlm_per_row = None
     with tempfile.TemporaryDirectory() as tmpdir:
         for n in args.sizes:
-            data = simulate(n)
+            data = simulate(n, missed=args.missed)
             ours, engine, res = time_ours(data, args.repeat)
             peak = peak_memory(data)
-            row = {"participants": n, "rows": len(data), "ours_s": ours, "engine_s": engine,
+            row = {"participants": n, "rows": len(data), "patterns": visit_patterns(data),
+                   "ours_s": ours, "engine_s": engine,
                    "peak_mib": peak / 2**20, "bytes_per_row": peak / len(data),
                    "iterations": res.diagnostics["iterations"]}
             predicted = None if mixedlm_per_row is None else mixedlm_per_row * len(data)
@@ -186,7 +204,7 @@ def main(argv=None):
           "difference in a fixed effect, in standard errors.")
     design_rows = []
     if args.design_size:
-        data = simulate(args.design_size)
+        data = simulate(args.design_size, missed=args.missed)
         print(f"\nother designs, {args.design_size} participants ({len(data)} rows):")
         with tempfile.TemporaryDirectory() as tmpdir:
             for name, kwargs in DESIGNS.items():

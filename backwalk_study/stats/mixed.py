@@ -226,6 +226,37 @@ def _reference_for(reference, column, factors):
     return reference if factors == [column] else None
 
 
+def check_sites(frame, subject, site, what):
+    """Each participant's site, after the checks of a site intercept.
+
+    ``frame`` has a row per observation (or per participant): participants
+    must be nested in sites, there must be two sites or more, and not every
+    site may have one participant (errors); sites with one participant are
+    named in a note, also warned. Returns ``(site_of, note)``: the site per
+    participant (sorted) and the note or None.
+    """
+    per_subject = frame.groupby(subject, sort=False)[site].nunique()
+    if (per_subject > 1).any():
+        bad = per_subject.index[per_subject > 1][:5].tolist()
+        raise ValueError(f"{what}: participants must be nested in sites; {site!r} changes "
+                         f"for {', '.join(map(str, bad))}")
+    site_of = frame.groupby(subject, sort=True)[site].first()
+    sizes = site_of.value_counts()
+    if len(sizes) < 2:
+        raise ValueError(f"{what}: a random intercept for {site!r} needs at least two sites; "
+                         f"the rows analysed have {len(sizes)}")
+    if (sizes < 2).all():
+        raise ValueError(
+            f"{what}: every site has one participant, so a site intercept cannot be told "
+            "apart from the participant intercept; fit without site")
+    single = sorted(sizes.index[sizes < 2].tolist(), key=lambda v: (str(type(v)), v))
+    note = None
+    if single:
+        note = (f"site(s) {', '.join(map(str, single[:10]))} have one participant: their "
+                "site and participant intercepts are not told apart")
+    return site_of, note
+
+
 def _check_and_prepare(data, dv, time, subject, between, covariates, reference, site=None):
     what = "dose_response"
     if not isinstance(data, pd.DataFrame):
@@ -311,19 +342,7 @@ def _check_and_prepare(data, dv, time, subject, between, covariates, reference, 
                     "the rows analysed: it cannot be estimated beside the intercept; drop it")
             categorical_cov[cov] = lv
     if site is not None:
-        per_subject = frame.groupby(subject, sort=False)[site].nunique()
-        if (per_subject > 1).any():
-            bad = per_subject.index[per_subject > 1][:5].tolist()
-            raise ValueError(f"{what}: participants must be nested in sites; {site!r} changes "
-                             f"for {', '.join(map(str, bad))}")
-        sizes = frame.drop_duplicates(subject).groupby(site).size()
-        if len(sizes) < 2:
-            raise ValueError(f"{what}: a random intercept for {site!r} needs at least two sites; "
-                             f"the rows analysed have {len(sizes)}")
-        if (sizes < 2).all():
-            raise ValueError(
-                f"{what}: every site has one participant, so a site intercept cannot be told "
-                "apart from the participant intercept; fit without site")
+        check_sites(frame, subject, site, what)
     means = {cov: float(frame[cov].mean()) for cov in numeric_cov}
     return frame, factors, levels, numeric_cov, categorical_cov, means, n_before - len(frame)
 
@@ -487,15 +506,11 @@ class MixedModel:
         self.notes = []
         self.breakpoint_estimated = False
         if site is not None:
-            site_of = frame.groupby(subject, sort=True)[site].first()
+            site_of, note = check_sites(frame, subject, site, what)
             self._site_of_group = site_of.reindex(self.subjects).to_numpy()
-            sizes = frame.drop_duplicates(subject).groupby(site).size()
-            single = sizes.index[sizes < 2].tolist()
-            if single:
-                msg = (f"site(s) {', '.join(map(str, single[:10]))} have one participant: their "
-                       "site and participant intercepts are not told apart")
-                self.notes.append(msg)
-                warnings.warn(msg, ModelFitWarning, stacklevel=3)
+            if note:
+                self.notes.append(note)
+                warnings.warn(note, ModelFitWarning, stacklevel=3)
         if shape == "plateau" and breakpoint is None:
             self._estimate_breakpoint(t)
         self._build()

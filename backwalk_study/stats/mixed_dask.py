@@ -53,7 +53,7 @@ import numpy as np
 import pandas as pd
 
 from ._lmm import GroupedLMM, NestedLMM
-from .mixed import DOF_METHODS, SHAPES, DoseResponseResult, ModelFitWarning, _Design
+from .mixed import DOF_METHODS, SHAPES, DoseResponseResult, ModelFitWarning, _Design, check_sites
 
 __all__ = ["dose_response_dask", "DaskMixedModel", "DaskDoseResponseResult"]
 
@@ -503,26 +503,11 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                              f"{' x '.join(factors)}")
     site_of_group = None
     if site is not None:
-        per_subject = table.groupby(subject, sort=False)[site].nunique()
-        if (per_subject > 1).any():
-            bad = per_subject.index[per_subject > 1][:5].tolist()
-            raise ValueError(f"{_WHAT}: participants must be nested in sites; {site!r} changes "
-                             f"for {', '.join(map(str, bad))}")
-        site_of = table.groupby(subject, sort=True)[site].first()
+        site_of, note = check_sites(table, subject, site, _WHAT)
         site_of_group = site_of.reindex(subjects).to_numpy()
-        sizes = site_of.value_counts()
-        if len(sizes) < 2:
-            raise ValueError(f"{_WHAT}: a random intercept for {site!r} needs at least two sites; "
-                             f"the rows analysed have {len(sizes)}")
-        if (sizes < 2).all():
-            raise ValueError(f"{_WHAT}: every site has one participant, so a site intercept cannot be told "
-                             "apart from the participant intercept; fit without site")
-        single = sorted(sizes.index[sizes < 2].tolist(), key=str)
-        if single:
-            msg = (f"site(s) {', '.join(map(str, single[:10]))} have one participant: their "
-                   "site and participant intercepts are not told apart")
-            site_notes.append(msg)
-            warnings.warn(msg, ModelFitWarning, stacklevel=2)
+        if note:
+            site_notes.append(note)
+            warnings.warn(note, ModelFitWarning, stacklevel=2)
     categorical = {}
     for col in cat_cov:
         lv = _levels(list(pd.unique(table[col])), dtypes[col], ref(col), col)
