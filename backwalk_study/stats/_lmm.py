@@ -11,9 +11,8 @@ below by zero.
 Everything the likelihood needs is reduced once to per-participant sufficient
 statistics (``Z_i'Z_i``, ``Z_i'X_i``, ``Z_i'y_i``) and global cross-products
 (``X'X``, ``X'y``, ``y'y``). One evaluation of the profiled deviance is then a
-batch of q x q algebra over participants, O(participants * p^2), with no
-approximation: with ``M_i = Lambda' Z_i'Z_i Lambda + I`` and
-``P_i = Lambda M_i^{-1} Lambda'``,
+batch of q x q algebra, with no approximation: with ``M_i = Lambda' Z_i'Z_i
+Lambda + I`` and ``P_i = Lambda M_i^{-1} Lambda'``,
 
 * ``X'V^{-1}X = X'X - sum_i (Z_i'X_i)' P_i (Z_i'X_i)`` (V relative to sigma^2),
   likewise ``X'V^{-1}y`` and ``y'V^{-1}y`` (Woodbury identity);
@@ -22,6 +21,13 @@ approximation: with ``M_i = Lambda' Z_i'Z_i Lambda + I`` and
   ``sum log|M_i| + log|X'V^{-1}X| + (n - p)(1 + log(2 pi r^2 / (n - p)))``,
   with ``r^2`` the penalised residual sum of squares at the GLS estimate,
   exactly lme4's profiled criteria (Bates et al. 2015, eqs. 34 and 41).
+
+``M_i`` and ``P_i`` depend on a participant only through ``Z_i'Z_i`` (their
+visit times), and the data enter only through ``C_i' P_i C_i`` with ``C_i =
+Z_i'[X y]``; participants with the same visit times are therefore summed
+once, as sums of outer products of their ``C_i`` (``GroupedLMM._outer``), and
+an evaluation costs O(visit patterns * p^2), not O(participants * p^2): a
+balanced design of a million participants is one pattern.
 
 The rows are needed only to compute those statistics: sums over rows, they
 can be added up where the data are stored (a Dask cluster) and the engine
