@@ -204,12 +204,48 @@ def test_kenward_roger_and_sites_on_dask_match_memory(client):
         ours = dose_response_dask(_shuffled_parts(gait, 4), **kw, participants=people)
         ref = dose_response(gait.merge(people, on="participant_id"), **kw)
     assert ours.diagnostics.n_sites == ref.diagnostics.n_sites == people["site"].nunique()
+    np.testing.assert_allclose(ours.r2.to_numpy(), ref.r2.to_numpy(), rtol=1e-4)   # the site variance counted
     assert ours.diagnostics.converged and ref.diagnostics.converged
     assert abs(ours.loglik - ref.loglik) < 1e-9 * abs(ref.loglik)
     _assert_close(ours.fixed, ref.fixed, ["estimate"], rtol=1e-6)
     _assert_close(ours.fixed, ref.fixed, ["se"], rtol=1e-4)
     with pytest.raises(ValueError, match="Kenward-Roger is not available with a site"):
         dose_response_dask(_shuffled_parts(gait, 2), **kw, participants=people, dof="kenward-roger")
+
+
+def test_refit_likelihood_ratio_and_arguments_on_dask(client):
+    """refit and likelihood_ratio_test work on Dask fits as in memory (sleepstudy);
+    bad arguments and data get the in-memory model's clear errors."""
+    from backwalk_study.data.datasets import sleepstudy
+    from backwalk_study.stats.mixed import likelihood_ratio_test
+
+    sleep = sleepstudy()
+    kw = dict(dv="Reaction", subject="Subject", time="Days")
+    parts = _shuffled_parts(sleep, 3)
+    ours = likelihood_ratio_test(dose_response_dask(parts, **kw), dose_response_dask(parts, **kw, shape="quadratic"))
+    ref = likelihood_ratio_test(dose_response(sleep, **kw), dose_response(sleep, **kw, shape="quadratic"))
+    np.testing.assert_allclose(ours[["loglik", "chisq", "p_val"]].to_numpy(float),
+                               ref[["loglik", "chisq", "p_val"]].to_numpy(float), rtol=1e-9)
+    with pytest.raises(ValueError, match="confidence must be between 0 and 1"):
+        dose_response_dask(parts, **kw, confidence=95)
+    bad = sleep.assign(Reaction=sleep["Reaction"].where(sleep.index != 7, np.inf))
+    with pytest.raises(ValueError, match=r"'Reaction', 'Days' must be finite \(no inf\); 1 row"):
+        dose_response_dask(_shuffled_parts(bad, 3), **kw)
+    cat = dd.from_pandas(sleep.assign(group=np.where(sleep["Days"] < 0, "a", "b")), npartitions=2)
+    cat["group"] = cat["group"].astype("category")          # Dask's categoricals: categories unknown
+    with pytest.raises(ValueError, match=r"categories are unknown.*cat.as_known\(\)"):
+        dose_response_dask(cat, **kw, covariates=["group"])
+    changes = sleep.assign(arm=np.where(sleep["Days"] < 5, "a", "b"))
+    with pytest.raises(ValueError, match="'arm' must be constant within each participant; it changes for 308"):
+        dose_response_dask(_shuffled_parts(changes, 2), **kw, between="arm")
+
+
+def test_small_study_in_many_partitions_validates(client, tmp_path):
+    """10 participants over 8 partitions: some partitions' participants are all
+    elsewhere (an empty table of enrolment dates; it crashed)."""
+    folder = write_synthetic_partitions(tmp_path / "small", 10, n_partitions=8, seed=1)
+    found = validate_partitions(folder)
+    assert found.total == 0
 
 
 def test_singular_fit_on_dask_matches_memory(client):
@@ -362,10 +398,38 @@ def test_cli_validate_and_run_on_a_local_cluster(tmp_path, capsys):
     frame.loc[7, "value"] = original
     frame.to_csv(odd, index=False)
     code = cli.main(["run", str(tmp_path / "parts"), "--workers", "1", "--measure", "six_minute_walk",
-                     "-o", str(tmp_path / "out")])
+                     "--measure", "gait_speed", "-o", str(tmp_path / "out")])
     assert code == cli.EXIT_OK
-    fixed = pd.read_csv(tmp_path / "out" / "fixed_six_minute_walk.csv")
-    assert fixed["term"].iloc[0] == "Intercept" and (tmp_path / "out" / "dose").is_dir()
+    # the same models as the in-memory run: visits (trials averaged), walked measures forward
+    from backwalk_study.outputs.results import Results
+
+    results = Results(load_study(EXAMPLE))
+    fixed = pd.read_csv(tmp_path / "out" / "dose_response" / "weeks_fixed_effects.csv")
+    emmeans = pd.read_csv(tmp_path / "out" / "dose_response" / "weeks_emmeans.csv")
+    for measure, direction in (("six_minute_walk", None), ("gait_speed", "forward")):
+        ref = results.weeks_fit(measure, direction).value
+        ours = fixed[fixed["measure"] == measure].reset_index(drop=True)
+        assert ours["term"].tolist() == ref.fixed["term"].tolist()
+        np.testing.assert_allclose(ours["estimate"], ref.fixed["estimate"], rtol=1e-8)
+        np.testing.assert_allclose(ours["dof"], ref.fixed["dof"], rtol=1e-8)
+        mine = emmeans[emmeans["measure"] == measure]
+        np.testing.assert_allclose(mine["estimate"], ref.emmeans({"week": [4, 8, 12]})["estimate"], rtol=1e-8)
+    assert (tmp_path / "out" / "dose").is_dir()
+    assert (tmp_path / "out" / "dose_response" / "blups_gait_speed").is_dir()
+    diagnostics = pd.read_csv(tmp_path / "out" / "dose_response" / "diagnostics.csv")
+    assert set(diagnostics["measure"]) == {"six_minute_walk", "gait_speed"}
+    capsys.readouterr()
+    # a measure not in the study is a bad argument (exit 2), naming those present
+    code = cli.main(["run", str(tmp_path / "parts"), "--workers", "1", "--measure", "walking_speed",
+                     "-o", str(tmp_path / "out2")])
+    err = capsys.readouterr().err
+    assert code == cli.EXIT_UNREADABLE and "walking_speed: not in this study's assessments; present: " in err
+    # results inside the input folder need --force; pseudonymisation is not available on Dask
+    assert cli.main(["run", str(tmp_path / "parts"), "--workers", "1", "-o", str(tmp_path / "parts" / "r")]) \
+        == cli.EXIT_UNREADABLE
+    assert cli.main(["run", str(tmp_path / "parts"), "--workers", "1", "--pseudonymise", "keys.csv",
+                     "-o", str(tmp_path / "out3")]) == cli.EXIT_UNREADABLE
+    assert "not available with --workers or --scheduler" in capsys.readouterr().err
 
 
 def test_power_simulations_on_dask_same_as_one_process(client):

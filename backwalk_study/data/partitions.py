@@ -264,7 +264,8 @@ def _cross_checks(rows: pd.DataFrame, table: str, file_order: dict, has_enrolled
                 f"duplicates {where}: same participant, week, measure, direction and trial",
                 ass["participant_id"].iat[pos])
         if "assessed_on" in ass and enrolled is not None:
-            start = ass["participant_id"].map(enrolled).astype("datetime64[ns]")
+            # reindex keeps the dates' dtype (map on an empty table would give floats)
+            start = pd.Series(enrolled.reindex(ass["participant_id"].to_numpy()).to_numpy(), index=ass.index)
             days = (ass["assessed_on"] - start).dt.days
             ok = days.isna() | ass["week"].isna() | ((days - 7 * ass["week"]).abs() <= 7)
             for pos in np.flatnonzero(~ok.to_numpy()):

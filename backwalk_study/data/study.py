@@ -610,7 +610,12 @@ def load_study(path: str | Path, *, raise_errors: bool = True) -> Study:
             if name == "sessions":
                 frames[name] = None
                 continue
-            raise StudyReadError(f"{folder}: no {name} table (expected {name}.csv, {name}.xlsx or {name}.parquet)")
+            hint = ""
+            if (folder / name).is_dir():
+                hint = (f"; {name}/ is a folder of partitions: a partitioned study is read with Dask "
+                        "(backwalk ... --workers N or --scheduler ADDRESS; load_partitioned_study in Python)")
+            raise StudyReadError(f"{folder}: no {name} table (expected {name}.csv, {name}.xlsx or "
+                                 f"{name}.parquet){hint}")
         table = read_table(found)
         files[name] = table.name
         raw_tables[table.name] = table.frame

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import sys
 
 from ..data.errors import StudyReadError
 
@@ -23,7 +24,8 @@ CONNECT_TIMEOUT_S = 10
 
 
 def wants_dask(args) -> bool:
-    return bool(getattr(args, "scheduler", None) or os.environ.get(SCHEDULER_ENV) or getattr(args, "workers", None))
+    return bool(getattr(args, "scheduler", None) or os.environ.get(SCHEDULER_ENV)
+                or getattr(args, "workers", None) is not None)
 
 
 @contextlib.contextmanager
@@ -100,41 +102,119 @@ def validate_on_dask(args) -> int:
 
 
 def run_on_dask(args) -> int:
-    """``backwalk run --scheduler/--workers``: validate, dose and the mixed model on the cluster.
+    """``backwalk run --scheduler/--workers``: validate, dose and the mixed models on the cluster.
 
-    Writes ``dose/`` (Parquet partitions), and per measure
-    ``fixed_<measure>.csv``, ``random_<measure>.csv``, ``emmeans_<measure>.csv``
-    and ``blups_<measure>/`` (Parquet partitions), with weeks as time and the
-    study's arms as the between factor.
+    The same analyses, files and names as the in-memory run's dose-response
+    step (``results/dose_response/``): per measure, the visits (trials
+    averaged; walked measures walked forward) over weeks by arm,
+    ``weeks_fixed_effects.csv``, ``weeks_variance_components.csv``,
+    ``weeks_r2.csv``, ``weeks_emmeans.csv`` and ``weeks_contrasts.csv`` (at
+    weeks 4, 8 and 12), ``weeks_slopes.csv`` and ``diagnostics.csv`` (every
+    fit's warnings, and why a measure was not fitted), plus the BLUPs
+    (``blups_<measure>/``) and the weekly dose (``dose/``) as Parquet. A
+    measure that cannot be fitted is said and skipped; the others go on.
     """
+    import warnings
     from pathlib import Path
+
+    import pandas as pd
 
     from ..data.errors import StudyValidationError, format_problems
     from ..data.partitions import load_partitioned_study
     from ..data.readers import write_table
+    from ..data.terminal import printable
+    from ..outputs.bundle import DIAGNOSTIC_COLUMNS
     from ..stats.mixed_dask import dose_response_dask
+    from .cli import UsageError, _check_output
 
+    unsupported = [flag for flag, value in (("--mapping", args.mapping), ("--pseudonymise", args.pseudonymise),
+                                            ("--key-file", args.key_file)) if value]
+    if unsupported:
+        raise UsageError(f"{', '.join(unsupported)}: not available with --workers or --scheduler (a partitioned "
+                         "study is analysed on Dask without a mapping or pseudonymisation); run without Dask "
+                         "on a study that fits in memory")
+    notes = _check_output(args.output, args, kind="folder")
     out = Path(args.output)
-    out.mkdir(parents=True, exist_ok=True)
     written = []
     with dask_client(getattr(args, "scheduler", None), getattr(args, "workers", None)):
         try:
             study = load_partitioned_study(args.path)
         except StudyValidationError as exc:
-            print(f"{args.path}: {exc.source}: problems found; fix them and run again.\n")
+            print(f"{printable(exc.source)}: problems found; fix them and run again.\n")
             print(format_problems(exc.problems))
             return 1
-        study.dose().astype({"participant_id": "string"}).to_parquet(out / "dose", write_index=False)
+        import dask
+
+        present, people, last = dask.compute(study.assessments["measure"].unique(),
+                                             study.participants[["participant_id", "arm"]],
+                                             study.assessments["week"].max())
+        arms = people["arm"].dropna().unique()
+        present = sorted(str(m) for m in present if pd.notna(m))
+        unknown = [m for m in args.measure if m not in present]
+        if unknown:
+            raise UsageError(f"--measure {', '.join(unknown)}: not in this study's assessments; present: "
+                             f"{', '.join(present)}")
+        out.mkdir(parents=True, exist_ok=True)
+        study.dose().astype({"participant_id": "string"}).to_parquet(out / "dose", write_index=False,
+                                                                       overwrite=True)
         written.append(out / "dose")
-        measures = args.measure or sorted(study.assessments["measure"].unique().compute())
-        for measure in measures:
-            fit = dose_response_dask(study.outcome(measure), "value", subject="participant_id", time="week",
-                                     between="arm", participants=study.participants,
-                                     reference=study.config.reference_arm)
-            for name, table in (("fixed", fit.fixed), ("random", fit.random), ("emmeans", fit.emmeans())):
-                written.append(write_table(table, out / f"{name}_{measure}.csv"))
-            fit.blups().to_parquet(out / f"blups_{measure}", write_index=False)
-            written.append(out / f"blups_{measure}")
+        at_weeks = [w for w in (4, 8, 12) if w <= int(last)] or [int(last)]
+        ref = study.config.reference_arm
+        reference = ref if ref in set(arms) else None
+        tables = {k: [] for k in ("fixed", "random", "r2", "emmeans", "contrasts", "slopes", "diagnostics")}
+        for measure in args.measure or present:
+            row = {"measure": measure, "model": "weeks by arm"}
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                try:
+                    fit = dose_response_dask(_visits(study, measure), "value", subject="participant_id",
+                                             time="week", between="arm", participants=people,
+                                             reference=reference)
+                except ValueError as exc:
+                    fit, row["error"] = None, str(exc)
+            messages = list(dict.fromkeys(str(w.message) for w in caught))
+            row["warnings"] = " | ".join(messages) or None
+            for message in messages:
+                print(f"warning: {printable(measure)}: {printable(message)}", file=sys.stderr)
+            if fit is None:
+                print(f"warning: {printable(measure)} not fitted: {printable(row['error'])}", file=sys.stderr)
+                tables["diagnostics"].append(pd.DataFrame([row]))
+                continue
+            d = fit.diagnostics
+            row.update({k: getattr(d, k) for k in DIAGNOSTIC_COLUMNS})
+            tables["diagnostics"].append(pd.DataFrame([row]))
+            tag = {"measure": measure}
+            tables["fixed"].append(fit.fixed.assign(**tag))
+            tables["random"].append(fit.random.assign(**tag))
+            tables["r2"].append(pd.DataFrame([dict(fit.r2)]).assign(**tag))
+            tables["emmeans"].append(fit.emmeans({"week": at_weeks}).assign(**tag))
+            tables["contrasts"].append(fit.contrasts({"week": at_weeks}).assign(**tag))
+            tables["slopes"].append(fit.slopes().assign(**tag))
+            blups = out / "dose_response" / f"blups_{measure}"
+            fit.blups().to_parquet(blups, write_index=False, overwrite=True)
+            written.append(blups)
+    names = {"fixed": "weeks_fixed_effects", "random": "weeks_variance_components", "r2": "weeks_r2",
+             "emmeans": "weeks_emmeans", "contrasts": "weeks_contrasts", "slopes": "weeks_slopes",
+             "diagnostics": "diagnostics"}
+    for name, parts in tables.items():
+        if parts:
+            frame = pd.concat(parts, ignore_index=True)
+            cols = ["measure"] + [c for c in frame.columns if c != "measure"]
+            written.append(write_table(frame[cols], out / "dose_response" / f"{names[name]}.csv"))
+    for line in notes:
+        print(f"warning: {printable(line)}", file=sys.stderr)
     for path in written:
-        print(f"wrote {path}")
+        print(f"wrote {printable(path)}")
     return 0
+
+
+def _visits(study, measure):
+    """The measure's visits as the in-memory run fits them: walked forward if
+    walked, the trials of a visit averaged (a Dask group-by only when a visit
+    has more than one trial)."""
+    direction = "forward" if study.catalogue[measure].walked else None
+    rows = study.outcome(measure, direction)
+    if "trial" in rows.columns and float(rows["trial"].max().compute() or 1) > 1:
+        rows = (rows.groupby(["participant_id", "week"])["value"].mean(split_out=rows.npartitions)
+                .reset_index())
+    return rows[["participant_id", "week", "value"]]

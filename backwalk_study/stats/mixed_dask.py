@@ -140,6 +140,10 @@ def _partition_statistics(part: pd.DataFrame, spec: _RowSpec):
     raw += [part[c].to_numpy(dtype=float)[:, None] for c in spec.numeric]
     raw.append(part[spec.dv].to_numpy(dtype=float)[:, None])
     U = np.hstack(raw)
+    finite = np.isfinite(U).all(axis=1)
+    n_inf = int((~finite).sum())
+    if n_inf:  # reported on the client, as in memory; the sums use the finite rows
+        U, part, t = U[finite], part[finite], t[finite]
     shift = U.mean(axis=0) if len(U) else np.zeros(U.shape[1])
     U = np.hstack([np.ones((len(U), 1)), U - shift])
     table = {spec.subject: part[spec.subject].to_numpy()}
@@ -153,7 +157,7 @@ def _partition_statistics(part: pd.DataFrame, spec: _RowSpec):
         frame[f"{name}_min"] = values
         frame[f"{name}_max"] = values
     return {"table": _sum_groups(frame, [spec.subject, *spec.keys]), "shift": shift,
-            "n_before": n_before, "n": len(part)}
+            "n_before": n_before, "n": len(part), "n_inf": n_inf}
 
 
 def _time_counts(part, columns, time, subject, keep=None):
@@ -226,7 +230,7 @@ class DaskMixedModel:
     _site_of_group = None  # each participant's site, with site=
 
     def __init__(self, design, names, engine_model, subjects, *, n_dropped, time_mean, time_range,
-                 fallback=None, notes=(), column_sums=None):
+                 fallback=None, notes=(), column_sums=None, outcome=None):
         self.design = design
         self.design_names = list(names)
         self.engine_model = engine_model
@@ -237,6 +241,36 @@ class DaskMixedModel:
         self.fallback = fallback
         self.notes = list(notes)
         self.column_sums = column_sums  # of the centred X (1'X~), for r2
+        # not the rows: (n, mean, sum of squares about the mean) of the outcome,
+        # so that likelihood_ratio_test can tell whether two fits saw the same data
+        self.y = np.asarray(outcome if outcome is not None else [], dtype=float)
+
+    def fit(self, reml=True, dof="satterthwaite", confidence=0.95):
+        """The exact fit by REML or ML, as :meth:`MixedModel.fit` (no statsmodels fall-back).
+
+        Returns
+        -------
+        DaskDoseResponseResult
+        """
+        if dof not in DOF_METHODS:
+            raise ValueError(f"{_WHAT}: dof must be one of {', '.join(DOF_METHODS)}; got {dof!r}")
+        if dof == "kenward-roger" and not reml:
+            raise ValueError(f"{_WHAT}: Kenward-Roger needs a REML fit (as pbkrtest and lmerTest); use "
+                             "reml=True or dof='satterthwaite'")
+        if dof == "kenward-roger" and self.design.site is not None:
+            raise ValueError(f"{_WHAT}: Kenward-Roger is not available with a site intercept; use "
+                             "dof='satterthwaite'")
+        if not 0 < confidence < 1:
+            raise ValueError(f"{_WHAT}: confidence must be between 0 and 1; got {confidence!r}")
+        notes = list(self.notes)
+        fit = self.engine_model.fit(reml=reml)
+        if not fit.converged:
+            notes.append(f"the exact engine did not converge ({fit.message}; largest gradient "
+                         f"{fit.gradient_max:.2g})")
+        result = DaskDoseResponseResult(self, fit, dof=dof, confidence=confidence, notes=notes)
+        for msg in result.diagnostics.warnings:
+            warnings.warn(msg, ModelFitWarning, stacklevel=3)
+        return result
 
     @property
     def n_obs(self):
@@ -266,7 +300,7 @@ class DaskDoseResponseResult(DoseResponseResult):
         s = float(self.model.column_sums @ beta)
         var_f = float((beta @ G @ beta - s * s / lmm.n) / (lmm.n - 1))
         zz = lmm.ZtZ.sum(axis=0)
-        var_r = float(np.sum(self.cov_re * zz) / lmm.n)
+        var_r = float(np.sum(self.cov_re * zz) / lmm.n) + (self.var_site or 0.0)
         var_e = self._fit.sigma**2
         total = var_f + var_r + var_e
         return pd.Series({"marginal": var_f / total, "conditional": (var_f + var_r) / total,
@@ -299,6 +333,10 @@ class DaskDoseResponseResult(DoseResponseResult):
 
 # ---------------------------------------------------------------- the model
 def _levels(values, dtype, reference, column):
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None and \
+            "__UNKNOWN_CATEGORIES__" in list(dtype.categories):
+        raise ValueError(f"{_WHAT}: {column!r} is a Dask categorical whose categories are unknown, so its "
+                         f"level order is too; use data[{column!r}].cat.as_known() (or plain text) first")
     if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None and len(dtype.categories):
         cats = list(dtype.categories)
         empty = [c for c in cats if c not in set(values)]
@@ -386,6 +424,8 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                          "or dof='satterthwaite'")
     if dof == "kenward-roger" and site is not None:
         raise ValueError(f"{_WHAT}: Kenward-Roger is not available with a site intercept; use dof='satterthwaite'")
+    if not 0 < confidence < 1:
+        raise ValueError(f"{_WHAT}: confidence must be between 0 and 1; got {confidence!r}")
     if not hasattr(data, "map_partitions"):
         raise ValueError(f"{_WHAT}: data must be a Dask DataFrame, not {type(data).__name__}")
     covariates = list(covariates or [])
@@ -434,6 +474,10 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     # the one pass over the rows
     tasks = [dask.delayed(_partition_statistics)(part, spec) for part in data.to_delayed()]
     got = dask.compute(*tasks)
+    if any(g["n_inf"] for g in got):
+        numeric_cols = [dv, time, *spec.numeric]
+        raise ValueError(f"{_WHAT}: {', '.join(map(repr, numeric_cols))} must be finite (no inf); "
+                         f"{sum(g['n_inf'] for g in got)} row(s) are not")
     m = spec.width
     parts = [g for g in got if g["n"] > 0]
     n_before = int(sum(g["n_before"] for g in got))
@@ -489,8 +533,11 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         if len(lv) < 2:
             raise ValueError(f"{_WHAT}: {col!r} has only one level among the rows analysed: a comparison "
                              "between groups needs at least two")
-        if table.groupby(subject, sort=False)[col].nunique().max() > 1:
-            raise ValueError(f"{_WHAT}: {col!r} must be constant within each participant")
+        changes = table.groupby(subject, sort=False)[col].nunique()
+        if (changes > 1).any():
+            bad = changes.index[changes > 1][:5].tolist()
+            raise ValueError(f"{_WHAT}: {col!r} must be constant within each participant; it changes for "
+                             f"{', '.join(map(str, bad))}")
         levels[col] = lv
     if len(factors) > 1:
         import itertools
@@ -615,19 +662,14 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     model = DaskMixedModel(design, names, lmm, np.asarray(subjects), n_dropped=n_dropped,
                            time_mean=float(shift[spec.i_time - 1] + table[f"s0_{spec.i_time}"].sum() / n_rows),
                            time_range=(t_min, t_max), fallback=fallback,
-                           column_sums=ZtXy[:, 0, :-1].sum(axis=0))
+                           column_sums=ZtXy[:, 0, :-1].sum(axis=0),
+                           outcome=[n_rows, y_mean, XyXy[-1, -1]])
     model._site_of_group = site_of_group
-    notes = list(model.notes) + site_notes
+    model.notes += site_notes
     if n_dropped:
-        notes.append(f"{n_dropped} row(s) with a missing value in a column of the model were left out "
-                     "(as lme4 does)")
-    fit = lmm.fit(reml=reml)
-    if not fit.converged:
-        notes.append(f"the exact engine did not converge ({fit.message}; largest gradient {fit.gradient_max:.2g})")
-    result = DaskDoseResponseResult(model, fit, dof=dof, confidence=confidence, notes=notes)
-    for msg in result.diagnostics.warnings:
-        warnings.warn(msg, ModelFitWarning, stacklevel=2)
-    return result
+        model.notes.append(f"{n_dropped} row(s) with a missing value in a column of the model were left out "
+                           "(as lme4 does)")
+    return model.fit(reml=reml, dof=dof, confidence=confidence)
 
 
 def _with_spline_knots(data, spec, people, from_people, knots, df):
