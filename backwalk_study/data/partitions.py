@@ -45,7 +45,9 @@ __all__ = ["PartitionedStudy", "PartitionProblems", "load_partitioned_study", "v
 
 #: Default cap on the problems brought back to the client.
 PROBLEM_LIMIT = 1000
-_PARTITION_SUFFIXES = (".parquet", ".csv", ".tsv", ".txt")
+#: A partition is a Parquet or delimited-text table; other files in a table's
+#: folder (a README.txt, notes) are not partitions and are left alone.
+_PARTITION_SUFFIXES = (".parquet", ".csv", ".tsv")
 _INT_REQUIRED = {"week", "trial"}
 
 
@@ -70,7 +72,19 @@ def partition_files(folder: str | Path, table: str) -> list[Path]:
     if sub.is_dir():
         files = sorted(p for p in sub.iterdir() if p.is_file() and p.suffix.lower() in _PARTITION_SUFFIXES)
         if not files:
-            raise StudyReadError(f"{sub}: no Parquet or CSV partitions in the {table} folder")
+            nested = sorted(p.name for p in sub.iterdir() if p.is_dir())
+            hint = (f" (sub-folders such as {nested[0]}/ are not read: put the partition files directly "
+                    f"in {table}/)") if nested else ""
+            raise StudyReadError(f"{sub}: no Parquet or CSV partitions in the {table} folder{hint}")
+        empty = [p for p in files if p.stat().st_size == 0]
+        if empty:
+            raise StudyReadError(f"{empty[0].relative_to(folder)}: the file is empty (0 bytes); remove it or "
+                                 "write its rows")
+        single = [p.name for p in sorted(folder.iterdir()) if p.is_file() and p.stem.lower() == table
+                  and p.suffix.lower() in TABLE_SUFFIXES]
+        if single:
+            raise StudyReadError(f"{folder}: the {table} table is both a folder of partitions ({table}/) and "
+                                 f"{single[0]}; keep one")
         return files
     hits = [p for p in sorted(folder.iterdir()) if p.is_file() and p.stem.lower() == table
             and p.suffix.lower() in TABLE_SUFFIXES]
@@ -541,6 +555,8 @@ def validate_partitions(path: str | Path, *, limit: int = PROBLEM_LIMIT) -> Part
     >>> found.total, len(found.problems)
     (0, 0)
     """
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a whole number of at least 1; got {limit!r}")
     folder = _folder(path)
     config, catalogue, extra = _read_config(folder)
     tables, problems, files = _build(folder, config, catalogue)

@@ -56,9 +56,35 @@ def dask_client(scheduler: str | None = None, workers: int | None = None, timeou
         return
     if workers is not None and workers < 1:
         raise StudyReadError(f"--workers must be 1 or more; got {workers}")
+    _quiet_routine_shuffle_logs()
     with LocalCluster(n_workers=workers or 1, threads_per_worker=1, processes=True,
                       dashboard_address=":0") as cluster, Client(cluster) as client:
         yield client
+
+
+class _RoutineShuffleLog:
+    """A logging filter: drops distributed's two routine P2P-shuffle lines.
+
+    A local cluster's scheduler runs in this process and logs at WARNING level
+    every shuffle starting and stopping ("Shuffle ... initialized by task ...",
+    "... deactivated due to stimulus ..."): a dozen lines per ``validate``
+    that say nothing about the data or the run. Every other record of that
+    logger (a restarted shuffle, a failed broadcast) is kept.
+    """
+
+    ROUTINE = ("Shuffle %s initialized by task %r executed on worker %s",
+               "Shuffle %s deactivated due to stimulus '%s'")
+
+    def filter(self, record) -> bool:
+        return record.msg not in self.ROUTINE
+
+
+def _quiet_routine_shuffle_logs():
+    import logging
+
+    log = logging.getLogger("distributed.shuffle._scheduler_plugin")
+    if not any(isinstance(f, _RoutineShuffleLog) for f in log.filters):
+        log.addFilter(_RoutineShuffleLog())
 
 
 def explain_cluster_failure(exc: BaseException) -> str | None:
@@ -84,6 +110,10 @@ def validate_on_dask(args) -> int:
     from ..data.errors import format_problems
     from ..data.partitions import validate_partitions
 
+    if args.limit < 1:
+        from .cli import UsageError
+
+        raise UsageError(f"--limit must be 1 or more; got {args.limit}")
     with dask_client(getattr(args, "scheduler", None), getattr(args, "workers", None)):
         found = validate_partitions(args.path, limit=args.limit)
     if args.json:
