@@ -443,3 +443,30 @@ def test_power_simulations_on_dask_same_as_one_process(client):
     remote = simulate_power(model, n_simulations=600, seed=7, tests=("mixed_slope", "ancova"),
                             executor=client.get_executor())
     pd.testing.assert_frame_equal(local.table, remote.table)
+
+
+def test_small_argument_and_message_checks(tmp_path, capsys):
+    """From a new user's trial: arguments get one clear line, not a library's error."""
+    from backwalk_study.interfaces import cli
+    from backwalk_study.stats.batch_dask import sway_batch_dask
+
+    with pytest.raises(ValueError, match="fmt must be 'parquet' or 'csv'"):
+        write_synthetic_partitions(tmp_path / "x", 10, fmt="xlsx")
+    with pytest.raises(ValueError, match="n_participants must be a whole number of at least 1"):
+        write_synthetic_partitions(tmp_path / "x", 0)
+    with pytest.raises(ValueError, match="files_per_task must be a whole number of at least 1"):
+        sway_batch_dask(tmp_path, files_per_task=0)
+    # a partitioned study without Dask: the hint; --workers 0: refused
+    folder = write_synthetic_partitions(tmp_path / "s", 20, n_partitions=2)
+    assert cli.main(["validate", str(folder)]) == cli.EXIT_UNREADABLE
+    assert "a partitioned study is read with Dask" in capsys.readouterr().err
+    assert cli.main(["validate", str(folder), "--workers", "0"]) == cli.EXIT_UNREADABLE
+    assert "backwalk validate: --workers must be 1 or more; got 0" in capsys.readouterr().err
+    assert cli.main(["validate", str(folder), "--workers", "1", "--limit", "0"]) == cli.EXIT_UNREADABLE
+    assert "backwalk validate: --limit must be 1 or more" in capsys.readouterr().err
+    # a README beside the partitions is not a partition; an empty file is said as such
+    (folder / "assessments" / "README.txt").write_text("notes")
+    assert cli.main(["validate", str(folder), "--workers", "1", "--debug"]) == cli.EXIT_OK
+    (folder / "sessions" / "part-9.csv").write_text("")
+    assert cli.main(["validate", str(folder), "--workers", "1"]) == cli.EXIT_UNREADABLE
+    assert "sessions/part-9.csv: the file is empty (0 bytes)" in capsys.readouterr().err

@@ -57,13 +57,18 @@ class StudyValidationError(ValueError):
         Every problem found, one per row, with columns file, row (as a
         spreadsheet shows it: header = row 1), participant_id, column, value
         and message.
+    total : int
+        How many problems there are: more than ``len(problems)`` when only
+        the first ones were kept (a partitioned study's ``limit``).
     """
 
-    def __init__(self, problems: pd.DataFrame | list[dict], source: str = "the study"):
+    def __init__(self, problems: pd.DataFrame | list[dict], source: str = "the study", total: int | None = None):
         self.problems = problems_frame(problems)
         self.source = source
         n = len(self.problems)
-        head = f"{source} has {n} problem{'s' if n != 1 else ''}:"
+        self.total = n if total is None else int(total)
+        shown = f" (the first {n} shown)" if self.total > n else ""
+        head = f"{source} has {self.total} problem{'s' if self.total != 1 else ''}{shown}:"
         super().__init__(head + "\n" + _render(self.problems))
 
     def to_records(self) -> list[dict]:

@@ -612,10 +612,7 @@ def load_partitioned_study(path: str | Path, *, validate: bool = True, limit: in
     if validate:
         found = validate_partitions(folder, limit=limit)
         if found.total:
-            source = str(folder)
-            if found.capped:
-                source += f" (showing the first {len(found.problems)} of {found.total} problems)"
-            raise StudyValidationError(found.problems, source=source)
+            raise StudyValidationError(found.problems, source=str(folder), total=found.total)
     tables, _, files = _build(folder, config, catalogue, check=False)
     for table in ("sessions", "assessments"):
         if tables[table] is not None:
@@ -636,6 +633,16 @@ def write_synthetic_partitions(folder: str | Path, n_participants: int, *, weeks
     fastest), and a Poisson number of walking sessions each. The numbers are
     made up; ``study.toml`` says ``synthetic = true``.
     """
+    if fmt not in ("parquet", "csv"):
+        raise ValueError(f"write_synthetic_partitions: fmt must be 'parquet' or 'csv'; got {fmt!r}")
+    if isinstance(n_participants, bool) or int(n_participants) != n_participants or n_participants < 1:
+        raise ValueError(f"write_synthetic_partitions: n_participants must be a whole number of at least 1; "
+                         f"got {n_participants!r}")
+    if len(tuple(weeks)) == 0:
+        raise ValueError("write_synthetic_partitions: weeks must name at least one week")
+    if isinstance(n_partitions, bool) or int(n_partitions) != n_partitions or n_partitions < 1:
+        raise ValueError(f"write_synthetic_partitions: n_partitions must be a whole number of at least 1; "
+                         f"got {n_partitions!r}")
     rng = np.random.default_rng(seed)
     folder = Path(folder)
     for table in TABLES:

@@ -44,7 +44,9 @@ def _load(args):
 
 
 def _one_line(exc: BaseException) -> str:
-    lines = [ln.strip().lstrip("-").strip() for ln in str(exc).splitlines() if ln.strip()]
+    # a bulleted line ("- ...") loses its bullet, not an option's dashes ("--workers")
+    lines = [ln.strip()[2:].strip() if ln.strip().startswith("- ") else ln.strip()
+             for ln in str(exc).splitlines() if ln.strip()]
     return printable("; ".join(lines).replace(":;", ":") or type(exc).__name__)
 
 
@@ -438,6 +440,9 @@ def main(argv: list[str] | None = None) -> int:
     else is an internal error.
     """
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv[1:]:  # accepted after the command too (backwalk validate STUDY --debug)
+        argv = ["--debug"] + [a for a in argv if a != "--debug"]
     args = parser.parse_args(argv)
     if getattr(args, "command", None) is None:
         parser.print_help()

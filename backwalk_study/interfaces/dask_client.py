@@ -170,7 +170,9 @@ def run_on_dask(args) -> int:
         try:
             study = load_partitioned_study(args.path)
         except StudyValidationError as exc:
-            print(f"{printable(exc.source)}: problems found; fix them and run again.\n")
+            shown = f" (the first {len(exc.problems)} shown)" if exc.total > len(exc.problems) else ""
+            print(f"{printable(exc.source)}: {exc.total} problem{'s' if exc.total != 1 else ''} found{shown}; "
+                  "fix them and run again.\n")
             print(format_problems(exc.problems))
             return 1
         import dask

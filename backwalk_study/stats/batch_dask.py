@@ -68,7 +68,16 @@ def sway_batch_dask(recordings, trials=None, *, client=None, files_per_task: int
     from distributed import as_completed, get_client
     from tqdm import tqdm
 
-    client = client or get_client()
+    if isinstance(files_per_task, bool) or not isinstance(files_per_task, int) or files_per_task < 1:
+        raise ValueError(f"sway_batch_dask: files_per_task must be a whole number of at least 1; "
+                         f"got {files_per_task!r}")
+    if client is None:
+        try:
+            client = get_client()
+        except ValueError:
+            raise ValueError("sway_batch_dask: no Dask client: pass client=, or start one first "
+                             "(distributed.Client() for this machine, Client('tcp://host:8786') for a "
+                             "cluster)") from None
     files = _candidate_files(recordings, pattern)
     if trials is not None:
         table = _read_trials(trials)

@@ -506,6 +506,10 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         if dup.any():
             raise ValueError(f"{_WHAT}: participants lists {subject} {people[subject][dup].iloc[0]!r} "
                              "more than once")
+        kinds = (table[subject].dtype, people[subject].dtype)
+        if pd.api.types.is_numeric_dtype(kinds[0]) != pd.api.types.is_numeric_dtype(kinds[1]):
+            raise ValueError(f"{_WHAT}: {subject!r} holds {kinds[0]} values in data but {kinds[1]} in "
+                             "participants; give both the same type")
         table = table.merge(people, on=subject, how="left", validate="many_to_one")
         lost = table[from_people].isna().any(axis=1).to_numpy()
         if lost.any():
@@ -565,12 +569,14 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     means_cov = {}
     for j, col in enumerate(spec.numeric):
         if table[f"v{j}_min"].min() == table[f"v{j}_max"].max():
-            raise ValueError(f"{_WHAT}: covariate {col!r} is constant among the rows analysed; drop it")
+            raise ValueError(f"{_WHAT}: covariate {col!r} is constant among the rows analysed "
+                             f"({table[f'v{j}_min'].min():g} throughout); drop it")
         means_cov[col] = float(shift[spec.i_numeric - 1 + j] + table[f"s0_{spec.i_numeric + j}"].sum() / n_rows)
     for col in person_num:
         values = table[col].to_numpy(dtype=float)
         if values.min() == values.max():
-            raise ValueError(f"{_WHAT}: covariate {col!r} is constant among the rows analysed; drop it")
+            raise ValueError(f"{_WHAT}: covariate {col!r} is constant among the rows analysed "
+                             f"({values.min():g} throughout); drop it")
         means_cov[col] = float(counts @ values / n_rows)
     t_min, t_max = float(table["t_min"].min()), float(table["t_max"].max())
     if shape == "plateau" and not t_min < breakpoint < t_max:
