@@ -153,7 +153,7 @@ def run_on_dask(args) -> int:
     from ..data.partitions import load_partitioned_study
     from ..data.readers import write_table
     from ..data.terminal import printable
-    from ..outputs.bundle import DIAGNOSTIC_COLUMNS
+    from ..outputs.bundle import DIAGNOSTIC_COLUMNS, DOSE_RESPONSE_FILES, stacked, weeks_tables
     from ..stats.mixed_dask import dose_response_dask
     from .cli import UsageError, _check_output
 
@@ -215,24 +215,14 @@ def run_on_dask(args) -> int:
             d = fit.diagnostics
             row.update({k: getattr(d, k) for k in DIAGNOSTIC_COLUMNS})
             tables["diagnostics"].append(pd.DataFrame([row]))
-            tag = {"measure": measure}
-            tables["fixed"].append(fit.fixed.assign(**tag))
-            tables["random"].append(fit.random.assign(**tag))
-            tables["r2"].append(pd.DataFrame([dict(fit.r2)]).assign(**tag))
-            tables["emmeans"].append(fit.emmeans({"week": at_weeks}).assign(**tag))
-            tables["contrasts"].append(fit.contrasts({"week": at_weeks}).assign(**tag))
-            tables["slopes"].append(fit.slopes().assign(**tag))
+            for name, table in weeks_tables(fit, measure, at_weeks).items():
+                tables[name].append(table)
             blups = out / "dose_response" / f"blups_{measure}"
             fit.blups().to_parquet(blups, write_index=False, overwrite=True)
             written.append(blups)
-    names = {"fixed": "weeks_fixed_effects", "random": "weeks_variance_components", "r2": "weeks_r2",
-             "emmeans": "weeks_emmeans", "contrasts": "weeks_contrasts", "slopes": "weeks_slopes",
-             "diagnostics": "diagnostics"}
     for name, parts in tables.items():
         if parts:
-            frame = pd.concat(parts, ignore_index=True)
-            cols = ["measure"] + [c for c in frame.columns if c != "measure"]
-            written.append(write_table(frame[cols], out / "dose_response" / f"{names[name]}.csv"))
+            written.append(write_table(stacked(parts), out / "dose_response" / f"{DOSE_RESPONSE_FILES[name]}.csv"))
     for line in notes:
         print(f"warning: {printable(line)}", file=sys.stderr)
     for path in written:

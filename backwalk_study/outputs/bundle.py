@@ -21,6 +21,32 @@ from .results import MINUTES_WALKED, WEEKS_BY_ARM, Computed, Results
 __all__ = ["Results", "Computed", "WEEKS_BY_ARM", "MINUTES_WALKED", "DIAGNOSTIC_COLUMNS", "build_results",
            "write_results", "run_main_job"]
 
+#: Files (in ``dose_response/``) of the weeks-by-arm tables and of the fits' diagnostics.
+DOSE_RESPONSE_FILES = {"fixed": "weeks_fixed_effects", "random": "weeks_variance_components", "r2": "weeks_r2",
+                       "emmeans": "weeks_emmeans", "contrasts": "weeks_contrasts", "slopes": "weeks_slopes",
+                       "dose_fixed": "minutes_walked_fixed_effects", "diagnostics": "diagnostics"}
+
+
+def weeks_tables(fit, measure: str, at_weeks) -> dict:
+    """A weeks-by-arm fit's tables, tagged with the measure (emmeans and contrasts at ``at_weeks``)."""
+    import pandas as pd
+
+    tag = {"measure": measure}
+    return {"fixed": fit.fixed.assign(**tag), "random": fit.random.assign(**tag),
+            "r2": pd.DataFrame([dict(fit.r2)]).assign(**tag),
+            "emmeans": fit.emmeans({"week": at_weeks}).assign(**tag),
+            "contrasts": fit.contrasts({"week": at_weeks}).assign(**tag),
+            "slopes": fit.slopes().assign(**tag)}
+
+
+def stacked(parts):
+    """One table from the measures' tables, the measure first."""
+    import pandas as pd
+
+    frame = pd.concat(parts, ignore_index=True)
+    return frame[["measure"] + [c for c in frame.columns if c != "measure"]]
+
+
 #: Columns of ``dose_response/diagnostics.csv`` taken from a fit's diagnostics.
 DIAGNOSTIC_COLUMNS = ("converged", "optimality", "optimizer", "best_start", "iterations", "singular",
                       "fallback", "n_obs", "n_participants", "n_dropped")
@@ -130,12 +156,8 @@ def _dose_response(results: Results) -> None:
             continue
         fit = computed.value
         tag = {"measure": key}
-        tables["fixed"].append(fit.fixed.assign(**tag))
-        tables["random"].append(fit.random.assign(**tag))
-        tables["r2"].append(pd.DataFrame([dict(fit.r2)]).assign(**tag))
-        tables["emmeans"].append(fit.emmeans({"week": at_weeks}).assign(**tag))
-        tables["contrasts"].append(fit.contrasts({"week": at_weeks}).assign(**tag))
-        tables["slopes"].append(fit.slopes().assign(**tag))
+        for name, table in weeks_tables(fit, key, at_weeks).items():
+            tables[name].append(table)
         m = study.catalogue[key]
         ax = fit.plot(xlabel="programme week", ylabel=f"{m.name} ({m.unit})")
         results.add_figure(f"dose_response/trajectory_{key}.png", ax.figure)
@@ -147,14 +169,9 @@ def _dose_response(results: Results) -> None:
             if computed.value is not None:
                 tables["dose_fixed"].append(computed.value.fixed.assign(**tag))
 
-    names = {"fixed": "weeks_fixed_effects", "random": "weeks_variance_components", "r2": "weeks_r2",
-             "emmeans": "weeks_emmeans", "contrasts": "weeks_contrasts", "slopes": "weeks_slopes",
-             "dose_fixed": "minutes_walked_fixed_effects", "diagnostics": "diagnostics"}
     for name, parts in tables.items():
         if parts:
-            frame = pd.concat(parts, ignore_index=True)
-            cols = ["measure"] + [c for c in frame.columns if c != "measure"]
-            results.add_table(f"dose_response/{names[name]}.csv", frame[cols])
+            results.add_table(f"dose_response/{DOSE_RESPONSE_FILES[name]}.csv", stacked(parts))
 
 
 def _page_analyses(results: Results) -> None:
