@@ -494,16 +494,25 @@ def _cross_table(tables, files):
     out = []
     ids = part[["participant_id", "_file", "_row"]].shuffle("participant_id", npartitions=n)
     out.append(ids.map_partitions(_duplicate_participants, meta=_problem_table([])))
+    _, dd = _dask()
     for table in ("sessions", "assessments"):
         frame = tables[table]
         if frame is None:
             continue
         order = {f: i for i, f in enumerate(files[table])}
         cols = [c for c in frame.columns if c not in ("enrolled_on", "_known")]
+        # shuffled by participant into the same n buckets as ``known``: bucket k of
+        # both holds the same participants, so each pair is joined where it lies
+        # (a dask merge would shuffle both again)
         left = frame[cols].shuffle("participant_id", npartitions=n)
-        joined = left.merge(known, on="participant_id", how="left", shuffle_method="tasks")
-        out.append(joined.map_partitions(_cross_checks, table, order, has_enrolled, meta=_problem_table([])))
+        out.append(dd.map_partitions(_joined_checks, left, known, table, order, has_enrolled,
+                                     meta=_problem_table([]), align_dataframes=False))
     return out
+
+
+def _joined_checks(rows, known, table, order, has_enrolled):
+    """:func:`_cross_checks` on one bucket of rows joined with the same bucket of participants."""
+    return _cross_checks(rows.merge(known, on="participant_id", how="left"), table, order, has_enrolled)
 
 
 def _head(frame: pd.DataFrame, limit: int) -> tuple[int, pd.DataFrame]:
