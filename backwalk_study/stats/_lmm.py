@@ -1255,42 +1255,133 @@ class NestedLMM(GroupedLMM):
         self.n_sites = len(self.sites)
         self.n_theta = len(self._tri) + 1
 
-    def _outer_level(self, S, P, codes, theta):
-        tau = float(theta[-1])
-        if tau == 0.0:
-            return S, 0.0
-        P = P[codes]
-        p = self.p
-        a = self.ZtZ[:, :, 0]  # Z_i'1
-        C = self.ZtXy.copy()  # (N, q, p + 1): rows Z_i'[X y], with y - X beta0 as in _core
-        C[:, :, p] -= C[:, :, :p] @ self._outer[4]
+    @property
+    def _site_C(self):
+        """Per participant ``C_i = Z_i'[X y]`` with ``y - X beta0`` for ``y``, as ``_outer`` uses."""
+        cached = self.__dict__.get("_site_C_cache")
+        if cached is not None and cached[0] is self.ZtXy:
+            return cached[1]
+        C = self.ZtXy.copy()
+        C[:, :, self.p] -= C[:, :, : self.p] @ self._outer[4]
+        self.__dict__["_site_C_cache"] = (self.ZtXy, C)
+        return C
+
+    def _site_sums(self, P):
+        """``a_i = Z_i'1``, ``P_i a_i``, ``omega_s`` and ``c_s`` from each participant's ``P_i``."""
+        a = self.ZtZ[:, :, 0]  # Z_i'1 (Z's first column is the intercept)
+        C = self._site_C
         Pa = np.einsum("nqr,nr->nq", P, a)
         w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
         c = C[:, 0, :] - np.einsum("nq,nqr->nr", Pa, C)
         omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
         cs = np.stack([np.bincount(self.site_codes, weights=c[:, j], minlength=self.n_sites)
-                       for j in range(p + 1)], axis=1)
+                       for j in range(self.p + 1)], axis=1)
+        return a, C, omega, cs
+
+    def _outer_level(self, S, P, codes, theta):
+        tau = float(theta[-1])
+        if tau == 0.0:
+            return S, 0.0
+        _, _, omega, cs = self._site_sums(P[codes])
         rho = tau * tau / (1.0 + tau * tau * omega)
         S = S - np.einsum("s,si,sj->ij", rho, cs, cs)
         return S, float(np.sum(np.log1p(tau * tau * omega)))
 
+    def _core(self, theta, want_grad=False, want_dF=False):
+        """``GroupedLMM._core`` with the site level; its gradient pieces analytic.
+
+        The participants' part of each derivative comes from
+        ``GroupedLMM._core`` (which already works with ``S_total``'s ``w`` and
+        ``F``); the site level adds, by the envelope theorem, ``w'dS_site w``
+        to ``d r^2``, ``tr(F^{-1} dF_site)`` to ``d log|F|`` and the derivative
+        of ``sum_s log(1 + tau^2 omega_s)`` to ``d log|M|``, with ``dS_site =
+        -sum_s (d rho_s c_s c_s' + rho_s (dc_s c_s' + c_s dc_s'))``:
+
+        * participant theta_k: ``dP_i = R'E_k K + (R'E_k K)'`` (as in
+          ``_second_order``), ``dw_i = -a_i'dP_i a_i``, ``dc_i = -(dP_i
+          a_i)'C_i``, summed per site; ``d rho_s = -rho_s^2 d omega_s``;
+        * tau: ``d rho_s / d tau = 2 tau / (1 + tau^2 omega_s)^2``.
+
+        With ``want_dF`` also ``dF`` (k, p, p), the derivatives of ``F =
+        X'V^{-1}X`` (centred design), for the Jacobian of ``cov(beta)``.
+        """
+        out = super()._core(theta, want_grad or want_dF)
+        if not (want_grad or want_dF):
+            return out
+        p, q = self.p, self.q
+        k0 = len(self._tri)
+        tau = float(theta[-1])
+        codes, _, A, O, beta0, _ = self._outer
+        lam = self.lam(theta[:k0])
+        Minv = np.linalg.inv(lam.T @ A @ lam + np.eye(q))
+        K = Minv @ lam.T
+        R = np.eye(q) - A @ (lam @ K)
+        dP = []
+        for r, c in self._tri:
+            W = R[:, [r], :].transpose(0, 2, 1) * K[:, [c], :]  # R'E_k K, (G, q, q)
+            dP.append(W + W.transpose(0, 2, 1))
+        a, C, omega, cs = self._site_sums(self.participant_P(out))
+        denom = 1.0 + tau * tau * omega
+        rho = tau * tau / denom
+        # per participant theta_k: d omega_s and d c_s
+        domega = np.empty((k0, self.n_sites))
+        dcs = np.empty((k0, self.n_sites, p + 1))
+        for k, dPk in enumerate(dP):
+            dPa = np.einsum("nqr,nr->nq", dPk[codes], a)
+            dw = -np.einsum("nq,nq->n", a, dPa)
+            dc = -np.einsum("nq,nqr->nr", dPa, C)
+            domega[k] = np.bincount(self.site_codes, weights=dw, minlength=self.n_sites)
+            for j in range(p + 1):
+                dcs[k, :, j] = np.bincount(self.site_codes, weights=dc[:, j],
+                                           minlength=self.n_sites)
+        drho = np.vstack([-rho * rho * domega, 2.0 * tau / denom**2])  # (k0 + 1, S)
+        u = np.r_[-(out["beta_t"] - beta0), 1.0]
+        Finv = linalg.cho_solve(out["cf"], np.eye(p))
+        cw = cs @ u
+        dcw = dcs @ u  # (k0, S)
+        cX = cs[:, :p]
+        FcX = cX @ Finv
+        quad = np.einsum("si,si->s", cX, FcX)
+        cross = np.einsum("ksi,si->ks", dcs[:, :, :p], FcX)
+        zero = np.zeros((1, self.n_sites))
+        dcw = np.vstack([dcw, zero])
+        cross = np.vstack([cross, zero])
+        d_r2 = -(drho @ (cw * cw) + 2.0 * (dcw * (rho * cw)).sum(axis=1))
+        d_ldF = -(drho @ quad + 2.0 * (cross * rho).sum(axis=1))
+        d_ldM = np.r_[(tau * tau / denom) @ domega.T, np.sum(2.0 * tau * omega / denom)]
+        if want_grad:
+            out["d_ldM"] = np.r_[out["d_ldM"], 0.0] + d_ldM
+            out["d_r2"] = np.r_[out["d_r2"], 0.0] + d_r2
+            out["d_ldF"] = np.r_[out["d_ldF"], 0.0] + d_ldF
+        if want_dF:
+            dF = np.empty((k0 + 1, p, p))
+            for k, dPk in enumerate(dP):
+                if q == 1:
+                    flat = dPk[:, 0, 0] @ O[0]
+                else:
+                    flat = dPk[:, 0, 0] @ O[0] + dPk[:, 0, 1] @ O[1] + dPk[:, 1, 1] @ O[2]
+                part = -flat.reshape(p + 1, p + 1)[:p, :p]
+                dcX = dcs[k, :, :p]
+                site = np.einsum("s,si,sj->ij", drho[k], cX, cX) + np.einsum(
+                    "s,si,sj->ij", rho, dcX, cX)
+                dF[k] = part - site - np.einsum("s,si,sj->ji", rho, dcX, cX)
+            dF[k0] = -np.einsum("s,si,sj->ij", drho[k0], cX, cX)
+            out["dF"] = dF
+        return out
+
     def deviance(self, theta, reml=True, want_grad=False):
+        """Profiled deviance at (participant theta, tau); the gradient analytic (see ``_core``)."""
+        return super().deviance(np.asarray(theta, dtype=float), reml, want_grad)
+
+    def _deviance_numerical_gradient(self, theta, reml=True, h=1e-6):
+        """Central differences of the deviance (to check the analytic gradient)."""
         theta = np.asarray(theta, dtype=float)
-        dev = super().deviance(theta, reml, want_grad=False)
-        if not want_grad:
-            return dev
         grad = np.empty(len(theta))
         for j in range(len(theta)):
-            h = 1e-6 * max(1.0, abs(theta[j]))
             e = np.zeros(len(theta))
-            e[j] = h
-            up = super().deviance(theta + e, reml)
-            # a lower bound at 0 (a diagonal or tau): one-sided there
-            if theta[j] - h < 0 and self._is_diagonal(j):
-                grad[j] = (up - dev) / h
-            else:
-                grad[j] = (up - super().deviance(theta - e, reml)) / (2 * h)
-        return dev, grad
+            e[j] = h * max(1.0, abs(theta[j]))
+            grad[j] = (self.deviance(theta + e, reml) - self.deviance(theta - e, reml)) / (2 * e[j])
+        return grad
 
     def _is_diagonal(self, j):
         return j == len(self._tri) or self._tri[j][0] == self._tri[j][1]
