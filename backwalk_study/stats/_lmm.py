@@ -1267,25 +1267,42 @@ class NestedLMM(GroupedLMM):
         self.__dict__["_site_C_cache"] = (self.ZtXy, C)
         return C
 
-    def _site_sums(self, P):
-        """``a_i = Z_i'1``, ``P_i a_i``, ``omega_s`` and ``c_s`` from each participant's ``P_i``."""
-        a = self.ZtZ[:, :, 0]  # Z_i'1 (Z's first column is the intercept)
+    def _site_sums(self, P, codes):
+        """``omega_s`` and ``c_s`` from ``P`` per group of participants sharing ``Z_i'Z_i``.
+
+        ``a_i = Z_i'1`` is the first column of ``Z_i'Z_i`` (Z's first column
+        is the intercept), so ``P_i a_i`` and ``a_i'P_i a_i`` are the same
+        within a group; only ``c_i = C_i0 - (P_i a_i)'C_i`` is per participant.
+        Returns ``(Pa, C, omega, cs)``, ``Pa`` per group.
+        """
+        a = self._outer[2][:, :, 0]
         C = self._site_C
-        Pa = np.einsum("nqr,nr->nq", P, a)
-        w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
-        c = C[:, 0, :] - np.einsum("nq,nqr->nr", Pa, C)
+        Pa = np.einsum("gqr,gr->gq", P, a)
+        w = self.group_sizes - np.einsum("gq,gq->g", a, Pa)[codes]
+        c = C[:, 0, :] - self._combine(Pa[codes], C)
         omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
-        cs = np.stack([np.bincount(self.site_codes, weights=c[:, j], minlength=self.n_sites)
-                       for j in range(self.p + 1)], axis=1)
-        return a, C, omega, cs
+        return Pa, C, omega, self._by_site(c)
+
+    def _combine(self, v, C):
+        """``v_i'C_i`` per participant, (N, p + 1), for ``v`` (N, q)."""
+        out = v[:, [0]] * C[:, 0, :]
+        if self.q == 2:
+            out += v[:, [1]] * C[:, 1, :]
+        return out
+
+    def _by_site(self, values):
+        """Sums over each site's participants of the rows of ``values`` (N, m)."""
+        return np.stack([np.bincount(self.site_codes, weights=values[:, j],
+                                     minlength=self.n_sites) for j in range(values.shape[1])],
+                        axis=1)
 
     def _outer_level(self, S, P, codes, theta):
         tau = float(theta[-1])
         if tau == 0.0:
             return S, 0.0
-        _, _, omega, cs = self._site_sums(P[codes])
+        _, _, omega, cs = self._site_sums(P, codes)
         rho = tau * tau / (1.0 + tau * tau * omega)
-        S = S - np.einsum("s,si,sj->ij", rho, cs, cs)
+        S = S - (cs.T * rho) @ cs
         return S, float(np.sum(np.log1p(tau * tau * omega)))
 
     def _core(self, theta, want_grad=False, want_dF=False):
@@ -1321,20 +1338,19 @@ class NestedLMM(GroupedLMM):
         for r, c in self._tri:
             W = R[:, [r], :].transpose(0, 2, 1) * K[:, [c], :]  # R'E_k K, (G, q, q)
             dP.append(W + W.transpose(0, 2, 1))
-        a, C, omega, cs = self._site_sums(self.participant_P(out))
+        Pa, C, omega, cs = self._site_sums(out["P_group"], codes)
+        a = A[:, :, 0]
         denom = 1.0 + tau * tau * omega
         rho = tau * tau / denom
-        # per participant theta_k: d omega_s and d c_s
+        # per participant theta_k: d omega_s and d c_s (dP_i a_i is the same
+        # within a group of participants sharing Z_i'Z_i)
         domega = np.empty((k0, self.n_sites))
         dcs = np.empty((k0, self.n_sites, p + 1))
         for k, dPk in enumerate(dP):
-            dPa = np.einsum("nqr,nr->nq", dPk[codes], a)
-            dw = -np.einsum("nq,nq->n", a, dPa)
-            dc = -np.einsum("nq,nqr->nr", dPa, C)
-            domega[k] = np.bincount(self.site_codes, weights=dw, minlength=self.n_sites)
-            for j in range(p + 1):
-                dcs[k, :, j] = np.bincount(self.site_codes, weights=dc[:, j],
-                                           minlength=self.n_sites)
+            dPa = np.einsum("gqr,gr->gq", dPk, a)
+            dw = -np.einsum("gq,gq->g", a, dPa)
+            domega[k] = np.bincount(self.site_codes, weights=dw[codes], minlength=self.n_sites)
+            dcs[k] = -self._by_site(self._combine(dPa[codes], C))
         drho = np.vstack([-rho * rho * domega, 2.0 * tau / denom**2])  # (k0 + 1, S)
         u = np.r_[-(out["beta_t"] - beta0), 1.0]
         Finv = linalg.cho_solve(out["cf"], np.eye(p))
