@@ -1257,50 +1257,60 @@ class NestedLMM(GroupedLMM):
         self.n_theta = len(self._tri) + 1
 
     @property
-    def _site_C(self):
-        """Per participant ``C_i = Z_i'[X y]`` with ``y - X beta0`` for ``y``, as ``_outer`` uses."""
-        cached = self.__dict__.get("_site_C_cache")
+    def _site_layout(self):
+        """Participants sorted by site, for the site sums (cached).
+
+        Returns ``(codes, n_i, C0, C1, starts)`` in that order: each
+        participant's group of ``_outer``, its rows, the rows of ``C_i =
+        Z_i'[X y]`` (``y - X beta0`` for ``y``, as ``_outer`` uses; ``C1`` is
+        None with a random intercept only) and where each site begins, so that
+        a site sum is one ``np.add.reduceat``.
+        """
+        cached = self.__dict__.get("_site_layout_cache")
         if cached is not None and cached[0] is self.ZtXy:
             return cached[1]
-        C = self.ZtXy.copy()
+        order = np.argsort(self.site_codes, kind="stable")
+        sorted_sites = self.site_codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_sites[1:] != sorted_sites[:-1]])
+        C = self.ZtXy[order].copy()
         C[:, :, self.p] -= C[:, :, : self.p] @ self._outer[4]
-        self.__dict__["_site_C_cache"] = (self.ZtXy, C)
-        return C
+        C0 = np.ascontiguousarray(C[:, 0, :])
+        C1 = np.ascontiguousarray(C[:, 1, :]) if self.q == 2 else None
+        sizes = np.asarray(self.group_sizes, dtype=float)[order]
+        value = (self._outer[0][order], sizes, C0, C1, starts)
+        self.__dict__["_site_layout_cache"] = (self.ZtXy, value)
+        return value
 
-    def _site_sums(self, P, codes):
-        """``omega_s`` and ``c_s`` from ``P`` per group of participants sharing ``Z_i'Z_i``.
+    def _site_c(self, v):
+        """``sum_{i in s} v_i'C_i`` per site, (S, p + 1), for ``v`` (N, q) in site order."""
+        _, _, C0, C1, starts = self._site_layout
+        c = v[:, [0]] * C0
+        if C1 is not None:
+            c += v[:, [1]] * C1
+        return np.add.reduceat(c, starts, axis=0)
+
+    def _site_sums(self, P):
+        """``P_i a_i`` per group, ``omega_s`` and ``c_s`` from ``P`` per group of
+        participants sharing ``Z_i'Z_i``.
 
         ``a_i = Z_i'1`` is the first column of ``Z_i'Z_i`` (Z's first column
         is the intercept), so ``P_i a_i`` and ``a_i'P_i a_i`` are the same
         within a group; only ``c_i = C_i0 - (P_i a_i)'C_i`` is per participant.
-        Returns ``(Pa, C, omega, cs)``, ``Pa`` per group.
         """
+        codes, sizes, _, _, starts = self._site_layout
         a = self._outer[2][:, :, 0]
-        C = self._site_C
         Pa = np.einsum("gqr,gr->gq", P, a)
-        w = self.group_sizes - np.einsum("gq,gq->g", a, Pa)[codes]
-        c = C[:, 0, :] - self._combine(Pa[codes], C)
-        omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
-        return Pa, C, omega, self._by_site(c)
-
-    def _combine(self, v, C):
-        """``v_i'C_i`` per participant, (N, p + 1), for ``v`` (N, q)."""
-        out = v[:, [0]] * C[:, 0, :]
-        if self.q == 2:
-            out += v[:, [1]] * C[:, 1, :]
-        return out
-
-    def _by_site(self, values):
-        """Sums over each site's participants of the rows of ``values`` (N, m)."""
-        return np.stack([np.bincount(self.site_codes, weights=values[:, j],
-                                     minlength=self.n_sites) for j in range(values.shape[1])],
-                        axis=1)
+        w = sizes - np.einsum("gq,gq->g", a, Pa)[codes]
+        e0 = np.zeros(self.q)
+        e0[0] = 1.0
+        omega = np.add.reduceat(w, starts)
+        return Pa, omega, self._site_c(e0 - Pa[codes])
 
     def _outer_level(self, S, P, codes, theta):
         tau = float(theta[-1])
         if tau == 0.0:
             return S, 0.0
-        _, _, omega, cs = self._site_sums(P, codes)
+        _, omega, cs = self._site_sums(P)
         rho = tau * tau / (1.0 + tau * tau * omega)
         S = S - (cs.T * rho) @ cs
         return S, float(np.sum(np.log1p(tau * tau * omega)))
@@ -1338,7 +1348,8 @@ class NestedLMM(GroupedLMM):
         for r, c in self._tri:
             W = R[:, [r], :].transpose(0, 2, 1) * K[:, [c], :]  # R'E_k K, (G, q, q)
             dP.append(W + W.transpose(0, 2, 1))
-        Pa, C, omega, cs = self._site_sums(out["P_group"], codes)
+        _, omega, cs = self._site_sums(out["P_group"])
+        codes_by_site, _, _, _, starts = self._site_layout
         a = A[:, :, 0]
         denom = 1.0 + tau * tau * omega
         rho = tau * tau / denom
@@ -1348,9 +1359,8 @@ class NestedLMM(GroupedLMM):
         dcs = np.empty((k0, self.n_sites, p + 1))
         for k, dPk in enumerate(dP):
             dPa = np.einsum("gqr,gr->gq", dPk, a)
-            dw = -np.einsum("gq,gq->g", a, dPa)
-            domega[k] = np.bincount(self.site_codes, weights=dw[codes], minlength=self.n_sites)
-            dcs[k] = -self._by_site(self._combine(dPa[codes], C))
+            domega[k] = -np.add.reduceat(np.einsum("gq,gq->g", a, dPa)[codes_by_site], starts)
+            dcs[k] = -self._site_c(dPa[codes_by_site])
         drho = np.vstack([-rho * rho * domega, 2.0 * tau / denom**2])  # (k0 + 1, S)
         u = np.r_[-(out["beta_t"] - beta0), 1.0]
         Finv = linalg.cho_solve(out["cf"], np.eye(p))
