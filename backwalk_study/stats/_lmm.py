@@ -1213,8 +1213,13 @@ class NestedLMM(GroupedLMM):
     1'W_i 1`` and ``c_s = sum_i [X y]_i' W_i 1`` over the site's
     participants, all from the same per-participant statistics (Z's first
     column is the intercept, so ``Z_i'1`` and ``[X y]_i'1`` are in them).
-    The gradient is analytic (see ``_core``); second derivatives are by
-    central differences of it.
+    The gradient of the profiled deviance, of lmerTest's ``devfun_vp`` and of
+    ``X'V^{-1}X`` is analytic (see ``_core``); second derivatives (the
+    optimiser's Newton polish, its certificate, the Satterthwaite Hessian) are
+    by central differences of it. Two sums of the same data in another order
+    (rows permuted, partitions on Dask) give estimates and standard errors
+    that agree to about 1e-14 and Satterthwaite dof to about 1e-10 relative
+    (``tests/test_nested_precision.py``).
     """
 
     def __init__(self, X, Z, y, group, site_of_group):
@@ -1576,9 +1581,10 @@ class NestedLMM(GroupedLMM):
 
         ``rel_step`` scales the difference steps (``rel_step * max(|x|,
         1e-2)``). Differences of an analytic gradient amplify the rounding of
-        the statistics far less than second differences of the deviance did:
-        two sums of the same data in another order give dof that agree to
-        about 1e-9 relative instead of 1e-4.
+        the statistics far less than the former second differences of the
+        deviance: two sums of the same data in another order (5,000 and 600
+        participants, SYNTHETIC; Pixel) give dof that agree to 2e-11 to 2e-10
+        relative, where they differed by 3e-6 to 4e-4.
         """
         varpar = np.r_[np.asarray(fit.theta, dtype=float), float(fit.sigma)]
         k = len(varpar)
