@@ -65,6 +65,8 @@ CASES = {
     "pixel intercept": (lambda: _pixel(1), np.array([0.7, 0.9])),
     "synthetic slope": (_synthetic, np.array([1.1, 0.05, 0.25, 0.4])),
     "synthetic, small site SD": (lambda: _synthetic(site_sd=0.02), np.array([1.0, -0.02, 0.2, 0.03])),
+    "synthetic, tau at 0": (_synthetic, np.array([1.1, 0.05, 0.25, 0.0])),
+    "synthetic, slope SD at 0": (_synthetic, np.array([1.1, 0.05, 0.0, 0.4])),
 }
 
 

@@ -1405,16 +1405,6 @@ class NestedLMM(GroupedLMM):
         """Profiled deviance at (participant theta, tau); the gradient analytic (see ``_core``)."""
         return super().deviance(np.asarray(theta, dtype=float), reml, want_grad)
 
-    def _deviance_numerical_gradient(self, theta, reml=True, h=1e-6):
-        """Central differences of the deviance (to check the analytic gradient)."""
-        theta = np.asarray(theta, dtype=float)
-        grad = np.empty(len(theta))
-        for j in range(len(theta)):
-            e = np.zeros(len(theta))
-            e[j] = h * max(1.0, abs(theta[j]))
-            grad[j] = (self.deviance(theta + e, reml) - self.deviance(theta - e, reml)) / (2 * e[j])
-        return grad
-
     def _is_diagonal(self, j):
         return j == len(self._tri) or self._tri[j][0] == self._tri[j][1]
 
