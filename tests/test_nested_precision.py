@@ -184,3 +184,35 @@ def test_fit_is_polished_to_a_zero_gradient():
     free = [k for k in range(len(grad)) if k not in fit.boundary]
     assert np.max(np.abs(grad[free])) < 1e-6
     assert "interior optimum" in fit.certificate
+
+
+def test_satterthwaite_parts_match_second_differences_of_devfun_vp():
+    """The Hessian of lmerTest's devfun_vp and the Jacobian of cov(beta),
+    against plain differences of the deviance and of cov_beta (the former
+    implementation, accurate to ~1e-6 here)."""
+    model = NestedLMM(*_synthetic())
+    fit = model.fit()
+    A, jac, vcov, evals = model.satterthwaite_parts(fit)
+    x = np.r_[fit.theta, fit.sigma]
+    k = len(x)
+    steps = 1e-4 * np.maximum(np.abs(x), 1e-2)
+    H = np.empty((k, k))
+    for i in range(k):
+        for j in range(k):
+            ei, ej = np.zeros(k), np.zeros(k)
+            ei[i], ej[j] = steps[i], steps[j]
+            H[i, j] = sum(s * model.varpar_deviance(x + a * ei + b * ej, fit.reml)
+                          for a, b, s in [(1, 1, 1), (1, -1, -1), (-1, 1, -1), (-1, -1, 1)]
+                          ) / (4 * steps[i] * steps[j])
+    np.testing.assert_allclose(np.linalg.eigvalsh(H), evals, rtol=1e-4)
+    np.testing.assert_allclose(A, 2.0 * np.linalg.inv(H), rtol=1e-4,
+                               atol=1e-4 * np.max(np.abs(A)))
+    np.testing.assert_allclose(vcov, model.cov_beta(fit.theta, fit.sigma), rtol=1e-12)
+    for j in range(k - 1):
+        e = np.zeros(k - 1)
+        e[j] = 1e-5
+        numerical = (model.cov_beta(fit.theta + e, fit.sigma)
+                     - model.cov_beta(fit.theta - e, fit.sigma)) / 2e-5
+        np.testing.assert_allclose(jac[j], numerical, rtol=0,
+                                   atol=1e-6 * np.max(np.abs(jac[j])))
+    np.testing.assert_allclose(jac[-1], 2.0 * vcov / fit.sigma, rtol=1e-14)
