@@ -1213,7 +1213,13 @@ class NestedLMM(GroupedLMM):
     1'W_i 1`` and ``c_s = sum_i [X y]_i' W_i 1`` over the site's
     participants, all from the same per-participant statistics (Z's first
     column is the intercept, so ``Z_i'1`` and ``[X y]_i'1`` are in them).
-    The gradient is by central differences.
+    The gradient of the profiled deviance, of lmerTest's ``devfun_vp`` and of
+    ``X'V^{-1}X`` is analytic (see ``_core``); second derivatives (the
+    optimiser's Newton polish, its certificate, the Satterthwaite Hessian) are
+    by central differences of it. Two sums of the same data in another order
+    (rows permuted, partitions on Dask) give estimates and standard errors
+    that agree to about 1e-14 and Satterthwaite dof to about 1e-10 relative
+    (``tests/test_nested_precision.py``).
     """
 
     def __init__(self, X, Z, y, group, site_of_group):
@@ -1255,42 +1261,149 @@ class NestedLMM(GroupedLMM):
         self.n_sites = len(self.sites)
         self.n_theta = len(self._tri) + 1
 
+    @property
+    def _site_layout(self):
+        """Participants sorted by site, for the site sums (cached).
+
+        Returns ``(codes, n_i, C0, C1, starts)`` in that order: each
+        participant's group of ``_outer``, its rows, the rows of ``C_i =
+        Z_i'[X y]`` (``y - X beta0`` for ``y``, as ``_outer`` uses; ``C1`` is
+        None with a random intercept only) and where each site begins, so that
+        a site sum is one ``np.add.reduceat``.
+        """
+        cached = self.__dict__.get("_site_layout_cache")
+        if cached is not None and cached[0] is self.ZtXy:
+            return cached[1]
+        order = np.argsort(self.site_codes, kind="stable")
+        sorted_sites = self.site_codes[order]
+        starts = np.flatnonzero(np.r_[True, sorted_sites[1:] != sorted_sites[:-1]])
+        C = self.ZtXy[order].copy()
+        C[:, :, self.p] -= C[:, :, : self.p] @ self._outer[4]
+        C0 = np.ascontiguousarray(C[:, 0, :])
+        C1 = np.ascontiguousarray(C[:, 1, :]) if self.q == 2 else None
+        sizes = np.asarray(self.group_sizes, dtype=float)[order]
+        value = (self._outer[0][order], sizes, C0, C1, starts)
+        self.__dict__["_site_layout_cache"] = (self.ZtXy, value)
+        return value
+
+    def _site_c(self, v):
+        """``sum_{i in s} v_i'C_i`` per site, (S, p + 1), for ``v`` (N, q) in site order."""
+        _, _, C0, C1, starts = self._site_layout
+        c = v[:, [0]] * C0
+        if C1 is not None:
+            c += v[:, [1]] * C1
+        return np.add.reduceat(c, starts, axis=0)
+
+    def _site_sums(self, P):
+        """``P_i a_i`` per group, ``omega_s`` and ``c_s`` from ``P`` per group of
+        participants sharing ``Z_i'Z_i``.
+
+        ``a_i = Z_i'1`` is the first column of ``Z_i'Z_i`` (Z's first column
+        is the intercept), so ``P_i a_i`` and ``a_i'P_i a_i`` are the same
+        within a group; only ``c_i = C_i0 - (P_i a_i)'C_i`` is per participant.
+        """
+        codes, sizes, _, _, starts = self._site_layout
+        a = self._outer[2][:, :, 0]
+        Pa = np.einsum("gqr,gr->gq", P, a)
+        w = sizes - np.einsum("gq,gq->g", a, Pa)[codes]
+        e0 = np.zeros(self.q)
+        e0[0] = 1.0
+        omega = np.add.reduceat(w, starts)
+        return Pa, omega, self._site_c(e0 - Pa[codes])
+
     def _outer_level(self, S, P, codes, theta):
         tau = float(theta[-1])
         if tau == 0.0:
             return S, 0.0
-        P = P[codes]
-        p = self.p
-        a = self.ZtZ[:, :, 0]  # Z_i'1
-        C = self.ZtXy.copy()  # (N, q, p + 1): rows Z_i'[X y], with y - X beta0 as in _core
-        C[:, :, p] -= C[:, :, :p] @ self._outer[4]
-        Pa = np.einsum("nqr,nr->nq", P, a)
-        w = self.group_sizes - np.einsum("nq,nq->n", a, Pa)
-        c = C[:, 0, :] - np.einsum("nq,nqr->nr", Pa, C)
-        omega = np.bincount(self.site_codes, weights=w, minlength=self.n_sites)
-        cs = np.stack([np.bincount(self.site_codes, weights=c[:, j], minlength=self.n_sites)
-                       for j in range(p + 1)], axis=1)
+        _, omega, cs = self._site_sums(P)
         rho = tau * tau / (1.0 + tau * tau * omega)
-        S = S - np.einsum("s,si,sj->ij", rho, cs, cs)
+        S = S - (cs.T * rho) @ cs
         return S, float(np.sum(np.log1p(tau * tau * omega)))
 
+    def _core(self, theta, want_grad=False, want_dF=False):
+        """``GroupedLMM._core`` with the site level; its gradient pieces analytic.
+
+        The participants' part of each derivative comes from
+        ``GroupedLMM._core`` (which already works with ``S_total``'s ``w`` and
+        ``F``); the site level adds, by the envelope theorem, ``w'dS_site w``
+        to ``d r^2``, ``tr(F^{-1} dF_site)`` to ``d log|F|`` and the derivative
+        of ``sum_s log(1 + tau^2 omega_s)`` to ``d log|M|``, with ``dS_site =
+        -sum_s (d rho_s c_s c_s' + rho_s (dc_s c_s' + c_s dc_s'))``:
+
+        * participant theta_k: ``dP_i = R'E_k K + (R'E_k K)'`` (as in
+          ``_second_order``), ``dw_i = -a_i'dP_i a_i``, ``dc_i = -(dP_i
+          a_i)'C_i``, summed per site; ``d rho_s = -rho_s^2 d omega_s``;
+        * tau: ``d rho_s / d tau = 2 tau / (1 + tau^2 omega_s)^2``.
+
+        With ``want_dF`` also ``dF`` (k, p, p), the derivatives of ``F =
+        X'V^{-1}X`` (centred design), for the Jacobian of ``cov(beta)``.
+        """
+        out = super()._core(theta, want_grad or want_dF)
+        if not (want_grad or want_dF):
+            return out
+        p, q = self.p, self.q
+        k0 = len(self._tri)
+        tau = float(theta[-1])
+        codes, _, A, O, beta0, _ = self._outer
+        lam = self.lam(theta[:k0])
+        Minv = np.linalg.inv(lam.T @ A @ lam + np.eye(q))
+        K = Minv @ lam.T
+        R = np.eye(q) - A @ (lam @ K)
+        dP = []
+        for r, c in self._tri:
+            W = R[:, [r], :].transpose(0, 2, 1) * K[:, [c], :]  # R'E_k K, (G, q, q)
+            dP.append(W + W.transpose(0, 2, 1))
+        _, omega, cs = self._site_sums(out["P_group"])
+        codes_by_site, _, _, _, starts = self._site_layout
+        a = A[:, :, 0]
+        denom = 1.0 + tau * tau * omega
+        rho = tau * tau / denom
+        # per participant theta_k: d omega_s and d c_s (dP_i a_i is the same
+        # within a group of participants sharing Z_i'Z_i)
+        domega = np.empty((k0, self.n_sites))
+        dcs = np.empty((k0, self.n_sites, p + 1))
+        for k, dPk in enumerate(dP):
+            dPa = np.einsum("gqr,gr->gq", dPk, a)
+            domega[k] = -np.add.reduceat(np.einsum("gq,gq->g", a, dPa)[codes_by_site], starts)
+            dcs[k] = -self._site_c(dPa[codes_by_site])
+        drho = np.vstack([-rho * rho * domega, 2.0 * tau / denom**2])  # (k0 + 1, S)
+        u = np.r_[-(out["beta_t"] - beta0), 1.0]
+        Finv = linalg.cho_solve(out["cf"], np.eye(p))
+        cw = cs @ u
+        dcw = dcs @ u  # (k0, S)
+        cX = cs[:, :p]
+        FcX = cX @ Finv
+        quad = np.einsum("si,si->s", cX, FcX)
+        cross = np.einsum("ksi,si->ks", dcs[:, :, :p], FcX)
+        zero = np.zeros((1, self.n_sites))
+        dcw = np.vstack([dcw, zero])
+        cross = np.vstack([cross, zero])
+        d_r2 = -(drho @ (cw * cw) + 2.0 * (dcw * (rho * cw)).sum(axis=1))
+        d_ldF = -(drho @ quad + 2.0 * (cross * rho).sum(axis=1))
+        d_ldM = np.r_[(tau * tau / denom) @ domega.T, np.sum(2.0 * tau * omega / denom)]
+        if want_grad:
+            out["d_ldM"] = np.r_[out["d_ldM"], 0.0] + d_ldM
+            out["d_r2"] = np.r_[out["d_r2"], 0.0] + d_r2
+            out["d_ldF"] = np.r_[out["d_ldF"], 0.0] + d_ldF
+        if want_dF:
+            dF = np.empty((k0 + 1, p, p))
+            for k, dPk in enumerate(dP):
+                if q == 1:
+                    flat = dPk[:, 0, 0] @ O[0]
+                else:
+                    flat = dPk[:, 0, 0] @ O[0] + dPk[:, 0, 1] @ O[1] + dPk[:, 1, 1] @ O[2]
+                part = -flat.reshape(p + 1, p + 1)[:p, :p]
+                dcX = dcs[k, :, :p]
+                site = np.einsum("s,si,sj->ij", drho[k], cX, cX) + np.einsum(
+                    "s,si,sj->ij", rho, dcX, cX)
+                dF[k] = part - site - np.einsum("s,si,sj->ji", rho, dcX, cX)
+            dF[k0] = -np.einsum("s,si,sj->ij", drho[k0], cX, cX)
+            out["dF"] = dF
+        return out
+
     def deviance(self, theta, reml=True, want_grad=False):
-        theta = np.asarray(theta, dtype=float)
-        dev = super().deviance(theta, reml, want_grad=False)
-        if not want_grad:
-            return dev
-        grad = np.empty(len(theta))
-        for j in range(len(theta)):
-            h = 1e-6 * max(1.0, abs(theta[j]))
-            e = np.zeros(len(theta))
-            e[j] = h
-            up = super().deviance(theta + e, reml)
-            # a lower bound at 0 (a diagonal or tau): one-sided there
-            if theta[j] - h < 0 and self._is_diagonal(j):
-                grad[j] = (up - dev) / h
-            else:
-                grad[j] = (up - super().deviance(theta - e, reml)) / (2 * h)
-        return dev, grad
+        """Profiled deviance at (participant theta, tau); the gradient analytic (see ``_core``)."""
+        return super().deviance(np.asarray(theta, dtype=float), reml, want_grad)
 
     def _is_diagonal(self, j):
         return j == len(self._tri) or self._tri[j][0] == self._tri[j][1]
@@ -1300,8 +1413,10 @@ class NestedLMM(GroupedLMM):
 
     def fit(self, reml=True, start=None, tol=1e-9, maxiter=200, centre=None):
         """Several starts (the participant model's optimum with small and large
-        site variances, and lme4's identity start), bounded Newton on the
-        numerical gradient, the best optimum certified to second order."""
+        site variances, and lme4's identity start), L-BFGS-B on the analytic
+        gradient, the best optimum polished with Newton steps
+        (:meth:`_polish_numerically`) and certified to second order
+        (:meth:`_certify_numerically`)."""
         base = GroupedLMM.__new__(GroupedLMM)
         base.__dict__.update({k: v for k, v in self.__dict__.items()
                               if k not in ("site_codes", "sites", "n_sites")})
@@ -1330,20 +1445,22 @@ class NestedLMM(GroupedLMM):
                          "message": f"L-BFGS-B: {res.message}", "start": name,
                          "gradient_max": float(np.max(np.abs(res.jac)))})
         best = min(runs, key=lambda r: r["fun"])
+        best = self._polish_numerically(best, reml, diag, fun)
         certified, why = self._certify_numerically(best["x"], reml, diag)
         theta = best["x"]
         core = self._core(theta)
         n_eff = self.n - self.p if reml else self.n
         scale = max(float(np.max(theta[diag])), 1e-2)
         boundary = [k for k in diag if theta[k] < 1e-4 * scale]
-        # L-BFGS-B often ends its line search "abnormally" at the precision a
-        # numerical gradient allows; the certificate is what decides
+        # L-BFGS-B may end its line search "abnormally" close to the optimum;
+        # the polish and the certificate are what decide
         converged = bool(certified)
         return LMMFit(
             theta=theta, beta=self.to_original(core["beta_t"]),
             sigma=float(np.sqrt(core["r2"] / n_eff)), deviance=float(best["fun"]), reml=reml,
             converged=converged,
-            optimizer="L-BFGS-B, numerical gradient, several starts (scipy; backwalk_study)",
+            optimizer="L-BFGS-B, analytic gradient, several starts (scipy), Newton polish "
+                      "(backwalk_study)",
             iterations=int(sum(r["nit"] for r in runs)), n_evaluations=n_eval[0],
             gradient_max=best["gradient_max"],
             message=best["message"] if converged else f"{best['message']}; {why}",
@@ -1355,85 +1472,126 @@ class NestedLMM(GroupedLMM):
             certificate=why if certified else f"failed: {why}",
         )
 
-    def _certify_numerically(self, x, reml, diag):
-        """First- and second-order conditions with central differences of the deviance."""
+    @staticmethod
+    def _difference_steps(x):
+        return 1e-4 * np.maximum(np.abs(x), 1e-2)
+
+    @staticmethod
+    def _jacobian_of(grad, x, steps):
+        """Symmetrised Jacobian of ``grad`` (an analytic gradient) by central differences."""
         k = len(x)
-        f0 = self.deviance(x, reml)
+        H = np.empty((k, k))
+        for j in range(k):
+            e = np.zeros(k)
+            e[j] = steps[j]
+            H[:, j] = (grad(x + e) - grad(x - e)) / (2.0 * steps[j])
+        return (H + H.T) / 2.0
+
+    def _polish_numerically(self, best, reml, diag, fun, max_steps=6):
+        """Newton steps from ``best`` to the precision of the data.
+
+        The Hessian is by central differences of the analytic gradient; the
+        parameters on their bound (a diagonal of Lambda, or tau, at 0) stay
+        there. A step is kept only while the gradient's norm (off the bound)
+        falls: convergence is quadratic, so the last kept point is as close to
+        the optimum as the rounding of the statistics allows, and two sums of
+        the same data in another order (rows permuted, partitions on Dask)
+        give the same optimum to that rounding.
+        """
+        x = np.asarray(best["x"], dtype=float)
+        k = len(x)
+        scale = max(float(np.max(x[diag])), 1e-2)
+        move = np.ones(k, dtype=bool)
+        move[diag] = x[diag] >= 1e-4 * scale
+        if not move.any():
+            return best
+        lower = np.full(k, -np.inf)
+        lower[diag] = 0.0
+
+        def grad(v):
+            return fun(v)[1]
+
+        f, g = fun(x)
+        norm = float(np.linalg.norm(g[move]))
+        moved = False
+        for _ in range(max_steps):
+            if norm == 0.0:
+                break
+            H = self._jacobian_of(grad, x, self._difference_steps(x))[np.ix_(move, move)]
+            try:
+                cf = linalg.cho_factor(H)
+            except linalg.LinAlgError:
+                break
+            x_new = x.copy()
+            x_new[move] -= linalg.cho_solve(cf, g[move])
+            if np.any(x_new < lower):
+                break
+            f_new, g_new = fun(x_new)
+            norm_new = float(np.linalg.norm(g_new[move]))
+            if norm_new >= norm or f_new > f + 1e-10 * max(1.0, abs(f)):
+                break
+            x, f, g, norm, moved = x_new, f_new, g_new, norm_new, True
+        if not moved:
+            return best
+        projected = np.where((x <= lower) & (g > 0), 0.0, g)
+        return {**best, "x": x, "fun": float(f),
+                "gradient_max": float(np.max(np.abs(projected))),
+                "message": f"{best['message']}; polished by Newton steps"}
+
+    def _certify_numerically(self, x, reml, diag):
+        """First- and second-order conditions: the analytic gradient, and a Hessian
+        by central differences of it."""
+        k = len(x)
+        f0, g = self.deviance(x, reml, want_grad=True)
         scale = max(float(np.max(x[diag])), 1e-2)
         at_bound = np.array([(j in diag) and x[j] < 1e-4 * scale for j in range(k)])
-        steps = 1e-4 * np.maximum(np.abs(x), 1e-2)
-
-        def f(v):
-            return self.deviance(np.where(at_bound, np.abs(v), v), reml)
-
-        g = np.empty(k)
-        H = np.empty((k, k))
-        for i in range(k):
-            ei = np.zeros(k)
-            ei[i] = steps[i]
-            up, down = f(x + ei), f(x - ei)
-            g[i] = (up - down) / (2 * steps[i])
-            H[i, i] = (up - 2 * f0 + down) / steps[i] ** 2
-            for j in range(i):
-                ej = np.zeros(k)
-                ej[j] = steps[j]
-                H[i, j] = H[j, i] = (f(x + ei + ej) - f(x + ei - ej) - f(x - ei + ej)
-                                     + f(x - ei - ej)) / (4 * steps[i] * steps[j])
         gtol = 1e-3 * max(1.0, abs(f0)) ** 0.5
-        # at a zero diagonal the deviance is even in it (probed as |v|): only
-        # the off-boundary directions need a zero gradient
+        if np.any(at_bound & (g < -gtol)):
+            return False, "the gradient points into the interior at a boundary parameter"
         if np.any(np.abs(g[~at_bound]) > gtol):
             return False, f"gradient {np.max(np.abs(g[~at_bound])):.2g} is not zero"
-        ev = np.linalg.eigvalsh(H)
+        # the deviance is smooth through a zero diagonal (and even in tau), so
+        # central differences there are those of the same function
+        H = self._jacobian_of(lambda v: self.deviance(v, reml, want_grad=True)[1], x,
+                              self._difference_steps(x))
+        free = ~at_bound | (np.abs(g) <= gtol)
+        ev = np.linalg.eigvalsh(H[np.ix_(free, free)])
         if ev[0] < -1e-4 * max(1.0, float(np.max(np.abs(ev)))):
             return False, "the Hessian has a negative eigenvalue (a saddle point)"
         if at_bound.any():
             return True, "boundary optimum: no descent into the interior found"
         return True, "interior optimum: zero gradient, positive definite Hessian"
 
-    def _varpar_grad(self, varpar, reml):
-        g = np.empty(len(varpar))
-        for j in range(len(varpar)):
-            h = 1e-5 * max(1e-2, abs(varpar[j]))
-            e = np.zeros(len(varpar))
-            e[j] = h
-            g[j] = (self.varpar_deviance(varpar + e, reml)
-                    - self.varpar_deviance(varpar - e, reml)) / (2 * h)
-        return g
-
     def satterthwaite_parts(self, fit, rel_step=1e-4):
-        """As GroupedLMM's, with the Hessian by second differences of the deviance."""
-        varpar = np.r_[fit.theta, fit.sigma]
+        """As GroupedLMM's: the Hessian of lmerTest's ``devfun_vp`` in (theta,
+        tau, sigma) by central differences of its analytic gradient
+        (``GroupedLMM._varpar_grad`` on this model's ``_core``), the Jacobian
+        of ``cov(beta)`` analytic (``-sigma^2 T F^{-1} F_k F^{-1} T'`` with
+        ``F_k`` from ``_core(want_dF=True)``, and ``2 cov(beta) / sigma``).
+
+        ``rel_step`` scales the difference steps (``rel_step * max(|x|,
+        1e-2)``). Differences of an analytic gradient amplify the rounding of
+        the statistics far less than the former second differences of the
+        deviance: two sums of the same data in another order (5,000 and 600
+        participants, SYNTHETIC; Pixel) give dof that agree to 2e-11 to 2e-10
+        relative, where they differed by 3e-6 to 4e-4.
+        """
+        varpar = np.r_[np.asarray(fit.theta, dtype=float), float(fit.sigma)]
         k = len(varpar)
         steps = rel_step * np.maximum(np.abs(varpar), 1e-2)
-        f0 = self.varpar_deviance(varpar, fit.reml)
-        H = np.empty((k, k))
-        for i in range(k):
-            for j in range(i, k):
-                ei = np.zeros(k)
-                ej = np.zeros(k)
-                ei[i], ej[j] = steps[i], steps[j]
-                if i == j:
-                    H[i, i] = (self.varpar_deviance(varpar + ei, fit.reml) - 2 * f0
-                               + self.varpar_deviance(varpar - ei, fit.reml)) / steps[i] ** 2
-                else:
-                    H[i, j] = H[j, i] = (
-                        self.varpar_deviance(varpar + ei + ej, fit.reml)
-                        - self.varpar_deviance(varpar + ei - ej, fit.reml)
-                        - self.varpar_deviance(varpar - ei + ej, fit.reml)
-                        + self.varpar_deviance(varpar - ei - ej, fit.reml)
-                    ) / (4 * steps[i] * steps[j])
+        H = self._jacobian_of(lambda v: self._varpar_grad(v, fit.reml), varpar, steps)
         evals, evecs = np.linalg.eigh(H)
         pos = evals > 1e-8
         A = 2.0 * (evecs[:, pos] / evals[pos]) @ evecs[:, pos].T
+        sigma = float(fit.sigma)
+        core = self._core(varpar[:-1], want_dF=True)
+        cf = core["cf"]
+        vcov = sigma**2 * self._T @ linalg.cho_solve(cf, self._T.T)  # as cov_beta
+        TFinv = self._T @ linalg.cho_solve(cf, np.eye(self.p))
         jac = np.empty((k, self.p, self.p))
         for j in range(k - 1):
-            e = np.zeros(k - 1)
-            e[j] = steps[j]
-            jac[j] = (self.cov_beta(fit.theta + e, fit.sigma)
-                      - self.cov_beta(fit.theta - e, fit.sigma)) / (2 * steps[j])
-        vcov = self.cov_beta(fit.theta, fit.sigma)
-        jac[k - 1] = 2.0 * vcov / fit.sigma
+            jac[j] = -sigma**2 * TFinv @ core["dF"][j] @ TFinv.T
+        jac[k - 1] = 2.0 * vcov / sigma
         return A, jac, vcov, evals
 
     def random_effects(self, fit):
