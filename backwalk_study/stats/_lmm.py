@@ -313,7 +313,7 @@ class GroupedLMM:
         cached = self.__dict__.get("_outer_cache")
         if cached is not None and cached[0] is self.ZtXy and cached[1] is self.ZtZ:
             return cached[2]
-        N, q, p, p1 = self.n_groups, self.q, self.p, self.p + 1
+        N, q = self.n_groups, self.q
         keys = [self.ZtZ[:, 0, 0]] if q == 1 else [self.ZtZ[:, 0, 0], self.ZtZ[:, 0, 1], self.ZtZ[:, 1, 1]]
         order = np.lexsort(keys[::-1])
         sorted_keys = np.column_stack([k[order] for k in keys])
