@@ -471,3 +471,21 @@ def test_small_argument_and_message_checks(tmp_path, capsys):
     (folder / "sessions" / "part-9.csv").write_text("")
     assert cli.main(["validate", str(folder), "--workers", "1"]) == cli.EXIT_UNREADABLE
     assert "sessions/part-9.csv: the file is empty (0 bytes)" in capsys.readouterr().err
+
+
+def test_json_problems_have_the_in_memory_shape(tmp_path, capsys):
+    import json
+
+    from backwalk_study.interfaces import cli
+
+    _split(EXAMPLE, tmp_path / "parts")
+    odd = tmp_path / "parts" / "assessments" / "part-001.csv"
+    frame = pd.read_csv(odd, dtype=str, keep_default_na=False)
+    frame.loc[[3, 4], "value"] = "fast"
+    frame.to_csv(odd, index=False)
+    assert cli.main(["validate", str(tmp_path / "parts"), "--workers", "1", "--json", "--limit", "1"]) \
+        == cli.EXIT_INVALID
+    captured = capsys.readouterr()
+    records = json.loads(captured.out)
+    assert isinstance(records, list) and len(records) == 1 and records[0]["row"] == 5
+    assert "the first 1 of 2 problems" in captured.err

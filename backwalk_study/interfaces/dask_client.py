@@ -119,8 +119,12 @@ def validate_on_dask(args) -> int:
     if args.json:
         from ..data.errors import StudyValidationError
 
+        # the in-memory --json shape (a list of problems); a capped list says so on stderr
         records = StudyValidationError(found.problems).to_records() if found.total else []
-        print(json.dumps({"total": found.total, "problems": records}, indent=2, ensure_ascii=False, default=str))
+        print(json.dumps(records, indent=2, ensure_ascii=False, default=str))
+        if found.capped:
+            print(f"warning: the first {len(found.problems)} of {found.total} problems (raise --limit for more)",
+                  file=sys.stderr)
     elif found.total:
         shown = f" (the first {len(found.problems)} shown)" if found.capped else ""
         print(f"{args.path}: {found.total} problem{'s' if found.total != 1 else ''} found{shown}; "
