@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from ..data.terminal import printable
+from .arguments import UsageError, check_output
 
 #: The exit codes of every command, in one table.
 EXIT_OK, EXIT_INVALID, EXIT_UNREADABLE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -32,8 +33,6 @@ _NOT_DONE = {"validate": "nothing was changed", "import": "no study folder was w
              "meta": "nothing was written"}
 
 
-class UsageError(Exception):
-    """An argument names something that is not there (exit code 2)."""
 
 
 def _load(args):
@@ -139,24 +138,6 @@ def cmd_catalogue(args) -> int:
     return EXIT_OK
 
 
-def _inputs(args) -> list[Path]:
-    """Every file or folder a command reads: never an output."""
-    path = Path(args.path)
-    inputs = [path]
-    if getattr(args, "mapping", None):
-        inputs.append(Path(args.mapping))
-        if path.is_file():
-            inputs.append(path.parent / "sessions.csv")  # the session log a mapping points to sits beside it
-    return inputs
-
-
-def _check_output(path, args, kind) -> list[str]:
-    from ..data.output_paths import OutputPathError, check_output_path
-
-    try:
-        return check_output_path(path, _inputs(args), args.force, kind=kind)
-    except OutputPathError as exc:
-        raise UsageError(str(exc)) from None
 
 
 def _private(study, args, report_folder: Path):
@@ -189,7 +170,7 @@ def cmd_run(args) -> int:
     if wants_dask(args):
         return run_on_dask(args)
 
-    notes = _check_output(args.output, args, kind="folder")
+    notes = check_output(args.output, args, kind="folder")
     study = _load(args)
     warnings_seen = _privacy_report(study)
     study = _private(study, args, Path(args.output).resolve())
@@ -267,7 +248,7 @@ def cmd_report(args) -> int:
     from ..data.privacy import display_id
     from ..outputs.report import _file_id, write_client_report, write_cohort_report
 
-    notes = _check_output(args.output, args, kind="HTML page") if args.output else []
+    notes = check_output(args.output, args, kind="HTML page") if args.output else []
     study = _load(args)
     warnings_seen = _privacy_report(study)
     options = {"show_flagged_text": args.show_flagged_text, "allow_names": args.names_in_output}
@@ -288,14 +269,14 @@ def cmd_report(args) -> int:
         shown = display_id(study, pid, allow_names=args.names_in_output)
         out = Path(args.output) if args.output else Path.cwd() / f"report-{_file_id(shown)}.html"
         if not args.output:
-            notes += _check_output(out, args, kind="HTML page")
+            notes += check_output(out, args, kind="HTML page")
         written = write_client_report(study, pid, out, **options)
     else:
         if args.pseudonymise:
             study = _private(study, args, folder)
         out = Path(args.output) if args.output else Path.cwd() / "cohort.html"
         if not args.output:
-            notes += _check_output(out, args, kind="HTML page")
+            notes += check_output(out, args, kind="HTML page")
         written = write_cohort_report(study, out, **options)
     for line in warnings_seen + notes:
         print(f"warning: {printable(line)}", file=sys.stderr)

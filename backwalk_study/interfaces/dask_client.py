@@ -14,6 +14,7 @@ import os
 import sys
 
 from ..data.errors import StudyReadError
+from .arguments import UsageError, check_output
 
 __all__ = ["SCHEDULER_ENV", "wants_dask", "dask_client", "explain_cluster_failure"]
 
@@ -111,8 +112,6 @@ def validate_on_dask(args) -> int:
     from ..data.partitions import validate_partitions
 
     if args.limit < 1:
-        from .cli import UsageError
-
         raise UsageError(f"--limit must be 1 or more; got {args.limit}")
     with dask_client(getattr(args, "scheduler", None), getattr(args, "workers", None)):
         found = validate_partitions(args.path, limit=args.limit)
@@ -159,7 +158,6 @@ def run_on_dask(args) -> int:
     from ..data.terminal import printable
     from ..outputs.bundle import DIAGNOSTIC_COLUMNS, DOSE_RESPONSE_FILES, stacked, weeks_tables
     from ..stats.mixed_dask import dose_response_dask
-    from .cli import UsageError, _check_output
 
     unsupported = [flag for flag, value in (("--mapping", args.mapping), ("--pseudonymise", args.pseudonymise),
                                             ("--key-file", args.key_file)) if value]
@@ -167,7 +165,7 @@ def run_on_dask(args) -> int:
         raise UsageError(f"{', '.join(unsupported)}: not available with --workers or --scheduler (a partitioned "
                          "study is analysed on Dask without a mapping or pseudonymisation); run without Dask "
                          "on a study that fits in memory")
-    notes = _check_output(args.output, args, kind="folder")
+    notes = check_output(args.output, args, kind="folder")
     out = Path(args.output)
     written = []
     with dask_client(getattr(args, "scheduler", None), getattr(args, "workers", None)):
