@@ -410,7 +410,51 @@ def _fit_statsmodels(X, Z, y, group, reml, notes):
     return _theta_from_cov(cov_rel), bool(best.converged)
 
 
-class MixedModel:
+def check_fit_arguments(what, dof, reml, site, confidence):
+    """The checks of a fit's arguments, for the in-memory and the Dask model."""
+    if dof not in DOF_METHODS:
+        raise ValueError(f"{what}: dof must be one of {', '.join(DOF_METHODS)}; got {dof!r}")
+    if dof == "kenward-roger" and not reml:
+        raise ValueError(f"{what}: Kenward-Roger needs a REML fit (as pbkrtest and lmerTest); use "
+                         "reml=True or dof='satterthwaite'")
+    if dof == "kenward-roger" and site is not None:
+        raise ValueError(f"{what}: Kenward-Roger is not available with a site intercept; use "
+                         "dof='satterthwaite'")
+    if not 0 < confidence < 1:
+        raise ValueError(f"{what}: confidence must be between 0 and 1; got {confidence!r}")
+
+
+class _EngineCounts:
+    """Counts a fitted model reports, read off its engine (in memory and on Dask)."""
+
+    @property
+    def n_obs(self):
+        return int(self.engine_model.n)
+
+    @property
+    def n_participants(self):
+        return int(self.engine_model.n_groups)
+
+    @property
+    def n_sites(self):
+        return int(self.engine_model.n_sites) if self.design.site is not None else None
+
+    @property
+    def n_params(self):
+        """Fixed effects, variance parameters, sigma, and an estimated breakpoint."""
+        return (self.engine_model.p + self.engine_model.n_theta + 1
+                + int(self.breakpoint_estimated))
+
+    def fit_notes(self):
+        """The model's notes, with the rows left out for missing values (said in every fit)."""
+        notes = list(self.notes)
+        if self.n_dropped:
+            notes.append(f"{self.n_dropped} row(s) with a missing value in a column of the model "
+                         "were left out (as lme4 does)")
+        return notes
+
+
+class MixedModel(_EngineCounts):
     """A growth-curve linear mixed model: the data and the design, not yet fitted.
 
     The model of :func:`dose_response` (see there for every argument), split
@@ -574,24 +618,6 @@ class MixedModel:
             self.notes.append(msg)
             warnings.warn(msg, ModelFitWarning, stacklevel=4)
 
-    @property
-    def n_obs(self):
-        return int(self.engine_model.n)
-
-    @property
-    def n_participants(self):
-        return int(self.engine_model.n_groups)
-
-    @property
-    def n_sites(self):
-        return int(self.engine_model.n_sites) if self.design.site is not None else None
-
-    @property
-    def n_params(self):
-        """Fixed effects, variance parameters, sigma, and an estimated breakpoint."""
-        return (self.X.shape[1] + self.engine_model.n_theta + 1
-                + int(self.breakpoint_estimated))
-
     def fit(self, reml=True, dof="satterthwaite", confidence=0.95):
         """Estimate the model.
 
@@ -608,21 +634,8 @@ class MixedModel:
         -------
         DoseResponseResult
         """
-        if dof not in DOF_METHODS:
-            raise ValueError(f"dose_response: dof must be one of {', '.join(DOF_METHODS)}; "
-                             f"got {dof!r}")
-        if dof == "kenward-roger" and not reml:
-            raise ValueError("dose_response: Kenward-Roger needs a REML fit (as pbkrtest and "
-                             "lmerTest); use reml=True or dof='satterthwaite'")
-        if dof == "kenward-roger" and self.design.site is not None:
-            raise ValueError("dose_response: Kenward-Roger is not available with a site "
-                             "intercept; use dof='satterthwaite'")
-        if not 0 < confidence < 1:
-            raise ValueError("dose_response: confidence must be between 0 and 1")
-        notes = list(self.notes)
-        if self.n_dropped:
-            notes.append(f"{self.n_dropped} row(s) with a missing value in a column of the model "
-                         "were left out (as lme4 does)")
+        check_fit_arguments("dose_response", dof, reml, self.design.site, confidence)
+        notes = self.fit_notes()
         engine_fit = _run_engine(self, reml, notes)
         result = DoseResponseResult(self, engine_fit, dof=dof, confidence=confidence,
                                     notes=notes)

@@ -53,7 +53,8 @@ import numpy as np
 import pandas as pd
 
 from ._lmm import GroupedLMM, NestedLMM
-from .mixed import DOF_METHODS, SHAPES, DoseResponseResult, ModelFitWarning, _Design, check_sites
+from .mixed import (SHAPES, DoseResponseResult, ModelFitWarning, _Design, _EngineCounts,
+                    check_fit_arguments, check_sites)
 
 __all__ = ["dose_response_dask", "DaskMixedModel", "DaskDoseResponseResult"]
 
@@ -215,7 +216,7 @@ def _linear_map(design, spec, cell, columns, covariates):
     return A
 
 
-class DaskMixedModel:
+class DaskMixedModel(_EngineCounts):
     """The design and reduced statistics of a mixed model fitted on a Dask DataFrame.
 
     Has the attributes :class:`DoseResponseResult` reads from a
@@ -252,17 +253,8 @@ class DaskMixedModel:
         -------
         DaskDoseResponseResult
         """
-        if dof not in DOF_METHODS:
-            raise ValueError(f"{_WHAT}: dof must be one of {', '.join(DOF_METHODS)}; got {dof!r}")
-        if dof == "kenward-roger" and not reml:
-            raise ValueError(f"{_WHAT}: Kenward-Roger needs a REML fit (as pbkrtest and lmerTest); use "
-                             "reml=True or dof='satterthwaite'")
-        if dof == "kenward-roger" and self.design.site is not None:
-            raise ValueError(f"{_WHAT}: Kenward-Roger is not available with a site intercept; use "
-                             "dof='satterthwaite'")
-        if not 0 < confidence < 1:
-            raise ValueError(f"{_WHAT}: confidence must be between 0 and 1; got {confidence!r}")
-        notes = list(self.notes)
+        check_fit_arguments(_WHAT, dof, reml, self.design.site, confidence)
+        notes = self.fit_notes()
         fit = self.engine_model.fit(reml=reml)
         if not fit.converged:
             notes.append(f"the exact engine did not converge ({fit.message}; largest gradient "
@@ -271,22 +263,6 @@ class DaskMixedModel:
         for msg in result.diagnostics.warnings:
             warnings.warn(msg, ModelFitWarning, stacklevel=3)
         return result
-
-    @property
-    def n_obs(self):
-        return int(self.engine_model.n)
-
-    @property
-    def n_participants(self):
-        return int(self.engine_model.n_groups)
-
-    @property
-    def n_sites(self):
-        return int(self.engine_model.n_sites) if self.design.site is not None else None
-
-    @property
-    def n_params(self):
-        return self.engine_model.p + self.engine_model.n_theta + 1
 
 
 class DaskDoseResponseResult(DoseResponseResult):
@@ -417,15 +393,7 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                          "breakpoint (estimate a breakpoint in memory)")
     if shape == "spline" and knots is None and (isinstance(df, bool) or int(df) != df or df < 1):
         raise ValueError(f"{_WHAT}: df must be a whole number >= 1; got {df!r}")
-    if dof not in DOF_METHODS:
-        raise ValueError(f"{_WHAT}: dof must be one of {', '.join(DOF_METHODS)}; got {dof!r}")
-    if dof == "kenward-roger" and not reml:
-        raise ValueError(f"{_WHAT}: Kenward-Roger needs a REML fit (as pbkrtest and lmerTest); use reml=True "
-                         "or dof='satterthwaite'")
-    if dof == "kenward-roger" and site is not None:
-        raise ValueError(f"{_WHAT}: Kenward-Roger is not available with a site intercept; use dof='satterthwaite'")
-    if not 0 < confidence < 1:
-        raise ValueError(f"{_WHAT}: confidence must be between 0 and 1; got {confidence!r}")
+    check_fit_arguments(_WHAT, dof, reml, site, confidence)  # before any pass over the data
     if not hasattr(data, "map_partitions"):
         raise ValueError(f"{_WHAT}: data must be a Dask DataFrame, not {type(data).__name__}")
     covariates = list(covariates or [])
@@ -672,9 +640,6 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
                            outcome=[n_rows, y_mean, XyXy[-1, -1]])
     model._site_of_group = site_of_group
     model.notes += site_notes
-    if n_dropped:
-        model.notes.append(f"{n_dropped} row(s) with a missing value in a column of the model were left out "
-                           "(as lme4 does)")
     return model.fit(reml=reml, dof=dof, confidence=confidence)
 
 
