@@ -410,6 +410,20 @@ def _fit_statsmodels(X, Z, y, group, reml, notes):
     return _theta_from_cov(cov_rel), bool(best.converged)
 
 
+def check_collinear(xtx, names, what):
+    """An error naming the fixed effects that are linearly dependent in ``X'X`` (any centring)."""
+    scale = np.sqrt(np.diag(xtx))
+    scale[scale == 0] = 1.0
+    evals, evecs = np.linalg.eigh(xtx / np.outer(scale, scale))
+    if evals[0] < 1e-10:
+        involved = [names[j] for j in np.flatnonzero(np.abs(evecs[:, 0]) > 0.1)]
+        raise ValueError(
+            f"{what}: the fixed effects are collinear: " + ", ".join(involved)
+            + " are linearly dependent in these data (e.g. a group whose time or dose never "
+            "varies, such as a control arm with zero minutes; or a covariate that duplicates "
+            "another); drop a column or the group")
+
+
 def check_fit_arguments(what, dof, reml, site, confidence):
     """The checks of a fit's arguments, for the in-memory and the Dask model."""
     if dof not in DOF_METHODS:
@@ -568,17 +582,7 @@ class MixedModel(_EngineCounts):
             engine = NestedLMM(X, Z, self.y, self.groups, self._site_of_group)
         else:
             engine = GroupedLMM(X, Z, self.y, self.groups)
-        xtx = engine.XyXy[:-1, :-1]
-        scale = np.sqrt(np.diag(xtx))
-        scale[scale == 0] = 1.0
-        evals, evecs = np.linalg.eigh(xtx / np.outer(scale, scale))
-        if evals[0] < 1e-10:
-            involved = [names[j] for j in np.flatnonzero(np.abs(evecs[:, 0]) > 0.1)]
-            raise ValueError(
-                "dose_response: the fixed effects are collinear: " + ", ".join(involved)
-                + " are linearly dependent in these data (e.g. a group whose time or dose never "
-                "varies, such as a control arm with zero minutes; or a covariate that duplicates "
-                "another); drop a column or the group")
+        check_collinear(engine.XyXy[:-1, :-1], names, "dose_response")
         self.X, self.Z, self.design_names, self.engine_model = X, Z, names, engine
 
     def _estimate_breakpoint(self, t):

@@ -54,7 +54,7 @@ import pandas as pd
 
 from ._lmm import GroupedLMM, NestedLMM
 from .mixed import (SHAPES, DoseResponseResult, ModelFitWarning, _Design, _EngineCounts,
-                    check_fit_arguments, check_sites)
+                    check_collinear, check_fit_arguments, check_sites)
 
 __all__ = ["dose_response_dask", "DaskMixedModel", "DaskDoseResponseResult"]
 
@@ -632,7 +632,7 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         lmm = GroupedLMM.from_statistics(ZtXy, ZtZ, XyXy, n_rows, x_means, y_mean)
     else:
         lmm = NestedLMM.from_statistics(ZtXy, ZtZ, XyXy, n_rows, x_means, y_mean, site_of_group=site_of_group)
-    _check_collinear(XyXy[:-1, :-1], names)
+    check_collinear(XyXy[:-1, :-1], names, _WHAT)
     model = DaskMixedModel(design, names, lmm, np.asarray(subjects), n_dropped=n_dropped,
                            time_mean=float(shift[spec.i_time - 1] + table[f"s0_{spec.i_time}"].sum() / n_rows),
                            time_range=(t_min, t_max), fallback=fallback,
@@ -668,13 +668,3 @@ def _with_spline_knots(data, spec, people, from_people, knots, df):
         raise ValueError(f"{_WHAT}: spline knots must lie strictly inside the range of {spec.time} "
                          f"({lo:g}-{hi:g})")
     return replace(spec, knots=(lo, *map(float, inner), hi))
-
-
-def _check_collinear(xtx, names):
-    scale = np.sqrt(np.diag(xtx))
-    scale[scale == 0] = 1.0
-    evals, evecs = np.linalg.eigh(xtx / np.outer(scale, scale))
-    if evals[0] < 1e-10:
-        involved = [names[j] for j in np.flatnonzero(np.abs(evecs[:, 0]) > 0.1)]
-        raise ValueError(f"{_WHAT}: the fixed effects are collinear: {', '.join(involved)} are linearly "
-                         "dependent in these data; drop a column or the group")
