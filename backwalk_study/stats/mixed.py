@@ -410,6 +410,29 @@ def _fit_statsmodels(X, Z, y, group, reml, notes):
     return _theta_from_cov(cov_rel), bool(best.converged)
 
 
+def spline_knots_of(t, knots, df, time, what, counts=None):
+    """All knots of a spline in ``time`` (boundary ones first and last), R's ``ns()`` rule.
+
+    ``knots`` given, or ``df`` quantiles of ``t``; with ``counts``, ``t``
+    holds distinct times and ``counts`` how often each occurs (a frequency
+    table reduced over a cluster: the same knots).
+    """
+    t = np.asarray(t, dtype=float)
+    lo, hi = float(t.min()), float(t.max())
+    if knots is None:
+        if isinstance(df, bool) or int(df) != df or df < 1:
+            raise ValueError(f"{what}: df must be a whole number >= 1; got {df!r}")
+        inner = ns_knots(t, df=int(df), counts=counts)[0]
+    else:
+        inner = np.asarray(knots, float)
+    inner = np.unique(inner)
+    if np.any(inner <= lo) or np.any(inner >= hi):
+        raise ValueError(
+            f"{what}: spline knots must lie strictly inside the range of {time} "
+            f"({lo:g}-{hi:g})")
+    return (lo, *map(float, inner), hi)
+
+
 def check_collinear(xtx, names, what):
     """An error naming the fixed effects that are linearly dependent in ``X'X`` (any centring)."""
     scale = np.sqrt(np.diag(xtx))
@@ -520,21 +543,7 @@ class MixedModel(_EngineCounts):
                 f"{what}: {len(frame)} observations for {n_subj} participants: each participant "
                 "needs repeated measurements (more observations than participants)")
         t = frame[time].to_numpy(dtype=float)
-        spline_knots = None
-        if shape == "spline":
-            lo, hi = float(t.min()), float(t.max())
-            if knots is None:
-                if isinstance(df, bool) or int(df) != df or df < 1:
-                    raise ValueError(f"{what}: df must be a whole number >= 1; got {df!r}")
-                inner = ns_knots(t, df=int(df))[0]
-            else:
-                inner = np.asarray(knots, float)
-            inner = np.unique(inner)
-            if np.any(inner <= lo) or np.any(inner >= hi):
-                raise ValueError(
-                    f"{what}: spline knots must lie strictly inside the range of {time} "
-                    f"({lo:g}-{hi:g})")
-            spline_knots = (lo, *map(float, inner), hi)
+        spline_knots = spline_knots_of(t, knots, df, time, what) if shape == "spline" else None
         if shape == "plateau" and breakpoint is not None:
             if not t.min() < breakpoint < t.max():
                 raise ValueError(

@@ -54,7 +54,7 @@ import pandas as pd
 
 from ._lmm import GroupedLMM, NestedLMM
 from .mixed import (SHAPES, DoseResponseResult, ModelFitWarning, _Design, _EngineCounts,
-                    check_collinear, check_fit_arguments, check_sites)
+                    check_collinear, check_fit_arguments, check_sites, spline_knots_of)
 
 __all__ = ["dose_response_dask", "DaskMixedModel", "DaskDoseResponseResult"]
 
@@ -392,7 +392,7 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
         raise ValueError(f"{_WHAT}: shape must be 'linear', 'quadratic', 'spline' or 'plateau' with a "
                          "breakpoint (estimate a breakpoint in memory)")
     if shape == "spline" and knots is None and (isinstance(df, bool) or int(df) != df or df < 1):
-        raise ValueError(f"{_WHAT}: df must be a whole number >= 1; got {df!r}")
+        raise ValueError(f"{_WHAT}: df must be a whole number >= 1; got {df!r}")  # before any pass
     check_fit_arguments(_WHAT, dof, reml, site, confidence)  # before any pass over the data
     if not hasattr(data, "map_partitions"):
         raise ValueError(f"{_WHAT}: data must be a Dask DataFrame, not {type(data).__name__}")
@@ -648,8 +648,6 @@ def _with_spline_knots(data, spec, people, from_people, knots, df):
     import dask
     from dataclasses import replace
 
-    from ._splines import ns_knots
-
     columns = [spec.dv, spec.time, spec.subject, *spec.keys, *spec.numeric]
     keep = None
     if people is not None:
@@ -660,11 +658,4 @@ def _with_spline_knots(data, spec, people, from_people, knots, df):
     if table.empty:
         raise ValueError(f"{_WHAT}: no rows with {', '.join(columns)} all present")
     values, counts = table.index.to_numpy(dtype=float), table.to_numpy()
-    lo, hi = float(values.min()), float(values.max())
-    inner = (ns_knots(values, df=int(df), counts=counts)[0] if knots is None
-             else np.asarray(knots, dtype=float))
-    inner = np.unique(inner)
-    if np.any(inner <= lo) or np.any(inner >= hi):
-        raise ValueError(f"{_WHAT}: spline knots must lie strictly inside the range of {spec.time} "
-                         f"({lo:g}-{hi:g})")
-    return replace(spec, knots=(lo, *map(float, inner), hi))
+    return replace(spec, knots=spline_knots_of(values, knots, df, spec.time, _WHAT, counts=counts))
