@@ -187,15 +187,19 @@ class _Design:
 # input checks, in one place
 # --------------------------------------------------------------------------
 def _levels_of(data, frame, column, reference, what):
-    """Levels of a factor among the rows analysed, reference first.
+    """Levels of a factor among the rows analysed, reference first (see :func:`levels_of`)."""
+    return levels_of(pd.unique(frame[column]), data[column].dtype, column, reference, what)
+
+
+def levels_of(observed, dtype, column, reference, what):
+    """Levels of a factor from the values observed and the column's dtype, reference first.
 
     A pandas Categorical's order is the level order (as R's factor levels);
     otherwise sorted. A declared category with no rows is an error, never a
     silently dropped level.
     """
-    observed = pd.unique(frame[column])
-    if isinstance(data[column].dtype, pd.CategoricalDtype):
-        categories = list(data[column].cat.categories)
+    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None:
+        categories = list(dtype.categories)
         empty = [c for c in categories if c not in set(observed)]
         if empty:
             raise ValueError(
@@ -347,7 +351,16 @@ def _check_and_prepare(data, dv, time, subject, between, covariates, reference, 
     return frame, factors, levels, numeric_cov, categorical_cov, means, n_before - len(frame)
 
 
-def _random_slope_problem(frame, time, subject, slope_values):
+def random_slope_fallback(n_obs, n_subj, n_times, subject):
+    """The fall-back message when a random slope cannot be estimated (see
+    :func:`_random_slope_problem`), or None; ``n_times`` may be 2 for "two or more"."""
+    problem = _random_slope_problem(n_obs, n_subj, n_times)
+    if problem is None:
+        return None
+    return f"random slope dropped: {problem}; fitted a random intercept model (1 | {subject}) instead"
+
+
+def _random_slope_problem(n_obs, n_subj, n_times):
     """Why a random slope cannot be estimated here, or None.
 
     At least three participants, then lme4's own checks: a slope needs at
@@ -356,15 +369,13 @@ def _random_slope_problem(frame, time, subject, slope_values):
     times are enough when people have more than one observation at them (a
     repeated trial, say), so such a slope is fitted, as lme4 fits it.
     """
-    n_subj = frame[subject].nunique()
-    n_times = len(np.unique(slope_values))
     if n_subj < 3:
         return f"only {n_subj} participants (a random slope needs at least 3)"
     if n_times < 2:
         return f"only {n_times} distinct time point (a random slope needs at least 2)"
-    if len(frame) <= 2 * n_subj:
+    if n_obs <= 2 * n_subj:
         return (
-            f"{len(frame)} observations for {n_subj} participants: a random intercept and "
+            f"{n_obs} observations for {n_subj} participants: a random intercept and "
             "slope need more observations than random effects (2 per participant), "
             "as lme4 requires"
         )
@@ -559,10 +570,9 @@ class MixedModel(_EngineCounts):
         if random_slope:
             slope_values = (t if shape != "plateau" or breakpoint is None
                             else np.minimum(t, breakpoint))
-            problem = _random_slope_problem(frame, time, subject, slope_values)
-            if problem is not None:
-                self.fallback = (f"random slope dropped: {problem}; fitted a random intercept "
-                                 f"model (1 | {subject}) instead")
+            self.fallback = random_slope_fallback(len(frame), frame[subject].nunique(),
+                                                  len(np.unique(slope_values)), subject)
+            if self.fallback is not None:
                 warnings.warn(self.fallback, ModelFitWarning, stacklevel=3)
                 self.design.random_slope = False
         self.data = frame

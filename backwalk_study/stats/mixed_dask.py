@@ -54,7 +54,8 @@ import pandas as pd
 
 from ._lmm import GroupedLMM, NestedLMM
 from .mixed import (SHAPES, DoseResponseResult, ModelFitWarning, _Design, _EngineCounts,
-                    check_collinear, check_fit_arguments, check_sites, spline_knots_of)
+                    check_collinear, check_fit_arguments, check_sites, levels_of, random_slope_fallback,
+                    spline_knots_of)
 
 __all__ = ["dose_response_dask", "DaskMixedModel", "DaskDoseResponseResult"]
 
@@ -309,25 +310,12 @@ class DaskDoseResponseResult(DoseResponseResult):
 
 # ---------------------------------------------------------------- the model
 def _levels(values, dtype, reference, column):
+    """:func:`~backwalk_study.stats.mixed.levels_of`, after Dask's categoricals of unknown categories."""
     if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None and \
             "__UNKNOWN_CATEGORIES__" in list(dtype.categories):
         raise ValueError(f"{_WHAT}: {column!r} is a Dask categorical whose categories are unknown, so its "
                          f"level order is too; use data[{column!r}].cat.as_known() (or plain text) first")
-    if isinstance(dtype, pd.CategoricalDtype) and dtype.categories is not None and len(dtype.categories):
-        cats = list(dtype.categories)
-        empty = [c for c in cats if c not in set(values)]
-        if empty:
-            raise ValueError(f"{_WHAT}: level(s) {', '.join(map(repr, empty))} of {column!r} have no "
-                             "participants among the rows analysed; remove the unused categories")
-        levels = cats
-    else:
-        levels = sorted(values, key=lambda v: (str(type(v)), v))
-    if reference is not None:
-        if reference not in levels:
-            raise ValueError(f"{_WHAT}: reference level {reference!r} is not a level of {column!r} "
-                             f"(levels: {', '.join(map(str, levels))})")
-        levels = [reference] + [v for v in levels if v != reference]
-    return levels
+    return levels_of(values, dtype, column, reference, _WHAT)
 
 
 def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None, site=None,
@@ -553,17 +541,9 @@ def dose_response_dask(data, dv, *, subject, time, between=None, covariates=None
     fallback = None
     if random_slope:
         slope = (lambda v: min(v, breakpoint)) if shape == "plateau" else (lambda v: v)
-        problem = None
-        if n_subj < 3:
-            problem = f"only {n_subj} participants (a random slope needs at least 3)"
-        elif not slope(t_max) > slope(t_min):
-            problem = "only 1 distinct time point (a random slope needs at least 2)"
-        elif n_rows <= 2 * n_subj:
-            problem = (f"{n_rows} observations for {n_subj} participants: a random intercept and slope need "
-                       "more observations than random effects (2 per participant), as lme4 requires")
-        if problem is not None:
-            fallback = (f"random slope dropped: {problem}; fitted a random intercept model "
-                        f"(1 | {subject}) instead")
+        # the slope variable rises with time: two distinct values or more iff its ends differ
+        fallback = random_slope_fallback(n_rows, n_subj, 2 if slope(t_max) > slope(t_min) else 1, subject)
+        if fallback is not None:
             warnings.warn(fallback, ModelFitWarning, stacklevel=2)
             random_slope = False
     design = _Design(dv=dv, time=time, subject=subject, factors=factors, levels=levels, shape=shape,
